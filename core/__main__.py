@@ -1,0 +1,3 @@
+from crm_push.cli import main
+
+main()

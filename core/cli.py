@@ -1,0 +1,470 @@
+"""The crm-push command line: `crm-push [--dest NAME] [--db URL] [-v] COMMAND`.
+
+Exit codes: 0 every visitor succeeded, 1 some failed (or the run stopped), 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from crm_push.errors import CrmPushError, DestinationNotFound, PluginLoadError
+
+DEST_ENV = "CRM_PUSH_DEST"
+
+
+class Context:
+    def __init__(self, dest: str | None, db: str | None, verbose: int) -> None:
+        self.dest_name = dest
+        self.db = db
+        self.verbose = verbose
+
+    def destination(self):  # type: ignore[no-untyped-def]
+        from crm_push.loading import available, load_destination
+
+        if not self.dest_name:
+            names = ", ".join(available()) or "none installed"
+            raise click.UsageError(
+                f"choose a destination with --dest NAME (or {DEST_ENV}): {names}"
+            )
+        try:
+            return load_destination(self.dest_name)
+        except DestinationNotFound as exc:
+            raise click.UsageError(str(exc)) from None
+        except PluginLoadError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def _fail(exc: CrmPushError) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--dest",
+    envvar=DEST_ENV,
+    metavar="NAME",
+    help=f"Destination CRM, by entry-point name (see `crm-push plugins`). Env: {DEST_ENV}.",
+)
+@click.option(
+    "--db",
+    envvar="CRM_PUSH_DB",
+    metavar="URL",
+    help="State database URL (markers, connections). Default: a SQLite file in the user data "
+    "dir. Env: CRM_PUSH_DB. Example: sqlite:///state.db or postgresql://…",
+)
+@click.option(
+    "-v", "--verbose", count=True, help="More logging (-vv for debug). Never logs secrets."
+)
+@click.version_option(package_name="crm-push")
+@click.pass_context
+def cli(ctx: click.Context, dest: str | None, db: str | None, verbose: int) -> None:
+    """Push website visitors — people, their companies, what they did — into a CRM.
+
+    \b
+    Typical session:
+      crm-push plugins                          # which destinations are installed
+      crm-push --dest attio connect             # check and store the credentials
+      crm-push --dest attio push visitors.jsonl # upsert companies, people, links, notes
+      crm-push --dest attio push visitors.jsonl # again: unchanged visitors are skipped
+
+    Input is JSON Lines, one visitor a line; `crm-push schema` prints its JSON Schema.
+    Nothing is ever deleted in the CRM.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(dest, db, verbose)
+
+
+# -- push ------------------------------------------------------------------------------------
+
+
+def _count_lines(path: str) -> int | None:
+    if path == "-":
+        return None
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def _lines(path: str) -> Iterator[str]:
+    if path == "-":
+        yield from sys.stdin
+        return
+    with open(path, encoding="utf-8") as fh:
+        yield from fh
+
+
+def _reject_line(record: Any, result: Any) -> str:
+    from crm_push.models import REJECT_KEY
+
+    reject = {"line": result.line, "reason": result.reason, "field": result.field}
+    try:
+        data = json.loads(record.raw)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        return json.dumps({**data, REJECT_KEY: reject}, ensure_ascii=False)
+    return json.dumps({REJECT_KEY: {**reject, "raw": record.raw}}, ensure_ascii=False)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+@click.option(
+    "--rejects",
+    type=click.File("w", encoding="utf-8", lazy=True),
+    help="Write each failed visitor here (JSONL, with a `_reject` reason); fix and push it again.",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Visitors pushed at once (the destination's rate limit still applies).",
+)
+@pass_ctx
+def push(
+    ctx: Context, file: str, as_json: bool, rejects: IO[str] | None, dry_run: bool, workers: int
+) -> None:
+    """Push visitors from FILE (JSON Lines; - for stdin).
+
+    Each visitor's company is asserted by domain, then the person by email (linked to the
+    company), then a note with the visit. Markers make re-runs skip unchanged visitors and let a
+    killed run resume with no duplicates. Bad lines are reported with their line number and the
+    run goes on.
+    """
+    from crm_push.connections import ConnectionStore
+    from crm_push.dryrun import DryRunDestination
+    from crm_push.markers import MarkerStore
+    from crm_push.pusher import Pusher
+    from crm_push.reader import read_jsonl
+    from crm_push.records import ConnectOptions
+
+    if file != "-" and not Path(file).exists():
+        raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
+    dest = ctx.destination()
+    if dry_run:
+        planner = DryRunDestination(dest.name, on_plan=lambda line: click.echo(line, err=True))
+        connection = planner.connection()
+        target: Any = planner
+    else:
+        stored = ConnectionStore(ctx.db).load(dest.name)
+        try:
+            connection = dest.connect(
+                credentials=stored.credentials if stored else None,
+                options=ConnectOptions(interactive=False),
+            )
+        except CrmPushError as exc:
+            raise _fail(exc) from None
+        target = dest
+    markers = MarkerStore(dest.name, connection.workspace_id, ctx.db)
+    pusher = Pusher(target, connection, markers, workers=workers, dry_run=dry_run)
+
+    total = _count_lines(file)
+    show_bar = sys.stderr.isatty() and not as_json
+    started = time.monotonic()
+    done = 0
+
+    def rate(_: Any) -> str:
+        elapsed = time.monotonic() - started
+        return f"{done / elapsed:.1f} visitors/s" if elapsed > 0 else ""
+
+    with click.progressbar(
+        length=total or 0,
+        label="Pushing",
+        file=sys.stderr if show_bar else _Null(),
+        show_pos=True,
+        show_eta=True,
+        item_show_func=rate,
+    ) as bar:
+
+        def on_result(record: Any, result: Any) -> None:
+            nonlocal done
+            done += 1
+            bar.update(1, result)
+            if result.status == "failed":
+                where = f"line {result.line}" if result.line else "input"
+                who = f" visitor {result.visitor_id!r}" if result.visitor_id else ""
+                if not show_bar and not as_json:
+                    click.echo(f"failed: {where}{who}: {result.reason}", err=True)
+                if rejects is not None:
+                    rejects.write(_reject_line(record, result) + "\n")
+
+        summary = pusher.run(read_jsonl(_lines(file)), on_result=on_result)
+    if rejects is not None:
+        rejects.close()
+    elapsed = time.monotonic() - started
+    if as_json:
+        out = summary.model_dump()
+        out.update(seconds=round(elapsed, 3), dry_run=dry_run, destination=dest.name)
+        out["workspace"] = connection.workspace_id
+        click.echo(json.dumps(out, indent=2))
+    else:
+        _print_summary(summary, elapsed, dry_run, rejects)
+    if summary.failed or summary.stopped:
+        sys.exit(1)
+
+
+class _Null:
+    def write(self, _: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _print_summary(summary: Any, elapsed: float, dry_run: bool, rejects: Any) -> None:
+    prefix = "Dry run — nothing was written. " if dry_run else ""
+    click.echo(
+        f"{prefix}{summary.total} visitors in {elapsed:.1f}s: {summary.created} created, "
+        f"{summary.updated} updated, {summary.unchanged} unchanged, {summary.failed} failed; "
+        f"{summary.writes} writes."
+    )
+    if summary.notes_created or summary.notes_skipped:
+        click.echo(f"Notes: {summary.notes_created} created, {summary.notes_skipped} skipped.")
+    for reason, count in summary.notes_skipped_reasons.items():
+        click.echo(f"  {count} notes skipped: {reason}")
+    if summary.failed:
+        hint = f"see {rejects.name}" if rejects is not None else "re-run with --rejects FILE"
+        click.echo(f"{summary.failed} visitors failed ({hint}); fix them and push again.")
+    if summary.stopped:
+        click.echo(
+            f"Stopped early: {summary.stopped}\nWhat was pushed stays pushed; run the same "
+            "command again after fixing this and it resumes where it stopped."
+        )
+
+
+# -- connections -----------------------------------------------------------------------------
+
+
+def _connection_lines(connection: Any) -> list[str]:
+    lines = [
+        f"destination: {connection.destination}",
+        f"workspace:   {connection.workspace_name or '?'} ({connection.workspace_id})",
+        f"scopes:      {' '.join(connection.scopes) or '(none reported)'}",
+        f"can:         {', '.join(sorted(connection.capabilities)) or '(nothing optional)'}",
+    ]
+    lines += [f"warning:     {w}" for w in connection.warnings]
+    return lines
+
+
+@cli.command()
+@click.option("--oauth", is_flag=True, help="Run the OAuth authorization-code flow in a browser.")
+@click.option("--client-id", envvar="CRM_PUSH_CLIENT_ID", help="OAuth client id.")
+@click.option(
+    "--client-secret", envvar="CRM_PUSH_CLIENT_SECRET", help="OAuth client secret (not echoed)."
+)
+@click.option("--base-url", help="Override the CRM's API base URL (a local server, say).")
+@click.option(
+    "--option",
+    "extra",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A destination-specific option; repeatable.",
+)
+@pass_ctx
+def connect(
+    ctx: Context,
+    oauth: bool,
+    client_id: str | None,
+    client_secret: str | None,
+    base_url: str | None,
+    extra: tuple[str, ...],
+) -> None:
+    """Check credentials with the CRM and store the connection.
+
+    Tokens come from the destination's environment variable (e.g. ATTIO_ACCESS_TOKEN) or from
+    --oauth. The stored token is kept in the state database (file mode 0600) and never printed.
+    """
+    from crm_push.connections import ConnectionStore
+    from crm_push.records import ConnectOptions
+    from pydantic import SecretStr
+
+    pairs = {}
+    for item in extra:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--option")
+        pairs[key] = value
+    dest = ctx.destination()
+    store = ConnectionStore(ctx.db)
+    stored = store.load(dest.name)
+    options = ConnectOptions(
+        oauth=oauth,
+        client_id=client_id,
+        client_secret=SecretStr(client_secret) if client_secret else None,
+        base_url=base_url,
+        interactive=True,
+        extra=pairs,
+    )
+    try:
+        connection = dest.connect(
+            credentials=None if oauth else (stored.credentials if stored else None), options=options
+        )
+    except CrmPushError as exc:
+        raise _fail(exc) from None
+    store.save(connection)
+    click.echo(f"Connected to {dest.name}.")
+    for line in _connection_lines(connection):
+        click.echo(line)
+
+
+@cli.command()
+@pass_ctx
+def status(ctx: Context) -> None:
+    """Show the stored connection and check it with the CRM, changing nothing."""
+    from crm_push.connections import ConnectionStore
+    from crm_push.records import ConnectOptions
+
+    dest = ctx.destination()
+    stored = ConnectionStore(ctx.db).load(dest.name)
+    if stored:
+        click.echo(f"Stored connection (since {stored.connected_at:%Y-%m-%d %H:%M} UTC):")
+        for line in _connection_lines(stored):
+            click.echo("  " + line)
+    else:
+        click.echo(f"No stored connection for {dest.name}.")
+    try:
+        live = dest.connect(
+            credentials=stored.credentials if stored else None,
+            options=ConnectOptions(interactive=False),
+        )
+    except CrmPushError as exc:
+        click.echo(f"Check failed: {exc}")
+        sys.exit(1)
+    click.echo("Checked now with the CRM:")
+    for line in _connection_lines(live):
+        click.echo("  " + line)
+
+
+@cli.command()
+@pass_ctx
+def disconnect(ctx: Context) -> None:
+    """Revoke the token where the CRM allows it and forget stored credentials.
+
+    Nothing in the CRM is deleted: records and notes pushed so far stay.
+    """
+    from crm_push.connections import ConnectionStore
+
+    dest = ctx.destination()
+    store = ConnectionStore(ctx.db)
+    stored = store.load(dest.name)
+    if stored is None:
+        click.echo(f"No stored connection for {dest.name}; nothing to forget.")
+        return
+    try:
+        result = dest.disconnect(stored)
+        click.echo(result.message)
+    except CrmPushError as exc:
+        click.echo(f"Could not revoke the token in the CRM: {exc}", err=True)
+    store.forget(dest.name, stored.workspace_id)
+    click.echo(
+        f"Forgot the stored credentials for {dest.name} ({stored.workspace_id}). "
+        "Nothing in the CRM was deleted: records and notes stay."
+    )
+
+
+# -- plugins, schema, markers ----------------------------------------------------------------
+
+
+@cli.command()
+def plugins() -> None:
+    """List installed destinations as JSON: name, module, distribution, version, status, error.
+
+    Each plugin is loaded on its own: a broken one shows as "broken" with its error.
+    CRM_PUSH_PLUGINS=a,b loads only those; CRM_PUSH_BLOCK_PLUGINS=c hides c.
+    """
+    from crm_push.loading import list_plugins
+
+    click.echo(json.dumps([p.model_dump() for p in list_plugins()], indent=2))
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of one input line (a visitor)."""
+    from crm_push.models import Visitor
+
+    click.echo(json.dumps(Visitor.model_json_schema(), indent=2))
+
+
+@cli.group()
+def markers() -> None:
+    """Push markers: what was pushed where. Removing one never touches the CRM."""
+
+
+def _marker_store(ctx: Context):  # type: ignore[no-untyped-def]
+    from crm_push.connections import ConnectionStore
+    from crm_push.markers import MarkerStore
+
+    dest = ctx.destination()
+    stored = ConnectionStore(ctx.db).load(dest.name)
+    return MarkerStore(dest.name, stored.workspace_id if stored else "", ctx.db)
+
+
+def _marker_json(marker: Any) -> dict[str, Any]:
+    data: dict[str, Any] = marker.model_dump(mode="json")
+    return data
+
+
+@markers.command("list")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def markers_list(ctx: Context, limit: int, as_json: bool) -> None:
+    """The most recent markers of the destination's workspace."""
+    rows = _marker_store(ctx).list(limit=limit)
+    if as_json:
+        click.echo(json.dumps([_marker_json(m) for m in rows], indent=2))
+        return
+    if not rows:
+        click.echo("No markers yet.")
+    for m in rows:
+        click.echo(
+            f"{m.pushed_at:%Y-%m-%d %H:%M:%S}  {m.visitor_id:<20} {m.part:<24} "
+            f"{m.record_id or '-':<38} {m.state}"
+        )
+
+
+@markers.command("show")
+@click.argument("visitor_id")
+@pass_ctx
+def markers_show(ctx: Context, visitor_id: str) -> None:
+    """Every marker of one visitor, as JSON."""
+    rows = _marker_store(ctx).list(visitor_id=visitor_id)
+    if not rows:
+        raise click.ClickException(f"no markers for visitor {visitor_id!r}")
+    click.echo(json.dumps([_marker_json(m) for m in rows], indent=2))
+
+
+@markers.command("remove")
+@click.argument("visitor_ids", nargs=-1, required=True)
+@click.option("--part", help="Only this part (company, person, link, note, contact:…).")
+@pass_ctx
+def markers_remove(ctx: Context, visitor_ids: tuple[str, ...], part: str | None) -> None:
+    """Forget markers of VISITOR_IDS so the next push asserts them again.
+
+    This never touches the CRM: records and notes stay where they are.
+    """
+    removed = _marker_store(ctx).remove(visitor_ids, part)
+    click.echo(
+        f"Removed {removed} marker(s). Nothing in the CRM was deleted or changed; the next push "
+        "of these visitors asserts them again (a visitor without email or domain may then be "
+        "created anew)."
+    )
+
+
+def main() -> None:
+    cli(prog_name="crm-push")

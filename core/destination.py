@@ -1,0 +1,119 @@
+"""A loaded destination: one plugin in its own PluginManager, behind a typed facade."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+from crm_push import hookspecs
+from crm_push.errors import NotImplementedYet, PluginLoadError
+from crm_push.models import Company, Person
+from crm_push.records import (
+    Connection,
+    ConnectOptions,
+    Credentials,
+    DisconnectResult,
+    Note,
+    NoteResult,
+    RecordRef,
+)
+
+
+def is_stub(plugin: object) -> bool:
+    """Stub destinations say so with a true `crm_push_stub` attribute."""
+    return bool(getattr(plugin, "crm_push_stub", False))
+
+
+class Destination:
+    """One CRM destination. Calls go to exactly one plugin's hook implementations."""
+
+    def __init__(self, name: str, plugin: object) -> None:
+        self.name = name
+        self.plugin = plugin
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        try:
+            self.pm.register(plugin, name=name)
+            # A misspelt hook implementation fails here, loudly, instead of never being called.
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginLoadError(
+                f"destination {name!r} has an invalid hook implementation: {exc}",
+                next_step="fix the plugin's hook names and signatures (see docs/hooks.md)",
+            ) from exc
+
+    @property
+    def status(self) -> str:
+        return "stub" if is_stub(self.plugin) else "ok"
+
+    def implements(self, hook: str) -> bool:
+        caller = getattr(self.pm.hook, hook, None)
+        return bool(caller and caller.get_hookimpls())
+
+    def _call(self, hook: str, **kwargs: Any) -> Any:
+        result = getattr(self.pm.hook, hook)(**kwargs)
+        if result is None:
+            raise NotImplementedYet(f"destination {self.name!r} does not implement {hook!r}")
+        return result
+
+    def connect(
+        self, credentials: Credentials | None = None, options: ConnectOptions | None = None
+    ) -> Connection:
+        result: Connection = self._call(
+            "connect", credentials=credentials, options=options or ConnectOptions()
+        )
+        return result
+
+    def assert_company(
+        self, connection: Connection, company: Company, existing: RecordRef | None = None
+    ) -> RecordRef:
+        result: RecordRef = self._call(
+            "assert_company", connection=connection, company=company, existing=existing
+        )
+        return result
+
+    def assert_person(
+        self,
+        connection: Connection,
+        person: Person,
+        company: RecordRef | None = None,
+        existing: RecordRef | None = None,
+    ) -> RecordRef:
+        result: RecordRef = self._call(
+            "assert_person",
+            connection=connection,
+            person=person,
+            company=company,
+            existing=existing,
+        )
+        return result
+
+    def associate(self, connection: Connection, person: RecordRef, company: RecordRef) -> RecordRef:
+        result: RecordRef = self._call(
+            "associate", connection=connection, person=person, company=company
+        )
+        return result
+
+    def add_note(self, connection: Connection, parent: RecordRef, note: Note) -> NoteResult:
+        result: NoteResult = self._call("add_note", connection=connection, parent=parent, note=note)
+        return result
+
+    def disconnect(self, connection: Connection) -> DisconnectResult:
+        result: DisconnectResult = self._call("disconnect", connection=connection)
+        return result
+
+    def assert_record(
+        self,
+        connection: Connection,
+        object: str,
+        matching_attribute: str,
+        values: dict[str, Any],
+    ) -> RecordRef:
+        result: RecordRef = self._call(
+            "assert_record",
+            connection=connection,
+            object=object,
+            matching_attribute=matching_attribute,
+            values=values,
+        )
+        return result

@@ -1,0 +1,125 @@
+"""The destination hooks. A CRM plugin implements these six (and optionally `assert_record`).
+
+Every hook is `firstresult=True`: each destination has its own PluginManager, so exactly one
+implementation answers. Arguments are keyword arguments carrying core models; implementations
+may accept any subset of them, as pluggy allows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+from crm_push.models import Company, Person
+from crm_push.records import (
+    Connection,
+    ConnectOptions,
+    Credentials,
+    DisconnectResult,
+    Note,
+    NoteResult,
+    RecordRef,
+)
+
+PROJECT = "crm_push"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+#: The hooks every destination implements, in the order they fire for a visitor.
+CORE_HOOKS = ("connect", "assert_company", "assert_person", "associate", "add_note", "disconnect")
+#: Hooks a destination may leave out; a missing one means "this destination cannot".
+OPTIONAL_HOOKS = ("assert_record",)
+
+
+@hookspec(firstresult=True)
+def connect(credentials: Credentials | None, options: ConnectOptions) -> Connection:
+    """Check credentials with the CRM and describe the workspace they reach.
+
+    :param credentials: the stored credentials of this destination, or None on first connect
+        (a plugin may also read its own environment variables, which take precedence).
+    :param options: what the user asked: OAuth flow, client id/secret, base URL override.
+    :return: a Connection with the workspace id, scopes, capabilities and any warnings.
+    :raises ReconnectRequired: no usable credentials, or the CRM says they are dead.
+    :raises ScopeMissing: a scope required for pushing is missing.
+    """
+
+
+@hookspec(firstresult=True)
+def assert_company(
+    connection: Connection, company: Company, existing: RecordRef | None
+) -> RecordRef:
+    """Create or update a company, matching on its domain.
+
+    :param connection: the connection returned by `connect`.
+    :param company: the normalised company.
+    :param existing: the record this company was pushed to before (from a push marker). Use it
+        when the company has no domain, so a re-push updates instead of creating a duplicate.
+    :return: a RecordRef with outcome "created" or "updated".
+    """
+
+
+@hookspec(firstresult=True)
+def assert_person(
+    connection: Connection,
+    person: Person,
+    company: RecordRef | None,
+    existing: RecordRef | None,
+) -> RecordRef:
+    """Create or update a person, matching on the email, and link the company if you can.
+
+    :param connection: the connection returned by `connect`.
+    :param person: the normalised person (a visitor's person or a company's key contact).
+    :param company: the company record to link to, already written, or None.
+    :param existing: the record this person was pushed to before (from a push marker); use it
+        when the person has no email.
+    :return: a RecordRef; put the company's record id in `linked` when the write linked it, so
+        the pusher does not call `associate`.
+    """
+
+
+@hookspec(firstresult=True)
+def associate(connection: Connection, person: RecordRef, company: RecordRef) -> RecordRef:
+    """Link a person to a company, when `assert_person` did not link it inline.
+
+    :param connection: the connection returned by `connect`.
+    :param person: the person's record.
+    :param company: the company's record.
+    :return: the person's RecordRef with the company's id in `linked`.
+    """
+
+
+@hookspec(firstresult=True)
+def add_note(connection: Connection, parent: RecordRef, note: Note) -> NoteResult:
+    """Put a note (the visit context) on a record, at most once per `note.key`.
+
+    :param connection: the connection returned by `connect`.
+    :param parent: the record the note belongs to (a person).
+    :param note: title, content and the key of the visit; when `note.may_exist` is true an
+        earlier push may have created it before a crash, so look for it before creating.
+    :return: NoteResult "created", "existing" (found, not created again) or "skipped" with a
+        reason when the destination cannot write notes (a missing scope, say): skipping never
+        fails the visitor.
+    """
+
+
+@hookspec(firstresult=True)
+def disconnect(connection: Connection) -> DisconnectResult:
+    """Revoke the credentials where the CRM allows it. Never delete anything in the CRM.
+
+    :param connection: the connection to end.
+    :return: whether a token was revoked, and a message for the user.
+    """
+
+
+@hookspec(firstresult=True)
+def assert_record(
+    connection: Connection, object: str, matching_attribute: str, values: dict[str, Any]
+) -> RecordRef:
+    """Optional: create or update a record of any object, matching on one unique attribute.
+
+    :param connection: the connection returned by `connect`.
+    :param object: the object's slug or id (e.g. "companies", "deals").
+    :param matching_attribute: a unique attribute whose value is among `values`.
+    :param values: attribute slug or id ⇒ simple value; None unsets the attribute.
+    :return: a RecordRef.
+    """

@@ -1,0 +1,126 @@
+"""Push markers: what was pushed where, so re-runs skip it and resumes never duplicate.
+
+A marker is written only after the CRM confirmed the step. Removing one never touches the CRM:
+the next push of that visitor simply asserts the part again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from crm_push.db import engine_for, markers_table
+from crm_push.records import RecordRef
+from pydantic import BaseModel
+
+
+class Marker(BaseModel):
+    destination: str
+    workspace: str
+    visitor_id: str
+    part: str
+    object: str | None
+    record_id: str | None
+    payload_hash: str
+    state: str
+    pushed_at: dt.datetime
+
+    def ref(self) -> RecordRef | None:
+        if not (self.object and self.record_id):
+            return None
+        return RecordRef(object=self.object, record_id=self.record_id, outcome="unchanged")
+
+
+def payload_hash(payload: Any) -> str:
+    """A stable hash of what was sent (JSON with sorted keys)."""
+    text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class MarkerStore:
+    """Markers of one destination and workspace, in the state database."""
+
+    def __init__(self, destination: str, workspace: str, db_url: str | None = None) -> None:
+        self.destination = destination
+        self.workspace = workspace
+        self.engine = engine_for(db_url)
+
+    def _key(self, visitor_id: str) -> sa.ColumnElement[bool]:
+        t = markers_table
+        return sa.and_(
+            t.c.destination == self.destination,
+            t.c.workspace == self.workspace,
+            t.c.visitor_id == visitor_id,
+        )
+
+    def for_visitor(self, visitor_id: str) -> dict[str, Marker]:
+        """All markers of one visitor, by part."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(markers_table).where(self._key(visitor_id))).mappings()
+            return {row["part"]: Marker(**row) for row in rows}
+
+    def record(
+        self,
+        visitor_id: str,
+        part: str,
+        *,
+        payload: str,
+        ref: RecordRef | None = None,
+        record_id: str | None = None,
+        state: str = "done",
+    ) -> None:
+        """Insert or replace the marker of one part of one visitor."""
+        values = {
+            "object": ref.object if ref else None,
+            "record_id": ref.record_id if ref else record_id,
+            "payload_hash": payload,
+            "state": state,
+            "pushed_at": dt.datetime.now(dt.UTC),
+        }
+        t = markers_table
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                sa.update(t).where(self._key(visitor_id), t.c.part == part).values(**values)
+            )
+            if updated.rowcount == 0:
+                conn.execute(
+                    sa.insert(t).values(
+                        destination=self.destination,
+                        workspace=self.workspace,
+                        visitor_id=visitor_id,
+                        part=part,
+                        **values,
+                    )
+                )
+
+    def list(self, *, limit: int | None = None, visitor_id: str | None = None) -> list[Marker]:
+        t = markers_table
+        query = sa.select(t).where(t.c.destination == self.destination)
+        if self.workspace:
+            query = query.where(t.c.workspace == self.workspace)
+        if visitor_id:
+            query = query.where(t.c.visitor_id == visitor_id)
+        query = query.order_by(t.c.pushed_at.desc(), t.c.visitor_id, t.c.part)
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [Marker(**row) for row in conn.execute(query).mappings()]
+
+    def remove(self, visitor_ids: Iterable[str], part: str | None = None) -> int:
+        """Forget markers (never touches the CRM). Returns how many were removed."""
+        t = markers_table
+        removed = 0
+        with self.engine.begin() as conn:
+            for vid in visitor_ids:
+                query = sa.delete(t).where(t.c.destination == self.destination)
+                query = query.where(t.c.visitor_id == vid)
+                if self.workspace:
+                    query = query.where(t.c.workspace == self.workspace)
+                if part:
+                    query = query.where(t.c.part == part)
+                removed += conn.execute(query).rowcount
+        return removed

@@ -1,0 +1,183 @@
+"""Visitor models: the input crm-push reads, one JSON object per line.
+
+A visitor has an `id` and optional `person`, `company`, `visit` and `key_contacts` blocks.
+Everything is normalised on the way in, and unknown fields are errors rather than silently dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from crm_push.errors import InvalidInput
+from crm_push.normalize import normalize_domain, normalize_email, normalize_url, split_name
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+
+def _strip_or_none(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+Email = Annotated[str, AfterValidator(normalize_email)]
+Domain = Annotated[str, AfterValidator(normalize_domain)]
+Url = Annotated[str, AfterValidator(normalize_url)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        # "" and "  " mean "not given" for optional text fields, not an empty value to write.
+        return _strip_or_none(value)
+
+
+class Person(_Model):
+    """A person: matched by email where there is one."""
+
+    email: Email | None = None
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    job_title: str | None = None
+    linkedin_url: Url | None = None
+
+    @model_validator(mode="after")
+    def _names(self) -> Person:
+        if self.name and not (self.first_name or self.last_name):
+            first, last = split_name(self.name)
+            object.__setattr__(self, "first_name", first)
+            object.__setattr__(self, "last_name", last)
+        elif not self.name and (self.first_name or self.last_name):
+            full = " ".join(p for p in (self.first_name, self.last_name) if p)
+            object.__setattr__(self, "name", full)
+        if not (self.email or self.name):
+            raise ValueError("a person needs at least an email or a name")
+        return self
+
+    @property
+    def key(self) -> str | None:
+        """The matching key in a CRM (the email), or None when the person has none."""
+        return self.email
+
+
+class Company(_Model):
+    """A company: matched by its domain where there is one."""
+
+    name: str | None = None
+    domain: Domain | None = None
+    description: str | None = None
+    linkedin_url: Url | None = None
+
+    @model_validator(mode="after")
+    def _needs_identity(self) -> Company:
+        if not (self.domain or self.name):
+            raise ValueError("a company needs at least a domain or a name")
+        return self
+
+    @property
+    def key(self) -> str | None:
+        return self.domain
+
+
+class Visit(_Model):
+    """What the visitor did on the site."""
+
+    visited_at: dt.datetime | None = None
+    visit_count: int | None = Field(default=None, ge=0)
+    quality_score: float | None = Field(default=None, ge=0, le=100)
+    pages: tuple[str, ...] = ()
+
+    @field_validator("visited_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        # A visit time without a zone is read as UTC, as CRMs do.
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+
+
+class Visitor(_Model):
+    """One line of the input: a website visitor and what is known of them."""
+
+    id: str = Field(min_length=1)
+    person: Person | None = None
+    company: Company | None = None
+    visit: Visit | None = None
+    key_contacts: tuple[Person, ...] = ()
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_text(cls, value: Any) -> Any:
+        # Numeric ids are common in exports; keep them as text rather than rejecting them.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @model_validator(mode="after")
+    def _has_something(self) -> Visitor:
+        if not (self.person or self.company or self.key_contacts):
+            raise ValueError("a visitor needs a person, a company or key contacts to push")
+        if self.key_contacts and not self.company:
+            raise ValueError("key_contacts need a company to be linked to")
+        return self
+
+
+#: The key a --rejects file adds to each failed visitor; ignored when the line is pushed again.
+REJECT_KEY = "_reject"
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_visitor(data: Any, *, line: int | None = None) -> Visitor:
+    """Validate one visitor; raise InvalidInput naming the visitor id (or line) and the field."""
+    record = None
+    if isinstance(data, dict) and data.get("id") not in (None, ""):
+        record = str(data["id"])
+    where = f"visitor {record!r}" if record else "visitor without id"
+    if line is not None:
+        where += f" (line {line})"
+    if not isinstance(data, dict):
+        raise InvalidInput(
+            f"{where}: expected a JSON object, got {type(data).__name__}", record=record
+        )
+    if REJECT_KEY in data:
+        # A line from a --rejects file, fixed and pushed again: its reject note is not input.
+        data = {k: v for k, v in data.items() if k != REJECT_KEY}
+    try:
+        return Visitor.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = _loc(first["loc"]) or "(visitor)"
+        msg = first["msg"].removeprefix("Value error, ")
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise InvalidInput(f"{where}: {field}: {msg}{more}", field=field, record=record) from None
+
+
+def parse_line(text: str, *, line: int) -> Visitor:
+    """Parse one JSON Lines line into a Visitor, or raise InvalidInput with the line number."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"line {line}: not valid JSON ({exc.msg} at column {exc.colno})", field="(line)"
+        ) from None
+    return parse_visitor(data, line=line)

@@ -1,0 +1,74 @@
+"""Normalisers for what users get wrong: emails, domains, names, URLs.
+
+Each takes the raw value and returns the canonical one or raises ValueError with a message a
+user can act on; pydantic turns that into an error naming the field.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import email_validator
+import idna
+from nameparser import HumanName
+
+
+def normalize_email(value: str) -> str:
+    """Trim, validate the syntax (no DNS) and lower-case an email address."""
+    raw = value.strip()
+    try:
+        checked = email_validator.validate_email(raw, check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        raise ValueError(f"{raw!r} is not a valid email address: {exc}") from None
+    # Mailboxes are case-insensitive in practice and CRMs match on the exact string.
+    return checked.normalized.lower()
+
+
+def normalize_domain(value: str) -> str:
+    """Reduce any spelling of a site to its host: no scheme, path, port, trailing dot or www.
+
+    International names are returned in their ASCII (IDNA) form so that every spelling of one
+    domain matches the same CRM record.
+    """
+    raw = value.strip()
+    if not raw:
+        raise ValueError("domain is empty")
+    candidate = raw if "://" in raw else "//" + raw
+    try:
+        host = urllib.parse.urlsplit(candidate).hostname or ""
+    except ValueError as exc:
+        raise ValueError(f"{raw!r} is not a domain or URL: {exc}") from None
+    host = host.rstrip(".").lower()
+    if host.startswith("www."):
+        host = host[4:]
+    if "." not in host:
+        raise ValueError(f"{raw!r} is not a domain: expected a name like acme.com")
+    try:
+        host = idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError as exc:
+        raise ValueError(f"{raw!r} is not a valid domain: {exc}") from None
+    return host
+
+
+def split_name(full_name: str) -> tuple[str | None, str | None]:
+    """Split a full name into (first, last) with nameparser; titles and suffixes are dropped.
+
+    Middle names stay with the first name; "Doe, Jane" is understood as last, first.
+    """
+    parsed = HumanName(full_name)
+    first = " ".join(p for p in (parsed.first, parsed.middle) if p) or None
+    last = parsed.last or None
+    return first, last
+
+
+def normalize_url(value: str) -> str:
+    """Accept a URL with or without a scheme; return it with https:// when none was given."""
+    raw = value.strip()
+    if not raw:
+        raise ValueError("URL is empty")
+    if "://" not in raw:
+        raw = "https://" + raw
+    parts = urllib.parse.urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or "." not in parts.hostname:
+        raise ValueError(f"{value!r} is not a web URL")
+    return raw

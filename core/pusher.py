@@ -1,0 +1,326 @@
+"""The pusher: the flow of one visitor (company, person, link, note, key contacts) and of a stream.
+
+Markers are written after each confirmed step, so a crash resumes where it stopped. A note gets a
+"pending" marker before it is sent: after a crash the destination is asked to look for it first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Literal
+
+from crm_push.destination import Destination
+from crm_push.errors import (
+    CapabilityMissing,
+    CrmPushError,
+    InvalidInput,
+    ReconnectRequired,
+    ScopeMissing,
+)
+from crm_push.markers import Marker, MarkerStore, payload_hash
+from crm_push.models import Company, Person, Visitor
+from crm_push.notes import visit_note
+from crm_push.reader import InputRecord
+from crm_push.records import Connection, RecordRef
+from pydantic import BaseModel, Field
+
+Status = Literal["created", "updated", "unchanged", "failed"]
+
+
+class VisitorResult(BaseModel):
+    """How one visitor ended, with the reason when it failed."""
+
+    visitor_id: str | None
+    line: int | None = None
+    status: Status
+    reason: str | None = None
+    field: str | None = None
+    records: dict[str, str] = Field(default_factory=dict)  # part ⇒ CRM record id
+    note: Literal["created", "existing", "skipped", "unchanged"] | None = None
+    note_skipped_reason: str | None = None
+    writes: int = 0  # hook calls that wrote (or tried to write) to the CRM
+
+
+class RunAborted(CrmPushError):
+    """The run cannot go on (credentials died): what was pushed stays pushed; re-run to resume."""
+
+
+class RunSummary(BaseModel):
+    """Totals of a run; `crm-push push --json` prints this."""
+
+    total: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    notes_created: int = 0
+    notes_skipped: int = 0
+    notes_skipped_reasons: dict[str, int] = Field(default_factory=dict)
+    writes: int = 0
+    stopped: str | None = None
+
+    def add(self, result: VisitorResult) -> None:
+        self.total += 1
+        setattr(self, result.status, getattr(self, result.status) + 1)
+        self.writes += result.writes
+        if result.note == "created":
+            self.notes_created += 1
+        elif result.note == "skipped":
+            self.notes_skipped += 1
+            reason = result.note_skipped_reason or "unknown"
+            self.notes_skipped_reasons[reason] = self.notes_skipped_reasons.get(reason, 0) + 1
+
+
+class _Visit:
+    """The running state of one visitor's push."""
+
+    def __init__(self, visitor: Visitor, markers: dict[str, Marker]) -> None:
+        self.visitor = visitor
+        self.markers = markers
+        self.outcomes: Counter[str] = Counter()
+        self.records: dict[str, str] = {}
+        self.writes = 0
+        self.note: str | None = None
+        self.note_reason: str | None = None
+
+
+class Pusher:
+    """Pushes visitors to one destination and workspace, recording markers as it goes."""
+
+    def __init__(
+        self,
+        destination: Destination,
+        connection: Connection,
+        markers: MarkerStore,
+        *,
+        workers: int = 1,
+        dry_run: bool = False,
+    ) -> None:
+        self.destination = destination
+        self.connection = connection
+        self.markers = markers
+        self.workers = max(1, workers)
+        self.dry_run = dry_run
+        # Companies written in this run, by (domain, payload): each written once, and visitors
+        # sharing one wait for that write instead of racing it.
+        self._companies: dict[tuple[str, str], Future[RecordRef]] = {}
+        self._lock = threading.Lock()
+        self._stopped: str | None = None
+
+    # -- one visitor ------------------------------------------------------------------------
+
+    def push(self, visitor: Visitor, *, line: int | None = None) -> VisitorResult:
+        """Push one visitor. Never raises for a visitor's own failure; see VisitorResult."""
+        state = _Visit(visitor, self.markers.for_visitor(visitor.id))
+        try:
+            company = self._company(state, visitor.company) if visitor.company else None
+            if visitor.person:
+                person = self._person(state, "person", visitor.person, company)
+                if visitor.visit and visitor.person.email:
+                    self._note(state, person)
+            for index, contact in enumerate(visitor.key_contacts):
+                self._person(state, f"contact:{contact.email or index}", contact, company)
+        except ReconnectRequired as exc:
+            self._stopped = str(exc)
+            raise RunAborted(str(exc)) from exc
+        except InvalidInput as exc:
+            return self._failed(state, line, str(exc), exc.field)
+        except CrmPushError as exc:
+            return self._failed(state, line, str(exc), None)
+        except Exception as exc:  # a plugin bug must fail this visitor, not the run
+            return self._failed(state, line, f"{type(exc).__name__}: {exc}", None)
+        status: Status = "unchanged"
+        if state.outcomes["created"]:
+            status = "created"
+        elif state.outcomes["updated"]:
+            status = "updated"
+        return VisitorResult(
+            visitor_id=visitor.id,
+            line=line,
+            status=status,
+            records=state.records,
+            note=state.note,  # type: ignore[arg-type]
+            note_skipped_reason=state.note_reason,
+            writes=state.writes,
+        )
+
+    def _failed(self, state: _Visit, line: int | None, reason: str, field: str | None):  # type: ignore[no-untyped-def]
+        return VisitorResult(
+            visitor_id=state.visitor.id,
+            line=line,
+            status="failed",
+            reason=reason,
+            field=field,
+            records=state.records,
+            writes=state.writes,
+        )
+
+    def _record(self, state: _Visit, part: str, payload: str, ref: RecordRef | None) -> None:
+        if not self.dry_run:
+            self.markers.record(state.visitor.id, part, payload=payload, ref=ref)
+
+    def _unchanged(self, state: _Visit, part: str, payload: str) -> RecordRef | None:
+        marker = state.markers.get(part)
+        if marker and marker.state == "done" and marker.payload_hash == payload:
+            return marker.ref()
+        return None
+
+    def _company(self, state: _Visit, company: Company) -> RecordRef:
+        payload = payload_hash(company.model_dump(mode="json"))
+        ref = self._unchanged(state, "company", payload)
+        if ref is None:
+            marker = state.markers.get("company")
+            ref = self._shared_company(state, company, payload, marker.ref() if marker else None)
+            self._record(state, "company", payload, ref)
+        state.outcomes[ref.outcome] += 1
+        state.records["company"] = ref.record_id
+        return ref
+
+    def _shared_company(
+        self, state: _Visit, company: Company, payload: str, existing: RecordRef | None
+    ) -> RecordRef:
+        if not company.domain:
+            state.writes += 1
+            return self.destination.assert_company(self.connection, company, existing)
+        key = (company.domain, payload)
+        with self._lock:
+            future = self._companies.get(key)
+            owner = future is None
+            if future is None:
+                future = self._companies[key] = Future()
+        if not owner:
+            # Another visitor of this run wrote the same company: nothing changed for this one.
+            return future.result().model_copy(update={"outcome": "unchanged"})
+        state.writes += 1
+        try:
+            ref = self.destination.assert_company(self.connection, company, existing)
+        except BaseException as exc:
+            with self._lock:
+                del self._companies[key]  # let a later visitor try again
+            future.set_exception(exc)
+            raise
+        future.set_result(ref)
+        return ref
+
+    def _person(
+        self, state: _Visit, part: str, person: Person, company: RecordRef | None
+    ) -> RecordRef:
+        company_id = company.record_id if company else None
+        payload = payload_hash({"person": person.model_dump(mode="json"), "company": company_id})
+        ref = self._unchanged(state, part, payload)
+        if ref is None:
+            marker = state.markers.get(part)
+            state.writes += 1
+            ref = self.destination.assert_person(
+                self.connection, person, company=company, existing=marker.ref() if marker else None
+            )
+            self._record(state, part, payload, ref)
+        state.outcomes[ref.outcome] += 1
+        state.records[part] = ref.record_id
+        if company is not None:
+            self._link(state, part, ref, company)
+        return ref
+
+    def _link(self, state: _Visit, part: str, person: RecordRef, company: RecordRef) -> None:
+        link_part = "link" if part == "person" else f"link:{part}"
+        payload = company.record_id
+        if self._unchanged(state, link_part, payload) is not None:
+            return
+        if company.record_id not in person.linked:
+            state.writes += 1
+            person = self.destination.associate(self.connection, person, company)
+            state.outcomes["updated"] += 1
+        self._record(state, link_part, payload, company)
+
+    def _note(self, state: _Visit, person: RecordRef) -> None:
+        note = visit_note(state.visitor)
+        marker = state.markers.get("note")
+        if marker and marker.payload_hash == note.key and marker.state == "done":
+            state.note = "unchanged"
+            return
+        may_exist = bool(marker and marker.payload_hash == note.key and marker.state == "pending")
+        if not self.dry_run:
+            # Written before the call: if we die after the CRM stored the note but before we
+            # hear back, the next run knows to look for it instead of writing it twice.
+            self.markers.record(state.visitor.id, "note", payload=note.key, state="pending")
+        state.writes += 1
+        try:
+            result = self.destination.add_note(
+                self.connection, person, note.model_copy(update={"may_exist": may_exist})
+            )
+        except (ScopeMissing, CapabilityMissing) as exc:
+            state.note, state.note_reason = "skipped", exc.message
+            return
+        if result.status == "skipped":
+            state.note, state.note_reason = "skipped", result.reason or "destination skipped it"
+            return
+        state.note = result.status
+        if result.status == "created":
+            state.outcomes["created"] += 1
+        if not self.dry_run:
+            self.markers.record(
+                state.visitor.id, "note", payload=note.key, record_id=result.note_id
+            )
+        if result.note_id:
+            state.records["note"] = result.note_id
+
+    # -- a stream ---------------------------------------------------------------------------
+
+    def _one(self, record: InputRecord) -> VisitorResult:
+        if record.error is not None or record.visitor is None:
+            err = record.error or InvalidInput(f"line {record.line}: no visitor")
+            return VisitorResult(
+                visitor_id=err.record,
+                line=record.line,
+                status="failed",
+                reason=str(err),
+                field=err.field,
+            )
+        if self._stopped:
+            raise RunAborted(self._stopped)
+        return self.push(record.visitor, line=record.line)
+
+    def run(
+        self,
+        records: Iterable[InputRecord],
+        on_result: Callable[[InputRecord, VisitorResult], None] | None = None,
+    ) -> RunSummary:
+        """Push a stream of input records with bounded concurrency; results keep input order.
+
+        Raises RunAborted (after reporting what finished) when the credentials die mid-run.
+        """
+        summary = RunSummary()
+        try:
+            for record, result in self._results(records):
+                summary.add(result)
+                if on_result:
+                    on_result(record, result)
+        except RunAborted as exc:
+            summary.stopped = str(exc)
+        return summary
+
+    def _results(
+        self, records: Iterable[InputRecord]
+    ) -> Iterator[tuple[InputRecord, VisitorResult]]:
+        if self.workers == 1:
+            for record in records:
+                yield record, self._one(record)
+            return
+        # A bounded window of in-flight visitors keeps memory flat on any input size.
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="crm-push") as pool:
+            window: deque[tuple[InputRecord, Future[VisitorResult]]] = deque()
+            try:
+                for record in records:
+                    window.append((record, pool.submit(self._one, record)))
+                    if len(window) >= self.workers * 4:
+                        done, future = window.popleft()
+                        yield done, future.result()
+                while window:
+                    done, future = window.popleft()
+                    yield done, future.result()
+            finally:
+                for _, future in window:
+                    future.cancel()

@@ -1,0 +1,9 @@
+"""HubSpot destination for crm-push — a stub: listed, documented, and not implemented yet."""
+
+from crm_push.stub import StubDestination
+
+
+class HubSpotDestination(StubDestination):
+    """Stub: every hook raises NotImplementedYet; nothing is sent to HubSpot."""
+
+    crm_name = "HubSpot"

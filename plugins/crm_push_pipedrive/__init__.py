@@ -1,0 +1,9 @@
+"""Pipedrive destination for crm-push — a stub: listed, documented, and not implemented yet."""
+
+from crm_push.stub import StubDestination
+
+
+class PipedriveDestination(StubDestination):
+    """Stub: every hook raises NotImplementedYet; nothing is sent to Pipedrive."""
+
+    crm_name = "Pipedrive"

@@ -1,0 +1,9 @@
+"""Salesforce destination for crm-push — a stub: listed, documented, and not implemented yet."""
+
+from crm_push.stub import StubDestination
+
+
+class SalesforceDestination(StubDestination):
+    """Stub: every hook raises NotImplementedYet; nothing is sent to Salesforce."""
+
+    crm_name = "Salesforce"

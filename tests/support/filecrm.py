@@ -1,0 +1,178 @@
+"""A tiny CRM kept in one JSON file, used as a real destination by the core tests.
+
+It has the semantics the pusher relies on: people unique by email, companies unique by domain,
+references that must exist, notes findable by content. A file (with a lock) lets a killed
+subprocess and the test that killed it see the same CRM.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from crm_push import (
+    Company,
+    Connection,
+    DisconnectResult,
+    Note,
+    NoteResult,
+    Person,
+    ReconnectRequired,
+    RecordRef,
+    hookimpl,
+)
+from crm_push.errors import InvalidInput
+
+PATH_ENV = "FILECRM_PATH"
+DELAY_ENV = "FILECRM_DELAY"
+
+
+class FileCRM:
+    """Destination plugin. `inline_link=False` makes the pusher call `associate`."""
+
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, inline_link: bool = True
+    ) -> None:
+        self.path = Path(path or os.environ[PATH_ENV])
+        self.inline_link = inline_link
+        self.delay = float(os.environ.get(DELAY_ENV, "0"))
+        self.calls: list[str] = []
+
+    @contextmanager
+    def _db(self) -> Iterator[dict[str, Any]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data = (
+                json.loads(self.path.read_text())
+                if self.path.exists()
+                else {"people": {}, "companies": {}, "notes": {}, "tokens": ["good-token"]}
+            )
+            yield data
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data))
+            tmp.replace(self.path)
+
+    def _wait(self, hook: str) -> None:
+        self.calls.append(hook)
+        if self.delay:
+            time.sleep(self.delay)
+
+    @hookimpl
+    def connect(self, credentials: Any, options: Any) -> Connection:
+        self._wait("connect")
+        token = os.environ.get("FILECRM_TOKEN") or (
+            credentials.access_token.get_secret_value()
+            if credentials and credentials.access_token
+            else None
+        )
+        with self._db() as db:
+            if token not in db["tokens"]:
+                raise ReconnectRequired("the file CRM does not know this token")
+        from crm_push import Credentials
+
+        return Connection(
+            destination="filecrm",
+            workspace_id=f"file:{self.path.name}",
+            workspace_name="File CRM",
+            scopes=("records", "notes"),
+            capabilities=frozenset({"notes"} | ({"inline_link"} if self.inline_link else set())),
+            credentials=Credentials(access_token=token),
+        )
+
+    def _upsert(
+        self,
+        db: dict[str, Any],
+        obj: str,
+        key: str | None,
+        existing: RecordRef | None,
+        values: dict,
+    ) -> RecordRef:
+        table = db[obj]
+        found = None
+        if key:
+            found = next((rid for rid, rec in table.items() if rec.get("key") == key), None)
+        elif existing and existing.record_id in table:
+            found = existing.record_id
+        if found:
+            table[found].update({k: v for k, v in values.items() if v is not None})
+            return RecordRef(object=obj, record_id=found, outcome="updated")
+        rid = str(uuid.uuid4())
+        table[rid] = {"key": key, **values}
+        return RecordRef(object=obj, record_id=rid, outcome="created")
+
+    @hookimpl
+    def assert_company(
+        self, connection: Connection, company: Company, existing: RecordRef | None
+    ) -> RecordRef:
+        self._wait("assert_company")
+        if company.name == "REJECT ME":
+            raise InvalidInput("the file CRM refuses this name", field="company.name")
+        with self._db() as db:
+            return self._upsert(db, "companies", company.domain, existing, company.model_dump())
+
+    @hookimpl
+    def assert_person(
+        self,
+        connection: Connection,
+        person: Person,
+        company: RecordRef | None,
+        existing: RecordRef | None,
+    ) -> RecordRef:
+        self._wait("assert_person")
+        with self._db() as db:
+            values = person.model_dump()
+            if company and self.inline_link:
+                if company.record_id not in db["companies"]:
+                    raise InvalidInput("referenced company does not exist", field="company")
+                values["company_id"] = company.record_id
+            ref = self._upsert(db, "people", person.email, existing, values)
+        if company and self.inline_link:
+            return ref.model_copy(update={"linked": (company.record_id,)})
+        return ref
+
+    @hookimpl
+    def associate(self, connection: Connection, person: RecordRef, company: RecordRef) -> RecordRef:
+        self._wait("associate")
+        with self._db() as db:
+            if company.record_id not in db["companies"]:
+                raise InvalidInput("referenced company does not exist", field="company")
+            db["people"][person.record_id]["company_id"] = company.record_id
+        return person.model_copy(update={"linked": (company.record_id,)})
+
+    @hookimpl
+    def add_note(self, connection: Connection, parent: RecordRef, note: Note) -> NoteResult:
+        self._wait("add_note")
+        if not connection.can("notes"):
+            return NoteResult(status="skipped", reason="notes are switched off for this token")
+        with self._db() as db:
+            if note.may_exist:
+                for nid, existing in db["notes"].items():
+                    if existing["parent"] == parent.record_id and note.key in existing["content"]:
+                        return NoteResult(status="existing", note_id=nid)
+            nid = str(uuid.uuid4())
+            db["notes"][nid] = {
+                "parent": parent.record_id,
+                "title": note.title,
+                "content": note.content,
+                "created_at": note.created_at.isoformat() if note.created_at else None,
+            }
+        return NoteResult(status="created", note_id=nid)
+
+    @hookimpl
+    def disconnect(self, connection: Connection) -> DisconnectResult:
+        self._wait("disconnect")
+        return DisconnectResult(revoked=False, message="The file CRM has no tokens to revoke.")
+
+    # -- for assertions ---------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._db() as db:
+            return json.loads(json.dumps(db))
