@@ -35,6 +35,7 @@ from crm_push.records import (
     DisconnectResult,
     Note,
     NoteResult,
+    Pending,
     RecordRef,
 )
 
@@ -56,6 +57,7 @@ __all__ = [
     "NotImplementedYet",
     "Note",
     "NoteResult",
+    "Pending",
     "Person",
     "PluginLoadError",
     "Pusher",

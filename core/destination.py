@@ -15,6 +15,7 @@ from crm_push.records import (
     DisconnectResult,
     Note,
     NoteResult,
+    Pending,
     RecordRef,
 )
 
@@ -65,10 +66,18 @@ class Destination:
         return result
 
     def assert_company(
-        self, connection: Connection, company: Company, existing: RecordRef | None = None
+        self,
+        connection: Connection,
+        company: Company,
+        existing: RecordRef | None = None,
+        pending: Pending | None = None,
     ) -> RecordRef:
         result: RecordRef = self._call(
-            "assert_company", connection=connection, company=company, existing=existing
+            "assert_company",
+            connection=connection,
+            company=company,
+            existing=existing,
+            pending=pending,
         )
         return result
 
@@ -78,6 +87,7 @@ class Destination:
         person: Person,
         company: RecordRef | None = None,
         existing: RecordRef | None = None,
+        pending: Pending | None = None,
     ) -> RecordRef:
         result: RecordRef = self._call(
             "assert_person",
@@ -85,6 +95,7 @@ class Destination:
             person=person,
             company=company,
             existing=existing,
+            pending=pending,
         )
         return result
 

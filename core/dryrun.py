@@ -43,7 +43,11 @@ class DryRunDestination:
         return RecordRef(object=obj, record_id=placeholder, outcome="created")
 
     def assert_company(
-        self, connection: Connection, company: Company, existing: RecordRef | None = None
+        self,
+        connection: Connection,
+        company: Company,
+        existing: RecordRef | None = None,
+        pending: object = None,
     ) -> RecordRef:
         what = f"by domain {company.domain}" if company.domain else "without domain (create)"
         return self._ref("company", what, company.model_dump(), existing)
@@ -54,6 +58,7 @@ class DryRunDestination:
         person: Person,
         company: RecordRef | None = None,
         existing: RecordRef | None = None,
+        pending: object = None,
     ) -> RecordRef:
         what = f"by email {person.email}" if person.email else "without email (create)"
         ref = self._ref("person", what, person.model_dump(), existing)

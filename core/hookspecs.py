@@ -18,6 +18,7 @@ from crm_push.records import (
     DisconnectResult,
     Note,
     NoteResult,
+    Pending,
     RecordRef,
 )
 
@@ -46,7 +47,7 @@ def connect(credentials: Credentials | None, options: ConnectOptions) -> Connect
 
 @hookspec(firstresult=True)
 def assert_company(
-    connection: Connection, company: Company, existing: RecordRef | None
+    connection: Connection, company: Company, existing: RecordRef | None, pending: Pending | None
 ) -> RecordRef:
     """Create or update a company, matching on its domain.
 
@@ -54,6 +55,8 @@ def assert_company(
     :param company: the normalised company.
     :param existing: the record this company was pushed to before (from a push marker). Use it
         when the company has no domain, so a re-push updates instead of creating a duplicate.
+    :param pending: set when an earlier push was creating this domain-less company and died;
+        look for a matching record created since `pending.since` before creating one.
     :return: a RecordRef with outcome "created" or "updated".
     """
 
@@ -64,6 +67,7 @@ def assert_person(
     person: Person,
     company: RecordRef | None,
     existing: RecordRef | None,
+    pending: Pending | None,
 ) -> RecordRef:
     """Create or update a person, matching on the email, and link the company if you can.
 
@@ -72,6 +76,8 @@ def assert_person(
     :param company: the company record to link to, already written, or None.
     :param existing: the record this person was pushed to before (from a push marker); use it
         when the person has no email.
+    :param pending: set when an earlier push was creating this email-less person and died;
+        look for a matching record created since `pending.since` before creating one.
     :return: a RecordRef; put the company's record id in `linked` when the write linked it, so
         the pusher does not call `associate`.
     """

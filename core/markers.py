@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from crm_push.db import engine_for, markers_table
 from crm_push.records import RecordRef
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 
 class Marker(BaseModel):
@@ -28,6 +28,12 @@ class Marker(BaseModel):
     payload_hash: str
     state: str
     pushed_at: dt.datetime
+
+    @field_validator("pushed_at")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        # SQLite hands back naive datetimes; they were written in UTC.
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
     def ref(self) -> RecordRef | None:
         if not (self.object and self.record_id):

@@ -24,7 +24,7 @@ from crm_push.markers import Marker, MarkerStore, payload_hash
 from crm_push.models import Company, Person, Visitor
 from crm_push.notes import visit_note
 from crm_push.reader import InputRecord
-from crm_push.records import Connection, RecordRef
+from crm_push.records import Connection, Pending, RecordRef
 from pydantic import BaseModel, Field
 
 Status = Literal["created", "updated", "unchanged", "failed"]
@@ -172,19 +172,23 @@ class Pusher:
         payload = payload_hash(company.model_dump(mode="json"))
         ref = self._unchanged(state, "company", payload)
         if ref is None:
-            marker = state.markers.get("company")
-            ref = self._shared_company(state, company, payload, marker.ref() if marker else None)
+            if company.domain:
+                ref = self._shared_company(state, company, payload)
+            else:
+                ref = self._keyless(
+                    state,
+                    "company",
+                    lambda existing, pending: self.destination.assert_company(
+                        self.connection, company, existing, pending
+                    ),
+                )
             self._record(state, "company", payload, ref)
         state.outcomes[ref.outcome] += 1
         state.records["company"] = ref.record_id
         return ref
 
-    def _shared_company(
-        self, state: _Visit, company: Company, payload: str, existing: RecordRef | None
-    ) -> RecordRef:
-        if not company.domain:
-            state.writes += 1
-            return self.destination.assert_company(self.connection, company, existing)
+    def _shared_company(self, state: _Visit, company: Company, payload: str) -> RecordRef:
+        assert company.domain
         key = (company.domain, payload)
         with self._lock:
             future = self._companies.get(key)
@@ -196,7 +200,7 @@ class Pusher:
             return future.result().model_copy(update={"outcome": "unchanged"})
         state.writes += 1
         try:
-            ref = self.destination.assert_company(self.connection, company, existing)
+            ref = self.destination.assert_company(self.connection, company)
         except BaseException as exc:
             with self._lock:
                 del self._companies[key]  # let a later visitor try again
@@ -205,6 +209,29 @@ class Pusher:
         future.set_result(ref)
         return ref
 
+    def _keyless(
+        self,
+        state: _Visit,
+        part: str,
+        write: Callable[[RecordRef | None, Pending | None], RecordRef],
+    ) -> RecordRef:
+        """Write a record that has no matching key: update it through its marker, or create it.
+
+        Before a create, a "pending" marker is stored; if we die after the CRM made the record
+        but before we recorded its id, the next run passes `pending` so the destination can
+        find it rather than create a second one.
+        """
+        marker = state.markers.get(part)
+        existing = marker.ref() if marker else None
+        pending = None
+        if existing is None:
+            if marker is not None and marker.state == "pending":
+                pending = Pending(since=marker.pushed_at)
+            elif not self.dry_run:
+                self.markers.record(state.visitor.id, part, payload="", state="pending")
+        state.writes += 1
+        return write(existing, pending)
+
     def _person(
         self, state: _Visit, part: str, person: Person, company: RecordRef | None
     ) -> RecordRef:
@@ -212,11 +239,17 @@ class Pusher:
         payload = payload_hash({"person": person.model_dump(mode="json"), "company": company_id})
         ref = self._unchanged(state, part, payload)
         if ref is None:
-            marker = state.markers.get(part)
-            state.writes += 1
-            ref = self.destination.assert_person(
-                self.connection, person, company=company, existing=marker.ref() if marker else None
-            )
+            if person.email:
+                state.writes += 1
+                ref = self.destination.assert_person(self.connection, person, company=company)
+            else:
+                ref = self._keyless(
+                    state,
+                    part,
+                    lambda existing, pending: self.destination.assert_person(
+                        self.connection, person, company, existing, pending
+                    ),
+                )
             self._record(state, part, payload, ref)
         state.outcomes[ref.outcome] += 1
         state.records[part] = ref.record_id

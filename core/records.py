@@ -83,6 +83,17 @@ class RecordRef(_Result):
         return self.outcome == "created"
 
 
+class Pending(_Result):
+    """A create that an earlier push started and may have finished in the CRM before it died.
+
+    Records without a matching key (a person without email, a company without domain) cannot
+    be asserted; when this is given, look for a record created since `since` that matches the
+    data before creating another.
+    """
+
+    since: dt.datetime
+
+
 class Note(_Result):
     """A visit note to put on a record. `key` identifies the visit: one note per key, ever."""
 

@@ -7,6 +7,7 @@ subprocess and the test that killed it see the same CRM.
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import json
 import os
@@ -23,6 +24,7 @@ from crm_push import (
     DisconnectResult,
     Note,
     NoteResult,
+    Pending,
     Person,
     ReconnectRequired,
     RecordRef,
@@ -40,10 +42,15 @@ class FileCRM:
     def __init__(
         self, path: str | os.PathLike[str] | None = None, *, inline_link: bool = True
     ) -> None:
-        self.path = Path(path or os.environ[PATH_ENV])
+        self._path = Path(path) if path else None
         self.inline_link = inline_link
         self.delay = float(os.environ.get(DELAY_ENV, "0"))
         self.calls: list[str] = []
+
+    @property
+    def path(self) -> Path:
+        # Read at use time: listing plugins instantiates this class with no CRM file set.
+        return self._path or Path(os.environ[PATH_ENV])
 
     @contextmanager
     def _db(self) -> Iterator[dict[str, Any]]:
@@ -93,7 +100,8 @@ class FileCRM:
         obj: str,
         key: str | None,
         existing: RecordRef | None,
-        values: dict,
+        pending: Pending | None,
+        values: dict[str, Any],
     ) -> RecordRef:
         table = db[obj]
         found = None
@@ -101,22 +109,40 @@ class FileCRM:
             found = next((rid for rid, rec in table.items() if rec.get("key") == key), None)
         elif existing and existing.record_id in table:
             found = existing.record_id
+        elif pending:
+            # An earlier push may have created it before dying: same name, created since then.
+            since = pending.since.isoformat()
+            found = next(
+                (
+                    rid
+                    for rid, rec in table.items()
+                    if rec.get("name") == values.get("name") and rec["created_at"] >= since
+                ),
+                None,
+            )
         if found:
             table[found].update({k: v for k, v in values.items() if v is not None})
             return RecordRef(object=obj, record_id=found, outcome="updated")
         rid = str(uuid.uuid4())
-        table[rid] = {"key": key, **values}
+        created_at = dt.datetime.now(dt.UTC).isoformat()
+        table[rid] = {"key": key, "created_at": created_at, **values}
         return RecordRef(object=obj, record_id=rid, outcome="created")
 
     @hookimpl
     def assert_company(
-        self, connection: Connection, company: Company, existing: RecordRef | None
+        self,
+        connection: Connection,
+        company: Company,
+        existing: RecordRef | None,
+        pending: Pending | None,
     ) -> RecordRef:
         self._wait("assert_company")
         if company.name == "REJECT ME":
             raise InvalidInput("the file CRM refuses this name", field="company.name")
         with self._db() as db:
-            return self._upsert(db, "companies", company.domain, existing, company.model_dump())
+            return self._upsert(
+                db, "companies", company.domain, existing, pending, company.model_dump()
+            )
 
     @hookimpl
     def assert_person(
@@ -125,6 +151,7 @@ class FileCRM:
         person: Person,
         company: RecordRef | None,
         existing: RecordRef | None,
+        pending: Pending | None,
     ) -> RecordRef:
         self._wait("assert_person")
         with self._db() as db:
@@ -133,7 +160,7 @@ class FileCRM:
                 if company.record_id not in db["companies"]:
                     raise InvalidInput("referenced company does not exist", field="company")
                 values["company_id"] = company.record_id
-            ref = self._upsert(db, "people", person.email, existing, values)
+            ref = self._upsert(db, "people", person.email, existing, pending, values)
         if company and self.inline_link:
             return ref.model_copy(update={"linked": (company.record_id,)})
         return ref

@@ -1,0 +1,61 @@
+"""The state database: markers and connections; secrets stay secret."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from crm_push import Connection, ConnectionStore, Credentials, MarkerStore, RecordRef
+
+
+def test_database_file_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "state.db"
+    ConnectionStore(f"sqlite:///{path}")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_connection_round_trip_keeps_secret_out_of_repr(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    store = ConnectionStore(db_url)
+    conn = Connection(
+        destination="attio",
+        workspace_id="ws-1",
+        workspace_name="Acme",
+        scopes=("a", "b"),
+        credentials=Credentials(access_token="sk-very-secret", client_secret="cs-secret"),
+    )
+    store.save(conn)
+    loaded = store.load("attio")
+    assert loaded is not None
+    assert loaded.credentials.access_token is not None
+    assert loaded.credentials.access_token.get_secret_value() == "sk-very-secret"
+    for text in (repr(loaded), str(loaded), loaded.model_dump_json(), caplog.text):
+        assert "sk-very-secret" not in text and "cs-secret" not in text
+    assert loaded.scopes == ("a", "b")
+    assert store.forget("attio") == 1
+    assert store.load("attio") is None
+
+
+def test_latest_connection_wins_and_workspaces_are_separate(db_url: str) -> None:
+    store = ConnectionStore(db_url)
+    store.save(Connection(destination="attio", workspace_id="one"))
+    store.save(Connection(destination="attio", workspace_id="two"))
+    assert store.load("attio").workspace_id == "two"  # type: ignore[union-attr]
+    assert store.load("attio", "one").workspace_id == "one"  # type: ignore[union-attr]
+
+
+def test_markers_are_per_destination_and_workspace(db_url: str) -> None:
+    a = MarkerStore("attio", "ws1", db_url)
+    b = MarkerStore("attio", "ws2", db_url)
+    a.record("v1", "person", payload="h1", ref=RecordRef(object="people", record_id="r1"))
+    assert set(a.for_visitor("v1")) == {"person"}
+    assert b.for_visitor("v1") == {}
+    a.record("v1", "person", payload="h2", ref=RecordRef(object="people", record_id="r1"))
+    marker = a.for_visitor("v1")["person"]
+    assert (marker.payload_hash, marker.record_id, marker.state) == ("h2", "r1", "done")
+    assert a.remove(["v1"]) == 1 and a.for_visitor("v1") == {}
