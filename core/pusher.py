@@ -323,7 +323,8 @@ class Pusher:
     ) -> RunSummary:
         """Push a stream of input records with bounded concurrency; results keep input order.
 
-        Raises RunAborted (after reporting what finished) when the credentials die mid-run.
+        When the credentials die mid-run, the visitors that finished are still reported and
+        `summary.stopped` says why the rest were not attempted.
         """
         summary = RunSummary()
         try:
@@ -343,17 +344,28 @@ class Pusher:
                 yield record, self._one(record)
             return
         # A bounded window of in-flight visitors keeps memory flat on any input size.
+        window: deque[tuple[InputRecord, Future[VisitorResult]]] = deque()
+        aborted: RunAborted | None = None
         with ThreadPoolExecutor(self.workers, thread_name_prefix="crm-push") as pool:
-            window: deque[tuple[InputRecord, Future[VisitorResult]]] = deque()
-            try:
-                for record in records:
-                    window.append((record, pool.submit(self._one, record)))
-                    if len(window) >= self.workers * 4:
-                        done, future = window.popleft()
-                        yield done, future.result()
-                while window:
-                    done, future = window.popleft()
-                    yield done, future.result()
-            finally:
-                for _, future in window:
-                    future.cancel()
+
+            def settle() -> tuple[InputRecord, VisitorResult] | None:
+                nonlocal aborted
+                record, future = window.popleft()
+                try:
+                    return record, future.result()
+                except RunAborted as exc:
+                    # Keep reporting the visitors that did finish; stop submitting new ones.
+                    aborted = aborted or exc
+                    return None
+
+            for record in records:
+                if aborted:
+                    break
+                window.append((record, pool.submit(self._one, record)))
+                if len(window) >= self.workers * 4 and (done := settle()):
+                    yield done
+            while window:
+                if done := settle():
+                    yield done
+        if aborted:
+            raise aborted
