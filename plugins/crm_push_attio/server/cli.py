@@ -1,0 +1,103 @@
+"""CLI: serve a local Attio-compatible API until Ctrl-C.
+
+`python -m crm_push_attio.server`, or `main(argv)` from a console script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from .auth import DEFAULT_SCOPES, DEFAULT_TOKEN, TokenInfo
+from .server import AttioServer
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m crm_push_attio.server",
+        description="Serve a local Attio-compatible REST API (in memory) for tests and demos.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds added to every response")
+    p.add_argument("--write-rate", type=float, default=None, help="writes/s allowed (Attio: 25)")
+    p.add_argument("--read-rate", type=float, default=None, help="reads/s allowed (Attio: 100)")
+    p.add_argument("--token", default=DEFAULT_TOKEN, help="the accepted bearer token")
+    p.add_argument(
+        "--scopes",
+        default=" ".join(DEFAULT_SCOPES),
+        help="the token's scopes, space or comma separated",
+    )
+    p.add_argument(
+        "--activate",
+        default="",
+        help="extra objects to enable, comma separated: users,workspaces,deals",
+    )
+    p.add_argument(
+        "--oauth-client",
+        action="append",
+        default=[],
+        metavar="ID:SECRET",
+        help="register an OAuth client (repeatable)",
+    )
+    p.add_argument("--refresh-tokens", action="store_true", help="OAuth issues refresh tokens")
+    p.add_argument("--workspace-name", default="Local workspace")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    scopes = tuple(s for s in args.scopes.replace(",", " ").split() if s)
+    extra = [s.strip() for s in args.activate.split(",") if s.strip()]
+    clients = {}
+    for pair in args.oauth_client:
+        client_id, sep, secret = pair.partition(":")
+        if not sep:
+            print(f"--oauth-client expects ID:SECRET, got {pair!r}", file=sys.stderr)
+            return 2
+        clients[client_id] = secret
+    try:
+        srv = AttioServer(
+            tokens={args.token: TokenInfo(scopes=scopes)},
+            latency=args.latency,
+            write_rate=args.write_rate,
+            read_rate=args.read_rate,
+            activated_objects=("people", "companies", *extra),
+            workspace_name=args.workspace_name,
+            oauth_clients=clients,
+            issue_refresh_tokens=args.refresh_tokens,
+            host=args.host,
+            port=args.port,
+        )
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        srv.start()
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    url = srv.base_url
+    # A local development token: printing it is the point.
+    print(
+        f"Attio-compatible server on {url} — "
+        f"export ATTIO_BASE_URL={url} ATTIO_ACCESS_TOKEN={args.token}",
+        flush=True,
+    )
+    print("In-memory workspace; everything is lost on exit. Press Ctrl-C to stop.", flush=True)
+    if threading.current_thread() is threading.main_thread():
+        # `kill` (SIGTERM) stops it as cleanly as Ctrl-C, e.g. after a backgrounded demo.
+        signal.signal(signal.SIGTERM, lambda *_: srv.stop())
+    try:
+        srv.wait()
+    except KeyboardInterrupt:
+        print("\nStopping.", flush=True)
+    finally:
+        srv.stop()
+    return 0
