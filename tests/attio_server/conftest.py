@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from crm_push_attio.server import AttioServer
 
 TOKEN = "local-dev-token"

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+
 from crm_push_attio.server import AttioServer, TokenInfo
 
 NO_NOTES = ("record_permission:read-write", "object_configuration:read")

@@ -12,6 +12,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+
 from crm_push_attio.server import AttioServer
 
 AUTH = {"Authorization": "Bearer local-dev-token"}

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from crm_push.cli import cli
+
 from support.filecrm import FileCRM
 
 pytestmark = pytest.mark.usefixtures("with_test_plugins")

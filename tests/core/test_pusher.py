@@ -16,6 +16,7 @@ from crm_push import (
     parse_visitor,
 )
 from crm_push.reader import read_jsonl
+
 from support.filecrm import FileCRM
 
 ACME = {"name": "Acme", "domain": "acme.com"}

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from support.filecrm import FileCRM
 
 pytestmark = pytest.mark.usefixtures("with_test_plugins")
