@@ -148,22 +148,21 @@ def push(
     from crm_push.markers import MarkerStore
     from crm_push.pusher import Pusher
     from crm_push.reader import read_jsonl
-    from crm_push.records import ConnectOptions
 
     if file != "-" and not Path(file).exists():
         raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
     dest = ctx.destination()
+    store = ConnectionStore(ctx.db)
+    stored = store.load(dest.name)
     if dry_run:
+        # No network: the stored connection (if any) names the workspace whose markers say
+        # what a real push would skip.
         planner = DryRunDestination(dest.name, on_plan=lambda line: click.echo(line, err=True))
-        connection = planner.connection()
+        connection = planner.connection(stored.workspace_id if stored else "dry-run")
         target: Any = planner
     else:
-        stored = ConnectionStore(ctx.db).load(dest.name)
         try:
-            connection = dest.connect(
-                credentials=stored.credentials if stored else None,
-                options=ConnectOptions(interactive=False),
-            )
+            connection = _check_connection(dest, store, stored)
         except CrmPushError as exc:
             raise _fail(exc) from None
         target = dest
@@ -193,10 +192,14 @@ def push(
             done += 1
             bar.update(1, result)
             if result.status == "failed":
-                where = f"line {result.line}" if result.line else "input"
-                who = f" visitor {result.visitor_id!r}" if result.visitor_id else ""
                 if not show_bar and not as_json:
-                    click.echo(f"failed: {where}{who}: {result.reason}", err=True)
+                    # Input errors already name the visitor and line; CRM errors do not.
+                    reason = result.reason or ""
+                    where = f"line {result.line}" if result.line else "input"
+                    if result.visitor_id and f"{result.visitor_id!r}" not in reason:
+                        where += f" visitor {result.visitor_id!r}"
+                    prefix = "" if reason.startswith(("line ", "visitor ")) else f"{where}: "
+                    click.echo(f"failed: {prefix}{reason}", err=True)
                 if rejects is not None:
                     rejects.write(_reject_line(record, result) + "\n")
 
@@ -229,7 +232,8 @@ class _Null:
 def _print_summary(summary: Any, elapsed: float, dry_run: bool, rejects: Any) -> None:
     prefix = "Dry run — nothing was written. " if dry_run else ""
     click.echo(
-        f"{prefix}{summary.total} visitors in {elapsed:.1f}s: {summary.created} created, "
+        f"{prefix}{summary.total} visitor{'' if summary.total == 1 else 's'} in {elapsed:.1f}s: "
+        f"{summary.created} created, "
         f"{summary.updated} updated, {summary.unchanged} unchanged, {summary.failed} failed; "
         f"{summary.writes} writes."
     )
@@ -248,6 +252,21 @@ def _print_summary(summary: Any, elapsed: float, dry_run: bool, rejects: Any) ->
 
 
 # -- connections -----------------------------------------------------------------------------
+
+
+def _check_connection(dest: Any, store: Any, stored: Any) -> Any:
+    """Connect with the stored credentials (or the destination's env); keep refreshed tokens."""
+    from crm_push.records import ConnectOptions
+
+    live = dest.connect(
+        credentials=stored.credentials if stored else None,
+        options=ConnectOptions(interactive=False),
+    )
+    # A refresh rotated the tokens: losing the new refresh token would force a reconnect.
+    rotated = stored and live.credentials.to_storage() != stored.credentials.to_storage()
+    if rotated and live.workspace_id == stored.workspace_id and live.credentials.refresh_token:
+        store.save(live)
+    return live
 
 
 def _connection_lines(connection: Any) -> list[str]:
@@ -325,12 +344,15 @@ def connect(
 @cli.command()
 @pass_ctx
 def status(ctx: Context) -> None:
-    """Show the stored connection and check it with the CRM, changing nothing."""
+    """Show the stored connection and check it with the CRM.
+
+    Changes nothing, except that a token the CRM rotated during the check is kept.
+    """
     from crm_push.connections import ConnectionStore
-    from crm_push.records import ConnectOptions
 
     dest = ctx.destination()
-    stored = ConnectionStore(ctx.db).load(dest.name)
+    store = ConnectionStore(ctx.db)
+    stored = store.load(dest.name)
     if stored:
         click.echo(f"Stored connection (since {stored.connected_at:%Y-%m-%d %H:%M} UTC):")
         for line in _connection_lines(stored):
@@ -338,10 +360,7 @@ def status(ctx: Context) -> None:
     else:
         click.echo(f"No stored connection for {dest.name}.")
     try:
-        live = dest.connect(
-            credentials=stored.credentials if stored else None,
-            options=ConnectOptions(interactive=False),
-        )
+        live = _check_connection(dest, store, stored)
     except CrmPushError as exc:
         click.echo(f"Check failed: {exc}")
         sys.exit(1)
@@ -395,9 +414,15 @@ def plugins() -> None:
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of one input line (a visitor)."""
-    from crm_push.models import Visitor
+    from crm_push.models import REJECT_KEY, Visitor
 
-    click.echo(json.dumps(Visitor.model_json_schema(), indent=2))
+    schema = Visitor.model_json_schema()
+    # push accepts lines of a --rejects file as they are: document the key it ignores.
+    schema["properties"][REJECT_KEY] = {
+        "type": "object",
+        "description": "Added by --rejects: why the line failed. Ignored when pushed again.",
+    }
+    click.echo(json.dumps(schema, indent=2))
 
 
 @cli.group()
@@ -451,7 +476,10 @@ def markers_show(ctx: Context, visitor_id: str) -> None:
 
 @markers.command("remove")
 @click.argument("visitor_ids", nargs=-1, required=True)
-@click.option("--part", help="Only this part (company, person, link, note, contact:…).")
+@click.option(
+    "--part",
+    help="Only this part: company, person, link, note, contact:<email or name>, link:contact:<…>.",
+)
 @pass_ctx
 def markers_remove(ctx: Context, visitor_ids: tuple[str, ...], part: str | None) -> None:
     """Forget markers of VISITOR_IDS so the next push asserts them again.

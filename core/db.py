@@ -23,7 +23,7 @@ markers_table = sa.Table(
     sa.Column("destination", sa.String(64), primary_key=True),
     sa.Column("workspace", sa.String(128), primary_key=True),
     sa.Column("visitor_id", sa.String(256), primary_key=True),
-    # "company", "person", "link", "note", "contact:<email or index>", "contact-link:…"
+    # "company", "person", "link", "note", "contact:<email or name>", "link:contact:<…>"
     sa.Column("part", sa.String(320), primary_key=True),
     sa.Column("object", sa.String(64), nullable=True),
     sa.Column("record_id", sa.String(128), nullable=True),

@@ -20,8 +20,10 @@ class DryRunDestination:
         self._lock = threading.Lock()
         self._count = 0
 
-    def connection(self) -> Connection:
-        return Connection(destination=self.name, workspace_id="dry-run", workspace_name="dry run")
+    def connection(self, workspace_id: str = "dry-run") -> Connection:
+        return Connection(
+            destination=self.name, workspace_id=workspace_id, workspace_name="dry run"
+        )
 
     def _say(self, line: str) -> str:
         with self._lock:

@@ -121,8 +121,9 @@ class Pusher:
                 person = self._person(state, "person", visitor.person, company)
                 if visitor.visit and visitor.person.email:
                     self._note(state, person)
-            for index, contact in enumerate(visitor.key_contacts):
-                self._person(state, f"contact:{contact.email or index}", contact, company)
+            for contact in visitor.key_contacts:
+                # Keyed by email, else by name: reordering the list must not duplicate anyone.
+                self._person(state, f"contact:{contact.email or contact.name}", contact, company)
         except ReconnectRequired as exc:
             self._stopped = str(exc)
             raise RunAborted(str(exc)) from exc
@@ -279,7 +280,6 @@ class Pusher:
             # Written before the call: if we die after the CRM stored the note but before we
             # hear back, the next run knows to look for it instead of writing it twice.
             self.markers.record(state.visitor.id, "note", payload=note.key, state="pending")
-        state.writes += 1
         try:
             result = self.destination.add_note(
                 self.connection, person, note.model_copy(update={"may_exist": may_exist})
@@ -290,6 +290,7 @@ class Pusher:
         if result.status == "skipped":
             state.note, state.note_reason = "skipped", result.reason or "destination skipped it"
             return
+        state.writes += result.status == "created"
         state.note = result.status
         if result.status == "created":
             state.outcomes["created"] += 1

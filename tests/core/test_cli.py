@@ -41,7 +41,7 @@ def test_push_summary_rejects_and_exit_code(crm_file: Path, visitors: Path, tmp_
     assert result.exit_code == 1, result.output
     assert "4 visitors" in result.output
     assert "2 created, 0 updated, 0 unchanged, 2 failed" in result.output
-    assert "line 3 visitor 'v2': visitor 'v2' (line 3): person.email" in result.output
+    assert "failed: visitor 'v2' (line 3): person.email" in result.output
     assert "line 4" in result.output and "not valid JSON" in result.output
     rows = [json.loads(x) for x in rejects.read_text().splitlines()]
     assert rows[0]["id"] == "v2" and rows[0]["_reject"]["field"] == "person.email"
@@ -123,3 +123,16 @@ def test_schema_and_usage_errors() -> None:
     assert missing.exit_code == 2 and "--dest" in missing.output
     nofile = run("push", "/nonexistent.jsonl")
     assert nofile.exit_code == 2 and "does not exist" in nofile.output
+
+
+def test_dry_run_after_a_push_plans_only_what_changed(crm_file: Path, tmp_path: Path) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text(LINES[0] + "\n")
+    run("connect")
+    run("push", str(good))
+    unchanged = run("push", "--dry-run", str(good))
+    assert "would" not in unchanged.output and "1 unchanged" in unchanged.output
+    good.write_text(LINES[0].replace('"Jane Doe"', '"Jane Q. Doe"') + "\n")
+    changed = run("push", "--dry-run", str(good))
+    assert "would assert person by email jane@acme.com" in changed.output
+    assert "would assert company" not in changed.output
