@@ -260,7 +260,9 @@ def _check_connection(dest: Any, store: Any, stored: Any) -> Any:
 
     live = dest.connect(
         credentials=stored.credentials if stored else None,
-        options=ConnectOptions(interactive=False),
+        options=ConnectOptions(
+            interactive=False, stored_base_url=stored.base_url if stored else None
+        ),
     )
     # A refresh rotated the tokens: losing the new refresh token would force a reconnect.
     rotated = stored and live.credentials.to_storage() != stored.credentials.to_storage()

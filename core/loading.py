@@ -15,7 +15,7 @@ from typing import Any
 from crm_push.destination import Destination, is_stub
 from crm_push.errors import DestinationNotFound, PluginLoadError
 from pydantic import BaseModel
-from stevedore import DriverManager
+from stevedore import DriverManager, ExtensionManager
 
 ENTRY_POINT_GROUP = "crm_push.destinations"
 ONLY_ENV = "CRM_PUSH_PLUGINS"
@@ -74,6 +74,9 @@ def load_destination(name: str) -> Destination:
             f"no destination named {name!r}; installed destinations: {known}",
             next_step="pick one of those with --dest, or install the plugin's package",
         )
+    # stevedore caches a group's entry points per process; drop it so a plugin installed (or a
+    # test distribution added to sys.path) since the last load is seen.
+    ExtensionManager.ENTRY_POINT_CACHE.pop(ENTRY_POINT_GROUP, None)
     manager = DriverManager(
         namespace=ENTRY_POINT_GROUP,
         name=name,

@@ -45,6 +45,9 @@ class ConnectOptions(_Result):
     client_id: str | None = None
     client_secret: SecretStr | None = None
     base_url: str | None = None
+    #: The base URL the stored connection used; an explicit base_url or the destination's own
+    #: environment variable wins over it.
+    stored_base_url: str | None = None
     interactive: bool = True
     extra: dict[str, str] = Field(default_factory=dict)
 

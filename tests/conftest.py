@@ -59,6 +59,31 @@ def crm_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _never_delete(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Across the whole suite: no HTTP request with method DELETE ever leaves crm-push.
+
+    Only tests marked `sends_delete` (of the test server and the generic HTTP client, which
+    must handle one) may send it themselves.
+    """
+    import httpx
+
+    if request.node.get_closest_marker("sends_delete"):
+        yield
+        return
+
+    original = httpx.Client.send
+
+    def send(self: httpx.Client, request: httpx.Request, **kwargs: object) -> httpx.Response:
+        assert request.method != "DELETE", f"DELETE {request.url} was sent: never delete"
+        return original(self, request, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpx.Client, "send", send)
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Never touch the user's real state database from a test.
     monkeypatch.setenv("CRM_PUSH_DB", f"sqlite:///{tmp_path / 'default-state.db'}")

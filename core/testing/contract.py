@@ -43,10 +43,11 @@ def skip_if_stub(destination: Destination) -> None:
 
 
 def count_vanished(list_ids: Callable[[], Iterable[Hashable]]) -> Callable[[], int]:
-    """A `deletes_sent` for a CRM you can list: how many ids seen once are gone since.
+    """A `deletes_sent` for a CRM you can list: how many ids it listed once are gone since.
 
     `list_ids` returns every record and note id the CRM holds now. Each call of the returned
-    function lists them again and counts the ids that disappeared since the first call.
+    function lists them again and counts the ids that disappeared since an earlier call saw
+    them (the contract calls it after each step, so it sees what each step created).
     """
     seen: set[Hashable] = set()
     gone: set[Hashable] = set()
@@ -100,6 +101,8 @@ class DestinationContract:
       DELETE requests in your test server's log, or use :func:`count_vanished`). None skips.
     * ``unique``: a fresh token per test that the sample emails, domains and names contain, so
       a long-lived test server never matches an earlier run's records.
+    * ``company`` / ``person`` / ``visitors``: the sample data, built from ``unique``; override
+      them when your CRM needs other values.
     """
 
     # -- fixtures to override ---------------------------------------------------------------
@@ -133,9 +136,7 @@ class DestinationContract:
 
     @pytest.fixture
     def connection_without_notes(self, connection: Connection) -> Connection | None:
-        return connection.model_copy(
-            update={"capabilities": connection.capabilities - {"notes"}}
-        )
+        return connection.model_copy(update={"capabilities": connection.capabilities - {"notes"}})
 
     @pytest.fixture
     def rejected_company(self) -> Company | None:
@@ -247,9 +248,7 @@ class DestinationContract:
     ) -> None:
         person = Person(name=f"No email {unique}")
         first = _ref(destination.assert_person(connection, person), "assert_person")
-        again = _ref(
-            destination.assert_person(connection, person, existing=first), "assert_person"
-        )
+        again = _ref(destination.assert_person(connection, person, existing=first), "assert_person")
         assert again.record_id == first.record_id, "`existing` must be updated, not duplicated"
         assert again.outcome != "created"
 
@@ -301,12 +300,13 @@ class DestinationContract:
         first = _note(destination.add_note(connection, parent, note))
         if first.status == "skipped":
             pytest.fail(
-                f"add_note skipped with a connection that has the notes capability: "
-                f"{first.reason}"
+                f"add_note skipped with a connection that has the notes capability: {first.reason}"
             )
         assert first.status == "created"
         # After a crash the pusher cannot know whether the note was written: it asks again.
-        again = _note(destination.add_note(connection, parent, note.model_copy(update={"may_exist": True})))
+        again = _note(
+            destination.add_note(connection, parent, note.model_copy(update={"may_exist": True}))
+        )
         assert again.status == "existing", "a note with the same key must be found, not re-added"
         if first.note_id and again.note_id:
             assert again.note_id == first.note_id
@@ -378,7 +378,9 @@ class DestinationContract:
     ) -> None:
         if connection_without_notes is None:
             pytest.skip("no connection_without_notes fixture for this destination")
-        markers = MarkerStore(destination.name, connection_without_notes.workspace_id, markers_db_url)
+        markers = MarkerStore(
+            destination.name, connection_without_notes.workspace_id, markers_db_url
+        )
         result = Pusher(destination, connection_without_notes, markers).push(visitors[0])
         _not_failed(result)
         assert result.note == "skipped" and result.note_skipped_reason

@@ -12,6 +12,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from crm_push_attio.server import AttioServer
 
@@ -137,6 +138,7 @@ def test_latency_overlaps_between_concurrent_requests() -> None:
     assert 0.2 <= elapsed < 0.8
 
 
+@pytest.mark.sends_delete
 def test_delete_is_not_served_and_is_logged(api: Any, srv: AttioServer) -> None:
     rid = api.person("a@x.com")
 

@@ -314,6 +314,7 @@ def test_error_for_hook_maps_and_none_falls_back() -> None:
 # -- stats, json, headers -------------------------------------------------------------------
 
 
+@pytest.mark.sends_delete
 def test_stats_count_reads_writes_and_kind_override() -> None:
     client, _ = make_client([httpx.Response(500), ok()])
     client.request("GET", "/a")  # 500 then 200: 2 reads, 1 retry
@@ -352,6 +353,7 @@ def test_stats_are_thread_safe() -> None:
     assert stats.requests == 16000 and stats.reads == 16000
 
 
+@pytest.mark.sends_delete
 def test_json_headers_and_context_manager() -> None:
     script = Script([ok({"data": {"id": 1}}), httpx.Response(204), httpx.Response(200, text="x")])
     with HttpClient(

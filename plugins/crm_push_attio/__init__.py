@@ -1,0 +1,13 @@
+"""crm-push destination for Attio (REST API v2), registered as entry point ``attio``.
+
+Modules:
+
+- ``plugin``: ``AttioDestination``, the six crm-push hooks.
+- ``client``: ``AttioClient``, a thin typed wrapper of the Attio endpoints on top of
+  ``crm_push.http.HttpClient``, and ``error_for``, Attio's error bodies as typed errors.
+- ``values``: visitor people and companies as Attio ``values`` dicts.
+- ``oauth``: the OAuth authorization-code flow (loopback redirect), refresh and revoke.
+- ``server``: a local Attio-compatible server for tests, demos and benchmarks.
+
+Nothing here ever sends DELETE to Attio.
+"""

@@ -1,0 +1,430 @@
+"""A thin typed wrapper of the Attio REST API v2 endpoints crm-push uses, on crm_push.http.
+
+`error_for` turns Attio's error body ``{"status_code", "type", "code", "message"}`` into the
+typed crm-push error that says what to do next; `is_retriable` marks Attio's 409
+``concurrent_write_conflict`` as safe to retry. Rate limiting, 429 ``Retry-After``, 5xx and
+timeouts are the HttpClient's job. There is deliberately no method that deletes anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email.utils
+import re
+import threading
+import time
+import urllib.parse
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from crm_push.errors import (
+    CrmPushError,
+    Fatal,
+    InvalidInput,
+    ReconnectRequired,
+    RetryLater,
+    ScopeMissing,
+)
+from crm_push.http import HttpClient
+
+DEFAULT_BASE_URL = "https://api.attio.com"
+
+SCOPE_RECORDS = "record_permission:read-write"
+SCOPE_OBJECTS = "object_configuration:read"
+SCOPE_NOTES = "note:read-write"
+#: Scopes without which nothing can be pushed.
+REQUIRED_SCOPES = (SCOPE_RECORDS, SCOPE_OBJECTS)
+
+RECONNECT = (
+    "reconnect Attio: run `crm-push --dest attio connect` with a valid ATTIO_ACCESS_TOKEN "
+    "(Workspace settings → Developers → access token), or `crm-push --dest attio connect --oauth`"
+)
+
+#: Notes are listed at most this many at a time (Attio's maximum page size).
+NOTES_PAGE = 50
+
+# Allowance when deciding created vs updated from `created_at` (see created_by_this_call):
+# small against Attio's own Date header, larger against our clock, which may be skewed.
+_SERVER_CLOCK_SLACK = dt.timedelta(seconds=0.5)
+_LOCAL_CLOCK_SLACK = dt.timedelta(seconds=2)
+# Record ids this process saw created, most recent last (bounded): a record cannot be created
+# twice, so a later assert onto one of them is an update, however recent its created_at.
+_CREATED_IDS: OrderedDict[str, None] = OrderedDict()
+_CREATED_IDS_MAX = 100_000
+_CREATED_IDS_LOCK = threading.Lock()
+
+_RECORDS_PATH = re.compile(r"^/v2/objects/(?P<object>[^/]+)/records(?:/(?P<record>[^/]+))?")
+_OBJECT_PATH = re.compile(r"^/v2/objects/(?P<object>[^/]+)(?:/attributes.*)?$")
+# Where Attio (or the local server) names the attribute a 400 is about.
+_FIELD_PATTERNS = (
+    re.compile(r"\$\.data\.values\.([A-Za-z0-9_\-]+)"),
+    re.compile(r"\$\.data\.(?!values\b)([A-Za-z0-9_\-]+)"),
+    re.compile(r'matching_attribute slug/ID "([^"]+)"', re.IGNORECASE),
+    re.compile(r'attribute(?: with)?(?: api)?(?: slug/ID| slug| ID)? "([^"]+)"', re.IGNORECASE),
+)
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def _error_body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def scope_for(method: str, path: str) -> str | None:
+    """The scope an endpoint needs, for naming it when Attio answers 403."""
+    if path.startswith("/v2/notes"):
+        return SCOPE_NOTES
+    if _RECORDS_PATH.match(path):
+        return SCOPE_RECORDS
+    if _OBJECT_PATH.match(path) or path == "/v2/objects" or "/attributes" in path:
+        return SCOPE_OBJECTS
+    if path.startswith("/v2/workspace_members"):
+        return "user_management:read"
+    return None
+
+
+def _what(method: str, path: str) -> str:
+    """What a call was, in words: "people record assert", "note create"…"""
+    method = method.upper()
+    records = _RECORDS_PATH.match(path)
+    if records:
+        obj = urllib.parse.unquote(records["object"])
+        if records["record"]:
+            verb = {"GET": "read", "PATCH": "update", "PUT": "update"}.get(method, method)
+        else:
+            verb = {"PUT": "assert", "POST": "create", "GET": "list"}.get(method, method)
+        return f"{obj} record {verb}"
+    if path.startswith("/v2/notes"):
+        return "note " + ("list" if method == "GET" else "create")
+    return f"{method} {path}"
+
+
+def field_from(body: dict[str, Any]) -> str | None:
+    """The attribute (or field) an Attio 400 names, when it names one."""
+    # Attio sometimes adds a list of validation errors with a path (unverified shape).
+    for item in body.get("validation_errors") or ():
+        path = item.get("path") if isinstance(item, dict) else None
+        if isinstance(path, list):
+            parts = [str(p) for p in path if p not in ("data", "values") and not isinstance(p, int)]
+            if parts:
+                return parts[0]
+    message = str(body.get("message") or "")
+    for pattern in _FIELD_PATTERNS:
+        found = pattern.search(message)
+        if found:
+            return found.group(1)
+    return None
+
+
+def error_for(response: httpx.Response) -> CrmPushError | None:
+    """Attio's error answer as a typed error; None leaves it to HttpClient (429, 5xx)."""
+    status = response.status_code
+    if status == 429 or status >= 500:
+        return None
+    body = _error_body(response)
+    code = str(body.get("code") or "")
+    message = str(body.get("message") or response.reason_phrase or "no message").strip()
+    method, path = response.request.method, response.request.url.path
+    what = _what(method, path)
+    if code in ("billing_error", "quota_exceeded"):
+        return Fatal(
+            f"Attio refused the {what}: {message} ({code})",
+            next_step="check the Attio workspace's plan and usage, then push again",
+        )
+    if status == 401:
+        return ReconnectRequired(
+            f"Attio refused the token ({code or 'unauthorized'}): it is invalid, expired or "
+            "revoked",
+            next_step=RECONNECT,
+        )
+    if status == 403:
+        scope = scope_for(method, path)
+        if scope is None:
+            return Fatal(f"Attio refused the {what}: {message} ({code or 'forbidden'})")
+        return ScopeMissing(
+            f"Attio refused the {what}: the token lacks the scope {scope} ({message})",
+            scope=scope,
+            next_step=f"grant {scope} to the access token or app in Attio, then reconnect "
+            "with `crm-push --dest attio connect`",
+        )
+    if status == 409 and code == "concurrent_write_conflict":
+        return RetryLater(f"Attio: {message} ({code})")
+    if status == 404:
+        records = _RECORDS_PATH.match(path)
+        if records and records["record"] and message.lower().startswith("record"):
+            return InvalidInput(
+                f"the Attio record {records['record']} no longer exists (deleted or merged in "
+                f"Attio): {message}",
+                code=code or "not_found",
+                next_step="remove this visitor's push markers (`crm-push --dest attio markers "
+                "remove VISITOR_ID`) to push it as a new record",
+            )
+        if message.lower().startswith("object"):
+            obj = urllib.parse.unquote(records["object"]) if records else path
+            return Fatal(
+                f"the Attio object {obj!r} does not exist or is not activated in this "
+                f"workspace: {message}",
+                next_step="activate the object in Attio (Workspace settings → Objects), "
+                "then push again",
+            )
+    return InvalidInput(
+        f"Attio rejected {what}: {message} ({code or status})",
+        field=field_from(body),
+        code=code or str(status),
+    )
+
+
+def is_retriable(response: httpx.Response) -> bool | None:
+    """A 409 concurrent_write_conflict was not applied and is safe to retry, like a 429."""
+    if response.status_code == 409:
+        return _error_body(response).get("code") == "concurrent_write_conflict"
+    return None
+
+
+# -- results -----------------------------------------------------------------------------------
+
+
+def parse_timestamp(value: Any) -> dt.datetime | None:
+    """Attio's timestamps ("2022-11-21T13:22:49.061281000Z") as aware datetimes."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    # Nanoseconds: keep microseconds, which fromisoformat reads everywhere.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Written:
+    """A record as Attio answered a write, and whether the write created it."""
+
+    record_id: str
+    created: bool
+    web_url: str | None = None
+    created_at: dt.datetime | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def _server_now(response: httpx.Response) -> dt.datetime | None:
+    date = response.headers.get("date")
+    if not date:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(date)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def created_by_this_call(
+    created_at: dt.datetime | None,
+    sent_at: dt.datetime,
+    elapsed: float,
+    response: httpx.Response,
+) -> bool:
+    """Whether an assert created the record: Attio's answer does not say.
+
+    Heuristic: the record was created by this call when its `created_at` is not older than the
+    moment the request was sent. That moment is taken on Attio's own clock when the response
+    has a Date header: the header's time (whole seconds, rounded down, stamped after the record
+    was written) minus the call's duration is no later than the write, so a skewed local clock
+    does not matter. Without the header, our clock with a larger slack. A record another writer
+    created within that window reads as created (records this process created are excluded by
+    `remember_created`).
+    """
+    if created_at is None:
+        return False
+    server_now = _server_now(response)
+    if server_now is None:
+        return created_at >= sent_at - _LOCAL_CLOCK_SLACK
+    start = server_now - dt.timedelta(seconds=elapsed)
+    return created_at >= start - _SERVER_CLOCK_SLACK
+
+
+def remember_created(record_id: str, created: bool) -> bool:
+    """Whether the write created the record, given the ids this process already saw created."""
+    with _CREATED_IDS_LOCK:
+        if record_id in _CREATED_IDS:
+            _CREATED_IDS.move_to_end(record_id)
+            return False
+        if created:
+            _CREATED_IDS[record_id] = None
+            if len(_CREATED_IDS) > _CREATED_IDS_MAX:
+                _CREATED_IDS.popitem(last=False)
+        return created
+
+
+def _record(data: dict[str, Any]) -> tuple[str, str | None, dt.datetime | None]:
+    ident = data.get("id") or {}
+    record_id = ident.get("record_id") if isinstance(ident, dict) else None
+    if not record_id:
+        raise Fatal("Attio answered a record write without a record id")
+    return str(record_id), data.get("web_url"), parse_timestamp(data.get("created_at"))
+
+
+def written_from(data: dict[str, Any], created: bool) -> Written:
+    """A record of Attio's output shape (a query result, say) as a Written."""
+    record_id, web_url, created_at = _record(data)
+    return Written(record_id, created, web_url, created_at, data.get("values") or {})
+
+
+def _q(segment: str) -> str:
+    return urllib.parse.quote(segment, safe="")
+
+
+class AttioClient:
+    """The Attio endpoints crm-push calls. Each method is one request.
+
+    `once` sends the calls that are not idempotent (creating a record or a note): it must not
+    retry by itself, since a write that timed out may have been applied and a blind retry
+    would duplicate it. The caller looks for the result before trying again.
+    """
+
+    def __init__(self, http: HttpClient, once: HttpClient | None = None) -> None:
+        self.http = http
+        self.once = once or http
+
+    def close(self) -> None:
+        self.http.close()
+        if self.once is not self.http:
+            self.once.close()
+
+    def _data(self, response: httpx.Response) -> Any:
+        body = response.json()
+        return body.get("data") if isinstance(body, dict) else None
+
+    def self_info(self) -> dict[str, Any]:
+        """GET /v2/self: whether the token is active, its workspace and scopes (not wrapped)."""
+        body = self.http.request("GET", "/v2/self", kind="read").json()
+        return body if isinstance(body, dict) else {}
+
+    def _write(
+        self,
+        method: str,
+        path: str,
+        values: dict[str, Any],
+        *,
+        params: dict[str, str] | None = None,
+        created: bool | None = None,
+    ) -> Written:
+        sent_at = dt.datetime.now(dt.UTC)
+        started = time.monotonic()
+        http = self.once if method == "POST" else self.http
+        response = http.request(
+            method, path, params=params, json={"data": {"values": values}}, kind="write"
+        )
+        elapsed = time.monotonic() - started
+        data = self._data(response) or {}
+        if created is None:
+            created_at = parse_timestamp(data.get("created_at"))
+            created = created_by_this_call(created_at, sent_at, elapsed, response)
+        written = written_from(data, created)
+        if method == "PUT":  # an assert: created, unless this process saw it created before
+            created = remember_created(written.record_id, written.created)
+            written = dataclasses.replace(written, created=created)
+        elif written.created:  # a POST always creates
+            remember_created(written.record_id, True)
+        return written
+
+    def assert_record(
+        self, object: str, matching_attribute: str, values: dict[str, Any]
+    ) -> Written:
+        """PUT /v2/objects/{object}/records?matching_attribute=…: update the match or create."""
+        return self._write(
+            "PUT",
+            f"/v2/objects/{_q(object)}/records",
+            values,
+            params={"matching_attribute": matching_attribute},
+        )
+
+    def create_record(self, object: str, values: dict[str, Any]) -> Written:
+        """POST /v2/objects/{object}/records."""
+        return self._write("POST", f"/v2/objects/{_q(object)}/records", values, created=True)
+
+    def update_record(self, object: str, record_id: str, values: dict[str, Any]) -> Written:
+        """PATCH /v2/objects/{object}/records/{id}: multiselect values are appended."""
+        path = f"/v2/objects/{_q(object)}/records/{_q(record_id)}"
+        return self._write("PATCH", path, values, created=False)
+
+    def get_record(self, object: str, record_id: str) -> dict[str, Any]:
+        """GET /v2/objects/{object}/records/{id}."""
+        path = f"/v2/objects/{_q(object)}/records/{_q(record_id)}"
+        data = self._data(self.http.request("GET", path, kind="read"))
+        return data if isinstance(data, dict) else {}
+
+    def list_notes(
+        self, parent_object: str, parent_record_id: str, limit: int = NOTES_PAGE, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """GET /v2/notes for one record, one page."""
+        params = {
+            "parent_object": parent_object,
+            "parent_record_id": parent_record_id,
+            "limit": str(limit),
+            "offset": str(offset),
+        }
+        data = self._data(self.http.request("GET", "/v2/notes", params=params, kind="read"))
+        return [n for n in data or () if isinstance(n, dict)]
+
+    def create_note(
+        self,
+        parent_object: str,
+        parent_record_id: str,
+        title: str,
+        content: str,
+        format: str = "markdown",
+        created_at: dt.datetime | None = None,
+    ) -> dict[str, Any]:
+        """POST /v2/notes; `created_at` backdates the note (never in the future)."""
+        note: dict[str, Any] = {
+            "parent_object": parent_object,
+            "parent_record_id": parent_record_id,
+            "title": title,
+            "format": format,
+            "content": content,
+        }
+        if created_at is not None:
+            note["created_at"] = format_timestamp(created_at)
+        response = self.once.request("POST", "/v2/notes", json={"data": note}, kind="write")
+        data = self._data(response)
+        return data if isinstance(data, dict) else {}
+
+    def query_records(
+        self,
+        object: str,
+        filter: dict[str, Any],
+        *,
+        sorts: list[dict[str, Any]] | None = None,
+        limit: int = 10,
+    ) -> list[dict[str, Any]]:
+        """POST /v2/objects/{object}/records/query: a read, despite the method."""
+        body: dict[str, Any] = {"filter": filter, "limit": limit}
+        if sorts:
+            body["sorts"] = sorts
+        path = f"/v2/objects/{_q(object)}/records/query"
+        data = self._data(self.http.request("POST", path, json=body, kind="read"))
+        return [r for r in data or () if isinstance(r, dict)]
+
+    def list_attributes(self, object: str) -> list[dict[str, Any]]:
+        """GET /v2/objects/{object}/attributes: slugs, types, writability."""
+        path = f"/v2/objects/{_q(object)}/attributes"
+        data = self._data(self.http.request("GET", path, kind="read"))
+        return [a for a in data or () if isinstance(a, dict)]
+
+
+def format_timestamp(value: dt.datetime) -> str:
+    """UTC ISO 8601 with a Z, as Attio writes them; a naive time is taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

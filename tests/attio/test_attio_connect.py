@@ -1,0 +1,238 @@
+"""connect: where the token comes from, GET /v2/self, scopes, capabilities, refresh."""
+
+from __future__ import annotations
+
+import datetime as dt
+import urllib.parse
+
+import httpx
+import pytest
+import respx
+from attio_helpers import ALL_SCOPES, BASE, TOKEN, WORKSPACE, error, self_body
+from crm_push.errors import ReconnectRequired, ScopeMissing
+from crm_push.records import ConnectOptions, Credentials
+from pydantic import SecretStr
+
+from crm_push_attio.plugin import NOTES_WARNING, AttioDestination, workspace_limits
+
+
+def _self_route(api: respx.MockRouter, *answers: httpx.Response) -> respx.Route:
+    route = api.get("/v2/self")
+    route.side_effect = list(answers)
+    return route
+
+
+def test_env_token_checked_with_self(
+    attio: AttioDestination, api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    route = _self_route(api, httpx.Response(200, json=self_body()))
+    conn = attio.connect(credentials=None, options=ConnectOptions())
+    request = route.calls.last.request
+    assert (request.method, str(request.url)) == ("GET", f"{BASE}/v2/self")
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["User-Agent"].startswith("crm-push-attio/")
+    assert not request.content
+    assert conn.destination == "attio"
+    assert (conn.workspace_id, conn.workspace_name) == (WORKSPACE, "Acme workspace")
+    assert conn.scopes == tuple(ALL_SCOPES.split())
+    assert conn.capabilities == {"notes", "inline_link"}
+    assert conn.warnings == ()
+    assert conn.base_url == BASE
+    assert conn.credentials.access_token is not None
+    assert conn.credentials.access_token.get_secret_value() == TOKEN
+    # The token never shows in a repr or str of what connect returns.
+    assert TOKEN not in repr(conn) and TOKEN not in str(conn.credentials)
+
+
+def test_env_token_takes_precedence_over_stored(
+    attio: AttioDestination, api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    route = _self_route(api, httpx.Response(200, json=self_body()))
+    stored = Credentials(access_token=SecretStr("stored-token-xyz"))
+    attio.connect(credentials=stored, options=ConnectOptions())
+    assert route.calls.last.request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_stored_token_used_without_env(attio: AttioDestination, api: respx.MockRouter) -> None:
+    route = _self_route(api, httpx.Response(200, json=self_body()))
+    stored = Credentials(access_token=SecretStr("stored-token-xyz"))
+    conn = attio.connect(credentials=stored, options=ConnectOptions())
+    assert route.calls.last.request.headers["Authorization"] == "Bearer stored-token-xyz"
+    assert conn.credentials == stored
+
+
+def test_no_token_says_how_to_get_one(attio: AttioDestination) -> None:
+    with pytest.raises(ReconnectRequired) as caught:
+        attio.connect(credentials=None, options=ConnectOptions())
+    text = str(caught.value)
+    assert "Workspace settings → Developers" in text
+    assert "ATTIO_ACCESS_TOKEN" in text
+    assert "crm-push --dest attio connect --oauth" in text
+
+
+def test_base_url_from_option_then_env(
+    attio: AttioDestination, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("ATTIO_BASE_URL", "http://env.local:9/")
+    with respx.mock(assert_all_called=True) as router:
+        router.get("http://env.local:9/v2/self").respond(json=self_body())
+        assert attio.connect(None, ConnectOptions()).base_url == "http://env.local:9"
+    with respx.mock(assert_all_called=True) as router:
+        router.get("http://opt.local:8/v2/self").respond(json=self_body())
+        conn = attio.connect(None, ConnectOptions(base_url="http://opt.local:8"))
+        assert conn.base_url == "http://opt.local:8"
+
+
+def test_inactive_token_is_reconnect(
+    attio: AttioDestination, api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    _self_route(api, httpx.Response(200, json={"active": False}))
+    with pytest.raises(ReconnectRequired, match="revoked or has expired") as caught:
+        attio.connect(None, ConnectOptions())
+    assert "crm-push --dest attio connect" in str(caught.value)
+
+
+def test_malformed_token_is_reconnect(
+    attio: AttioDestination, api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    _self_route(api, error(400, "missing_value", 'Expected an "Authorization" header.'))
+    with pytest.raises(ReconnectRequired):
+        attio.connect(None, ConnectOptions())
+
+
+def test_missing_required_scopes_are_named(
+    attio: AttioDestination, api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    _self_route(api, httpx.Response(200, json=self_body(scope="note:read-write")))
+    with pytest.raises(ScopeMissing) as caught:
+        attio.connect(None, ConnectOptions())
+    assert caught.value.scope == "record_permission:read-write object_configuration:read"
+    assert "record_permission:read-write and object_configuration:read" in str(caught.value)
+
+
+def test_read_write_covers_read(
+    attio: AttioDestination, api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    scope = "record_permission:read-write object_configuration:read-write note:read-write"
+    _self_route(api, httpx.Response(200, json=self_body(scope=scope)))
+    assert attio.connect(None, ConnectOptions()).can("notes")
+
+
+def test_missing_note_scope_warns_and_drops_notes(
+    attio: AttioDestination, api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    scope = "record_permission:read-write object_configuration:read"
+    _self_route(api, httpx.Response(200, json=self_body(scope=scope)))
+    conn = attio.connect(None, ConnectOptions())
+    assert conn.capabilities == {"inline_link"}
+    assert conn.warnings == (NOTES_WARNING,)
+    assert "notes will be skipped: grant note:read-write" in conn.warnings[0]
+
+
+def test_exp_becomes_expires_at(
+    attio: AttioDestination, api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    _self_route(api, httpx.Response(200, json=self_body(exp=4102444800)))
+    conn = attio.connect(None, ConnectOptions())
+    assert conn.credentials.expires_at == dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+
+
+def _oauth_credentials(**extra: object) -> Credentials:
+    return Credentials(
+        access_token=SecretStr("old-access"),
+        refresh_token=SecretStr("refresh-1"),
+        client_id="cid",
+        client_secret=SecretStr("csecret"),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def test_dead_token_with_refresh_token_is_refreshed(
+    attio: AttioDestination, api: respx.MockRouter
+) -> None:
+    route = _self_route(
+        api, httpx.Response(200, json={"active": False}), httpx.Response(200, json=self_body())
+    )
+    token = api.post("https://app.attio.com/oauth/token").respond(
+        json={"access_token": "new-access", "token_type": "Bearer", "expires_in": 3600}
+    )
+    conn = attio.connect(_oauth_credentials(), ConnectOptions(interactive=False))
+    form = urllib.parse.parse_qs(token.calls.last.request.content.decode())
+    assert form == {
+        "grant_type": ["refresh_token"],
+        "refresh_token": ["refresh-1"],
+        "client_id": ["cid"],
+        "client_secret": ["csecret"],
+    }
+    assert route.calls[1].request.headers["Authorization"] == "Bearer new-access"
+    creds = conn.credentials
+    assert creds.access_token is not None and creds.access_token.get_secret_value() == "new-access"
+    # No new refresh token came back: the old one is kept.
+    assert creds.refresh_token is not None and creds.refresh_token.get_secret_value() == "refresh-1"
+    assert creds.expires_at is not None and creds.client_id == "cid"
+
+
+def test_expired_token_is_refreshed_before_any_call(
+    attio: AttioDestination, api: respx.MockRouter
+) -> None:
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    route = _self_route(api, httpx.Response(200, json=self_body()))
+    api.post("https://app.attio.com/oauth/token").respond(
+        json={"access_token": "new-access", "refresh_token": "refresh-2"}
+    )
+    conn = attio.connect(_oauth_credentials(expires_at=past), ConnectOptions())
+    assert route.call_count == 1
+    assert route.calls.last.request.headers["Authorization"] == "Bearer new-access"
+    assert conn.credentials.refresh_token is not None
+    assert conn.credentials.refresh_token.get_secret_value() == "refresh-2"
+
+
+def test_refused_refresh_says_reconnect(attio: AttioDestination, api: respx.MockRouter) -> None:
+    _self_route(api, httpx.Response(200, json={"active": False}))
+    api.post("https://app.attio.com/oauth/token").respond(
+        400, json={"error": "invalid_grant", "error_description": "The refresh token is used."}
+    )
+    with pytest.raises(ReconnectRequired, match="refresh token is used") as caught:
+        attio.connect(_oauth_credentials(), ConnectOptions())
+    assert "refresh-1" not in str(caught.value) and "csecret" not in str(caught.value)
+
+
+def test_oauth_needs_a_client_id(attio: AttioDestination) -> None:
+    with pytest.raises(ReconnectRequired, match="ATTIO_CLIENT_ID"):
+        attio.connect(None, ConnectOptions(oauth=True))
+
+
+def test_oauth_is_not_run_non_interactively(attio: AttioDestination) -> None:
+    with pytest.raises(ReconnectRequired, match="browser"):
+        attio.connect(None, ConnectOptions(oauth=True, client_id="cid", interactive=False))
+
+
+def test_rate_budget_is_shared_per_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTIO_WRITES_PER_SECOND", "5")
+    monkeypatch.delenv("ATTIO_READS_PER_SECOND")
+    first = workspace_limits("ws-1")
+    assert workspace_limits("ws-1") is first
+    assert workspace_limits("ws-2") is not first
+    assert (first.writes_per_second, first.reads_per_second) == (5.0, 100.0)
+
+
+def test_clients_of_one_workspace_share_the_budget(attio: AttioDestination) -> None:
+    from attio_helpers import make_connection
+
+    other = AttioDestination()
+    try:
+        a, b = attio.client(make_connection()), other.client(make_connection())
+        assert a is not b
+        assert a.http.limits is b.http.limits is a.once.limits
+        assert a.once.max_retries == 0  # creates are never retried blindly
+    finally:
+        other.close()

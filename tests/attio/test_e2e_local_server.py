@@ -1,0 +1,325 @@
+"""End to end against the local Attio-compatible server: push, push again, resume, OAuth.
+
+The server enforces Attio's semantics (unique matching, references that must exist, scopes,
+schema validation of every body) and never serves DELETE; its request log is checked too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from attio_helpers import FakeSleep
+from crm_push.destination import Destination
+from crm_push.errors import InvalidInput, ReconnectRequired
+from crm_push.markers import MarkerStore
+from crm_push.models import Person
+from crm_push.pusher import Pusher, RunSummary
+from crm_push.reader import read_jsonl
+from crm_push.records import Connection, ConnectOptions, Credentials, Pending, RecordRef
+from pydantic import SecretStr
+
+from crm_push_attio.plugin import NOTES_SKIPPED, AttioDestination
+
+server = pytest.importorskip("crm_push_attio.server")
+
+VISITORS: list[dict[str, Any]] = [
+    {
+        "id": "v1",
+        "person": {
+            "email": "ada@acme.com",
+            "name": "Ada Lovelace",
+            "job_title": "CTO",
+            "linkedin_url": "linkedin.com/in/ada",
+        },
+        "company": {"name": "Acme", "domain": "acme.com", "description": "Widgets"},
+        "visit": {
+            "visited_at": "2025-03-04T09:30:00Z",
+            "visit_count": 3,
+            "quality_score": 87.5,
+            "pages": ["/pricing", "/docs"],
+        },
+        "key_contacts": [{"email": "bob@acme.com", "name": "Bob Builder"}],
+    },
+    {
+        "id": "v2",
+        "person": {"name": "Cher", "job_title": "Singer"},
+        "company": {"name": "Side Project"},
+    },
+    {
+        "id": "v3",
+        "person": {"email": "grace@navy.mil", "name": "Grace Hopper"},
+        "visit": {"visited_at": "2025-03-05T10:00:00Z", "pages": ["/"]},
+    },
+]
+
+
+@pytest.fixture
+def srv() -> Iterator[Any]:
+    with server.AttioServer() as running:
+        yield running
+    assert running.count("DELETE") == 0
+
+
+@pytest.fixture
+def dest(sleeps: FakeSleep) -> Iterator[Destination]:
+    plugin = AttioDestination(sleep=sleeps)
+    yield Destination("attio", plugin)
+    plugin.close()
+
+
+def connect(dest: Destination, srv: Any, token: str = server.DEFAULT_TOKEN) -> Connection:
+    return dest.connect(
+        Credentials(access_token=SecretStr(token)), ConnectOptions(base_url=srv.base_url)
+    )
+
+
+def push(
+    dest: Destination, conn: Connection, db: str, visitors: list[dict[str, Any]]
+) -> RunSummary:
+    markers = MarkerStore("attio", conn.workspace_id, db)
+    lines = [json.dumps(v) for v in visitors]
+    return Pusher(dest, conn, markers).run(read_jsonl(lines))
+
+
+# The parts of stored values the assertions compare (not the audit fields Attio adds).
+_KEYS = {"value", "domain", "email_address", "first_name", "last_name", "full_name"}
+
+
+def values(record: dict[str, Any], slug: str) -> list[Any]:
+    return [
+        {k: v for k, v in value.items() if k in _KEYS or k == "target_record_id"}
+        for value in record["values"].get(slug, [])
+    ]
+
+
+def by_email(srv: Any, email: str) -> dict[str, Any]:
+    for person in srv.records("people"):
+        if {"email_address": email} in values(person, "email_addresses"):
+            return person
+    raise AssertionError(f"no person with {email}")
+
+
+def writes(srv: Any) -> int:
+    return sum(srv.count(m) for m in ("POST", "PUT", "PATCH")) - srv.count(
+        "POST", "/v2/objects/people/records/query"
+    )
+
+
+def test_push_then_push_again(dest: Destination, srv: Any, db_url: str) -> None:
+    conn = connect(dest, srv)
+    summary = push(dest, conn, db_url, VISITORS)
+    assert (summary.total, summary.created, summary.failed) == (3, 3, 0)
+    assert summary.notes_created == 2
+
+    people, companies = srv.records("people"), srv.records("companies")
+    assert len(people) == 4 and len(companies) == 2
+    acme = next(c for c in companies if values(c, "domains") == [{"domain": "acme.com"}])
+    assert values(acme, "name") == [{"value": "Acme"}]
+    assert values(acme, "description") == [{"value": "Widgets"}]
+    acme_id = acme["id"]["record_id"]
+
+    ada = by_email(srv, "ada@acme.com")
+    assert values(ada, "name") == [
+        {"first_name": "Ada", "last_name": "Lovelace", "full_name": "Ada Lovelace"}
+    ]
+    assert values(ada, "job_title") == [{"value": "CTO"}]
+    assert values(ada, "linkedin") == [{"value": "https://linkedin.com/in/ada"}]
+    # Linked inline through the person's company reference, contacts too.
+    assert values(ada, "company") == [{"target_record_id": acme_id}]
+    assert values(by_email(srv, "bob@acme.com"), "company") == [{"target_record_id": acme_id}]
+
+    cher = next(p for p in people if not p["values"].get("email_addresses"))
+    assert values(cher, "name") == [{"first_name": "Cher", "last_name": "", "full_name": "Cher"}]
+    side = next(c for c in companies if c["id"]["record_id"] != acme_id)
+    assert values(cher, "company") == [{"target_record_id": side["id"]["record_id"]}]
+
+    notes = srv.notes()
+    assert len(notes) == 2
+    ada_note = next(n for n in notes if n["parent_record_id"] == ada["id"]["record_id"])
+    assert ada_note["parent_object"] == "people"
+    assert ada_note["created_at"].startswith("2025-03-04T09:30:00")
+    assert "Quality score: 87.5" in ada_note["content_plaintext"]
+    assert "crm-push visit key:" in ada_note["content_plaintext"]
+
+    # Again: nothing is written, nothing is added.
+    srv.reset_log()
+    again = push(dest, conn, db_url, VISITORS)
+    assert (again.unchanged, again.writes) == (3, 0)
+    assert writes(srv) == 0
+    assert len(srv.records("people")) == 4 and len(srv.notes()) == 2
+
+
+def test_email_less_visitor_pushed_twice_is_one_person(
+    dest: Destination, srv: Any, db_url: str
+) -> None:
+    conn = connect(dest, srv)
+    visitor = {"id": "anon", "person": {"name": "Grace Hopper", "job_title": "Captain"}}
+    push(dest, conn, db_url, [visitor])
+    changed = {"id": "anon", "person": {"name": "Grace Hopper", "job_title": "Admiral"}}
+    summary = push(dest, conn, db_url, [changed])
+    assert summary.updated == 1
+    people = srv.records("people")
+    assert len(people) == 1
+    assert values(people[0], "job_title") == [{"value": "Admiral"}]
+    assert srv.count("PATCH") == 1
+
+
+def test_without_the_note_scope_notes_are_skipped(dest: Destination, srv: Any, db_url: str) -> None:
+    srv.set_scopes(
+        server.DEFAULT_TOKEN, ["record_permission:read-write", "object_configuration:read"]
+    )
+    conn = connect(dest, srv)
+    summary = push(dest, conn, db_url, VISITORS)
+    assert summary.failed == 0 and summary.notes_skipped == 2
+    assert summary.notes_skipped_reasons == {NOTES_SKIPPED: 2}
+    assert srv.notes() == [] and srv.count(path_prefix="/v2/notes") == 0
+
+
+def test_note_scope_revoked_mid_run_skips_on_403(dest: Destination, srv: Any, db_url: str) -> None:
+    conn = connect(dest, srv)  # connected with the note scope...
+    srv.set_scopes(
+        server.DEFAULT_TOKEN, ["record_permission:read-write", "object_configuration:read"]
+    )
+    summary = push(dest, conn, db_url, VISITORS[:1])  # ...which is gone by push time
+    assert summary.failed == 0 and summary.notes_skipped == 1
+    assert summary.notes_skipped_reasons == {NOTES_SKIPPED: 1}
+
+
+def test_throttling_and_server_errors_are_retried(
+    dest: Destination, srv: Any, db_url: str, sleeps: FakeSleep
+) -> None:
+    conn = connect(dest, srv)
+    srv.fail_next(2, status=429, path_prefix="/v2/objects/companies/records")
+    srv.fail_next(1, status=409, path_prefix="/v2/objects/people/records", method="PUT")
+    srv.fail_next(1, status=500, path_prefix="/v2/notes", method="POST")
+    summary = push(dest, conn, db_url, VISITORS)
+    assert summary.failed == 0 and summary.notes_created == 2
+    assert len(srv.records("people")) == 4 and len(srv.notes()) == 2
+    assert len(sleeps.calls) >= 4
+
+
+def test_a_failed_create_makes_one_person(
+    dest: Destination, srv: Any, db_url: str, sleeps: FakeSleep
+) -> None:
+    conn = connect(dest, srv)
+    srv.fail_next(1, status=503, path_prefix="/v2/objects/people/records", method="POST")
+    summary = push(dest, conn, db_url, [VISITORS[1]])
+    assert summary.failed == 0
+    assert len(srv.records("people")) == 1
+
+
+def test_pending_create_finds_the_record_on_the_server(dest: Destination, srv: Any) -> None:
+    conn = connect(dest, srv)
+    since = dt.datetime.now(dt.UTC)
+    person = Person(name="Grace Hopper", job_title="Admiral")
+    first = dest.assert_person(conn, person)
+    again = dest.assert_person(conn, person, pending=Pending(since=since))
+    assert again.record_id == first.record_id
+    assert len(srv.records("people")) == 1
+    # Someone else of the same name but another job is not taken for ours.
+    other = dest.assert_person(conn, Person(name="Grace Hopper"), pending=Pending(since=since))
+    assert other.record_id == first.record_id  # holds every value sent: same name, no job
+    third = dest.assert_person(
+        conn, Person(name="Grace Hopper", job_title="Cook"), pending=Pending(since=since)
+    )
+    assert third.record_id != first.record_id
+
+
+def test_a_reference_to_a_missing_company_names_the_field(dest: Destination, srv: Any) -> None:
+    conn = connect(dest, srv)
+    ghost = RecordRef(object="companies", record_id="00000000-0000-4000-8000-000000000000")
+    with pytest.raises(InvalidInput) as caught:
+        dest.assert_person(conn, Person(email="x@y.com"), company=ghost)
+    assert (caught.value.field, caught.value.code) == ("company", "value_not_found")
+    assert str(caught.value).startswith("Attio rejected people record assert: ")
+    assert srv.records("people") == []
+
+
+# -- OAuth against the local server --------------------------------------------------------
+
+
+def _browser(url: str) -> None:
+    # A real browser: GET the authorize page and follow its redirect to our listener.
+    threading.Thread(
+        target=lambda: httpx.get(url, follow_redirects=True, timeout=5), daemon=True
+    ).start()
+
+
+def test_oauth_flow_refresh_and_revoke(tmp_path: Path) -> None:
+    lines: list[str] = []
+    with server.AttioServer(oauth_clients={"cid": "csecret"}, issue_refresh_tokens=True) as srv:
+        attio = AttioDestination(open_browser=_browser, echo=lines.append)
+        options = ConnectOptions(
+            oauth=True, client_id="cid", client_secret=SecretStr("csecret"), base_url=srv.base_url
+        )
+        conn = attio.connect(None, options)
+        assert conn.workspace_id == srv.workspace_id and conn.can("notes")
+        creds = conn.credentials
+        assert creds.access_token is not None and creds.refresh_token is not None
+        access = creds.access_token.get_secret_value()
+
+        # The access token dies: a later connect refreshes it with the stored refresh token.
+        srv.expire_token(access)
+        again = attio.connect(conn.credentials, ConnectOptions(base_url=srv.base_url))
+        assert again.credentials.access_token is not None
+        renewed = again.credentials.access_token.get_secret_value()
+        assert renewed != access
+
+        result = attio.disconnect(again)
+        assert result.revoked and "records and notes" in result.message
+        with pytest.raises(ReconnectRequired, match="reconnect Attio"):
+            connect(Destination("attio", attio), srv, renewed)
+        attio.close()
+        assert not any("csecret" in line or renewed in line for line in lines)
+        assert srv.count("DELETE") == 0
+
+
+def test_scopes_reported_by_the_server(dest: Destination, srv: Any) -> None:
+    conn = connect(dest, srv)
+    assert set(conn.scopes) >= {"record_permission:read-write", "note:read-write"}
+    assert conn.workspace_name == srv.workspace_name
+
+
+# -- the command line, as the issue's acceptance check runs it -------------------------------
+
+
+def test_cli_push_twice_against_the_local_server(
+    srv: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+    from crm_push.cli import cli
+
+    monkeypatch.setenv("ATTIO_BASE_URL", srv.base_url)
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", server.DEFAULT_TOKEN)
+    visitors = tmp_path / "visitors.jsonl"
+    visitors.write_text("".join(json.dumps(v) + "\n" for v in VISITORS))
+    db = ["--dest", "attio", "--db", f"sqlite:///{tmp_path / 'state.db'}"]
+    runner = CliRunner()
+
+    connected = runner.invoke(cli, [*db, "connect"])
+    assert connected.exit_code == 0, connected.output
+    assert srv.workspace_id in connected.output
+    assert server.DEFAULT_TOKEN not in connected.output
+
+    first = runner.invoke(cli, [*db, "push", "--json", str(visitors)])
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.output[first.output.index("{") :])
+    assert (summary["created"], summary["failed"], summary["notes_created"]) == (3, 0, 2)
+
+    second = runner.invoke(cli, [*db, "push", "--json", str(visitors)])
+    assert second.exit_code == 0, second.output
+    summary = json.loads(second.output[second.output.index("{") :])
+    assert (summary["unchanged"], summary["writes"]) == (3, 0)
+    assert len(srv.records("people")) == 4 and len(srv.notes()) == 2
+
+    gone = runner.invoke(cli, [*db, "disconnect"])
+    assert gone.exit_code == 0, gone.output
+    assert "Workspace settings → Developers" in gone.output
+    assert "records and notes" in gone.output
