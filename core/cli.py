@@ -243,7 +243,8 @@ def _print_summary(summary: Any, elapsed: float, dry_run: bool, rejects: Any) ->
         click.echo(f"  {count} notes skipped: {reason}")
     if summary.failed:
         hint = f"see {rejects.name}" if rejects is not None else "re-run with --rejects FILE"
-        click.echo(f"{summary.failed} visitors failed ({hint}); fix them and push again.")
+        n = summary.failed
+        click.echo(f"{n} visitor{'' if n == 1 else 's'} failed ({hint}); fix and push again.")
     if summary.stopped:
         click.echo(
             f"Stopped early: {summary.stopped}\nWhat was pushed stays pushed; run the same "

@@ -1,0 +1,28 @@
+"""The README's first command: the offline demo against the bundled server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_offline_demo_pushes_then_finds_nothing_to_do() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "crm_push_attio.demo", "docs/examples/visitors.jsonl"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    first, second = out.split("Second push")
+    assert "5 created, 0 updated, 0 unchanged, 1 failed" in first
+    assert "0 created, 0 updated, 5 unchanged, 1 failed; 0 writes." in second
+    assert "Attio now holds 3 companies" in second and "5 people" in second
+    assert "Jane Doe" in second and "→ Acme" in second
+    assert "3 notes" in second
+    assert "0 of them DELETE" in second
+    assert '"_reject"' in second and "not-an-email" in second
