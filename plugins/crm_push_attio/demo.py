@@ -7,6 +7,7 @@ It runs the real `crm-push` command against a server on 127.0.0.1; nothing leave
 from __future__ import annotations
 
 import os
+from collections import Counter
 import shlex
 import subprocess
 import sys
@@ -74,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         if rejects.stat().st_size:
             print("\nRejected lines, with their reason (fix them and push the file again):")
             print(rejects.read_text().rstrip())
-        deletes = srv.count(method="DELETE")
-        print(f"\n{srv.count()} requests reached the server; {deletes} of them DELETE.")
+        methods = Counter(r.method for r in srv.requests)
+        by_method = ", ".join(f"{m} {n}" for m, n in sorted(methods.items()))
+        print(f"\n{srv.count()} requests reached the server: {by_method}.")
     return 0
 
 
