@@ -7,11 +7,11 @@ It runs the real `crm-push` command against a server on 127.0.0.1; nothing leave
 from __future__ import annotations
 
 import os
-from collections import Counter
 import shlex
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
