@@ -7,7 +7,7 @@ Markers are written after each confirmed step, so a crash resumes where it stopp
 from __future__ import annotations
 
 import threading
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Literal
@@ -28,6 +28,9 @@ from crm_push.records import Connection, Pending, RecordRef
 from pydantic import BaseModel, Field
 
 Status = Literal["created", "updated", "unchanged", "failed"]
+
+#: How many distinct companies a run remembers having written.
+COMPANY_CACHE_SIZE = 10_000
 
 
 class VisitorResult(BaseModel):
@@ -105,8 +108,9 @@ class Pusher:
         self.workers = max(1, workers)
         self.dry_run = dry_run
         # Companies written in this run, by (domain, payload): each written once, and visitors
-        # sharing one wait for that write instead of racing it.
-        self._companies: dict[tuple[str, str], Future[RecordRef]] = {}
+        # sharing one wait for that write instead of racing it. Bounded, so memory stays flat
+        # on a backlog of many distinct companies (an evicted one is asserted again if seen).
+        self._companies: OrderedDict[tuple[str, str], Future[RecordRef]] = OrderedDict()
         self._lock = threading.Lock()
         self._stopped: str | None = None
 
@@ -196,6 +200,8 @@ class Pusher:
             owner = future is None
             if future is None:
                 future = self._companies[key] = Future()
+                if len(self._companies) > COMPANY_CACHE_SIZE:
+                    self._companies.popitem(last=False)
         if not owner:
             # Another visitor of this run wrote the same company: nothing changed for this one.
             return future.result().model_copy(update={"outcome": "unchanged"})
@@ -204,7 +210,7 @@ class Pusher:
             ref = self.destination.assert_company(self.connection, company)
         except BaseException as exc:
             with self._lock:
-                del self._companies[key]  # let a later visitor try again
+                self._companies.pop(key, None)  # let a later visitor try again
             future.set_exception(exc)
             raise
         future.set_result(ref)
