@@ -7,37 +7,53 @@ Host apps::
     connection = dest.connect()
     pusher = Pusher(dest, connection, MarkerStore("attio", connection.workspace_id))
     result = pusher.push(visitor)
+
+Names are imported on first use, so that `crm-push --help` does not pay for SQLAlchemy.
 """
 
-from crm_push.connections import ConnectionStore
-from crm_push.destination import Destination
-from crm_push.errors import (
-    CapabilityMissing,
-    CrmPushError,
-    DestinationNotFound,
-    Fatal,
-    InvalidInput,
-    NotImplementedYet,
-    PluginLoadError,
-    ReconnectRequired,
-    RetryLater,
-    ScopeMissing,
-)
-from crm_push.hookspecs import hookimpl, hookspec
-from crm_push.loading import ENTRY_POINT_GROUP, available, list_plugins, load_destination
-from crm_push.markers import MarkerStore
-from crm_push.models import Company, Person, Visit, Visitor, parse_visitor
-from crm_push.pusher import Pusher, RunAborted, RunSummary, VisitorResult
-from crm_push.records import (
-    Connection,
-    ConnectOptions,
-    Credentials,
-    DisconnectResult,
-    Note,
-    NoteResult,
-    Pending,
-    RecordRef,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "ConnectionStore": "crm_push.connections",
+    "Destination": "crm_push.destination",
+    "CapabilityMissing": "crm_push.errors",
+    "CrmPushError": "crm_push.errors",
+    "DestinationNotFound": "crm_push.errors",
+    "Fatal": "crm_push.errors",
+    "InvalidInput": "crm_push.errors",
+    "NotImplementedYet": "crm_push.errors",
+    "PluginLoadError": "crm_push.errors",
+    "ReconnectRequired": "crm_push.errors",
+    "RetryLater": "crm_push.errors",
+    "ScopeMissing": "crm_push.errors",
+    "hookimpl": "crm_push.hookspecs",
+    "hookspec": "crm_push.hookspecs",
+    "ENTRY_POINT_GROUP": "crm_push.loading",
+    "available": "crm_push.loading",
+    "list_plugins": "crm_push.loading",
+    "load_destination": "crm_push.loading",
+    "MarkerStore": "crm_push.markers",
+    "Company": "crm_push.models",
+    "Person": "crm_push.models",
+    "Visit": "crm_push.models",
+    "Visitor": "crm_push.models",
+    "parse_visitor": "crm_push.models",
+    "Pusher": "crm_push.pusher",
+    "RunAborted": "crm_push.pusher",
+    "RunSummary": "crm_push.pusher",
+    "VisitorResult": "crm_push.pusher",
+    "ConnectOptions": "crm_push.records",
+    "Connection": "crm_push.records",
+    "Credentials": "crm_push.records",
+    "DisconnectResult": "crm_push.records",
+    "Note": "crm_push.records",
+    "NoteResult": "crm_push.records",
+    "Pending": "crm_push.records",
+    "RecordRef": "crm_push.records",
+}
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -77,3 +93,48 @@ __all__ = [
     "load_destination",
     "parse_visitor",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'crm_push' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:
+    from crm_push.connections import ConnectionStore
+    from crm_push.destination import Destination
+    from crm_push.errors import (
+        CapabilityMissing,
+        CrmPushError,
+        DestinationNotFound,
+        Fatal,
+        InvalidInput,
+        NotImplementedYet,
+        PluginLoadError,
+        ReconnectRequired,
+        RetryLater,
+        ScopeMissing,
+    )
+    from crm_push.hookspecs import hookimpl, hookspec
+    from crm_push.loading import ENTRY_POINT_GROUP, available, list_plugins, load_destination
+    from crm_push.markers import MarkerStore
+    from crm_push.models import Company, Person, Visit, Visitor, parse_visitor
+    from crm_push.pusher import Pusher, RunAborted, RunSummary, VisitorResult
+    from crm_push.records import (
+        Connection,
+        ConnectOptions,
+        Credentials,
+        DisconnectResult,
+        Note,
+        NoteResult,
+        Pending,
+        RecordRef,
+    )
