@@ -203,8 +203,9 @@ class Pusher:
                 if len(self._companies) > COMPANY_CACHE_SIZE:
                     self._companies.popitem(last=False)
         if not owner:
-            # Another visitor of this run wrote the same company: nothing changed for this one.
-            return future.result().model_copy(update={"outcome": "unchanged"})
+            # Another visitor of this run wrote the same company: share its record and outcome
+            # (a first push reports "created" for every visitor of a new company).
+            return future.result()
         state.writes += 1
         try:
             ref = self.destination.assert_company(self.connection, company)
