@@ -11,12 +11,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TextIO, cast
 
 import click
 from crm_push.errors import CrmPushError, DestinationNotFound, PluginLoadError
 
 DEST_ENV = "CRM_PUSH_DEST"
+#: What `push --format` reads.
+FORMATS = ("visitors", "records", "segment")
 
 
 class Context:
@@ -132,16 +134,41 @@ def _reject_line(record: Any, result: Any) -> str:
     show_default=True,
     help="Visitors pushed at once (the destination's rate limit still applies).",
 )
+@click.option(
+    "--format",
+    "input_format",
+    type=click.Choice(FORMATS),
+    default="visitors",
+    show_default=True,
+    help="What FILE holds: visitors; records to assert ({object, matching_attribute, values} "
+    "a line); or Segment events (identify ⇒ identify user, group ⇒ group workspace).",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --format segment: a YAML or JSON file of extra attributes per record (person, "
+    "user, company, workspace) from event paths or literals.",
+)
 @pass_ctx
 def push(
-    ctx: Context, file: str, as_json: bool, rejects: IO[str] | None, dry_run: bool, workers: int
+    ctx: Context,
+    file: str,
+    as_json: bool,
+    rejects: IO[str] | None,
+    dry_run: bool,
+    workers: int,
+    input_format: str,
+    mapping: str | None,
 ) -> None:
-    """Push visitors from FILE (JSON Lines; - for stdin).
+    """Push visitors (or records, or Segment events) from FILE (JSON Lines; - for stdin).
 
     Each visitor's company is asserted by domain, then the person by email (linked to the
     company), then a note with the visit. Markers make re-runs skip unchanged visitors and let a
     killed run resume with no duplicates. Bad lines are reported with their line number and the
     run goes on.
+
+    --format records asserts one record a line; --format segment turns identify events into
+    identify user and group events into group workspace, and counts other events as skipped.
     """
     from crm_push.connections import ConnectionStore
     from crm_push.dryrun import DryRunDestination
@@ -151,6 +178,11 @@ def push(
 
     if file != "-" and not Path(file).exists():
         raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
+    if mapping is not None and input_format != "segment":
+        raise click.UsageError("--mapping goes with --format segment")
+    if input_format != "visitors":
+        _push_actions(ctx, file, input_format, mapping, as_json, rejects, dry_run, workers)
+        return
     dest = ctx.destination()
     store = ConnectionStore(ctx.db)
     stored = store.load(dest.name)
@@ -181,7 +213,7 @@ def push(
     with click.progressbar(
         length=total or 0,
         label="Pushing",
-        file=sys.stderr if show_bar else _Null(),
+        file=sys.stderr if show_bar else cast(TextIO, _Null()),
         show_pos=True,
         show_eta=True,
         item_show_func=rate,
@@ -250,6 +282,236 @@ def _print_summary(summary: Any, elapsed: float, dry_run: bool, rejects: Any) ->
             f"Stopped early: {summary.stopped}\nWhat was pushed stays pushed; run the same "
             "command again after fixing this and it resumes where it stopped."
         )
+
+
+# -- records and Segment events ---------------------------------------------------------------
+
+
+def _need(dest: Any, *hooks: str) -> None:
+    """A usage error (exit 2) when the destination lacks an optional hook."""
+    for hook in hooks:
+        why = dest.cannot(hook)
+        if why:
+            raise click.UsageError(f"{why}; see `crm-push plugins` for the installed ones")
+
+
+def _push_actions(
+    ctx: Context,
+    file: str,
+    input_format: str,
+    mapping_file: str | None,
+    as_json: bool,
+    rejects: IO[str] | None,
+    dry_run: bool,
+    workers: int,
+) -> None:
+    from crm_push.action_runner import ActionRunner
+    from crm_push.connections import ConnectionStore
+    from crm_push.records import Connection
+    from crm_push.records_input import read_records
+    from crm_push.segment import SegmentMapping, read_segment
+
+    items: Any
+    if input_format == "segment":
+        try:
+            mapping = SegmentMapping.load(mapping_file) if mapping_file else None
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--mapping") from None
+        items = read_segment(_lines(file), mapping)
+    else:
+        items = read_records(_lines(file))
+    dest = ctx.destination()
+    if input_format == "segment":
+        _need(dest, "identify_user", "group_workspace")
+    else:
+        _need(dest, "assert_record")
+    store = ConnectionStore(ctx.db)
+    stored = store.load(dest.name)
+    if dry_run:
+        connection = Connection(destination=dest.name, workspace_id="dry-run")
+    else:
+        try:
+            connection = _check_connection(dest, store, stored)
+        except CrmPushError as exc:
+            raise _fail(exc) from None
+    runner = ActionRunner(
+        dest,
+        connection,
+        workers=workers,
+        dry_run=dry_run,
+        on_plan=lambda line: click.echo(line, err=True),
+    )
+    noun = "event" if input_format == "segment" else "record"
+    total = _count_lines(file)
+    show_bar = sys.stderr.isatty() and not as_json
+    started = time.monotonic()
+    with click.progressbar(
+        length=total or 0,
+        label="Pushing",
+        file=sys.stderr if show_bar else cast(TextIO, _Null()),
+        show_pos=True,
+        show_eta=True,
+    ) as bar:
+
+        def on_result(item: Any, result: Any) -> None:
+            bar.update(1)
+            if result.status != "failed":
+                return
+            if not show_bar and not as_json:
+                reason = result.reason or ""
+                prefix = "" if reason.startswith("line ") else f"line {result.line}: "
+                click.echo(f"failed: {prefix}{reason}", err=True)
+            if rejects is not None:
+                rejects.write(_reject_line(item, result) + "\n")
+
+        summary = runner.run(items, on_result=on_result)
+    if rejects is not None:
+        rejects.close()
+    elapsed = time.monotonic() - started
+    if as_json:
+        out = summary.model_dump()
+        out.update(seconds=round(elapsed, 3), dry_run=dry_run, destination=dest.name)
+        out.update(workspace=connection.workspace_id, format=input_format)
+        click.echo(json.dumps(out, indent=2))
+    else:
+        _print_action_summary(summary, noun, elapsed, dry_run, rejects)
+    if summary.failed or summary.stopped:
+        sys.exit(1)
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _print_action_summary(
+    summary: Any, noun: str, elapsed: float, dry_run: bool, rejects: Any
+) -> None:
+    prefix = "Dry run — nothing was written. " if dry_run else ""
+    skipped = ""
+    if summary.skipped:
+        kinds = ", ".join(f"{k}: {n}" for k, n in sorted(summary.skipped_types.items()))
+        skipped = f", {summary.skipped} skipped ({kinds})"
+    click.echo(
+        f"{prefix}{_plural(summary.total, noun)} in {elapsed:.1f}s: {summary.created} created, "
+        f"{summary.updated} updated, {summary.failed} failed{skipped}; "
+        f"{_plural(summary.writes, 'action')} sent."
+    )
+    if summary.failed:
+        hint = f"see {rejects.name}" if rejects is not None else "re-run with --rejects FILE"
+        click.echo(f"{_plural(summary.failed, noun)} failed ({hint}); fix and push again.")
+    if summary.stopped:
+        click.echo(
+            f"Stopped early: {summary.stopped}\nWhat was pushed stays pushed; asserts are "
+            "idempotent, so running the same command again after fixing this is safe."
+        )
+
+
+def _parse_value(text: str) -> Any:
+    """JSON when it parses as JSON (numbers, true, null, lists, objects), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _values(sets: tuple[str, ...], set_jsons: tuple[str, ...]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    seen: dict[str, int] = {}
+    for option, items, strict in (("--set", sets, False), ("--set-json", set_jsons, True)):
+        for item in items:
+            key, sep, raw = item.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                shape = "KEY=JSON" if strict else "KEY=VALUE"
+                raise click.BadParameter(f"{item!r} is not {shape}", param_hint=option)
+            if strict:
+                try:
+                    value = json.loads(raw)
+                except ValueError as exc:
+                    raise click.BadParameter(
+                        f"{key}: {raw!r} is not JSON ({exc})", param_hint=option
+                    ) from None
+            else:
+                value = _parse_value(raw)
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] == 1:
+                values[key] = value
+            elif seen[key] == 2:
+                values[key] = [values[key], value]  # a repeated key: several values
+            else:
+                values[key].append(value)
+    return values
+
+
+@cli.command("assert-record")
+@click.option(
+    "--object", "object_", required=True, metavar="OBJECT", help="The object's slug or id."
+)
+@click.option(
+    "--match",
+    "matching_attribute",
+    required=True,
+    metavar="ATTRIBUTE",
+    help="The unique attribute to match on; give its value with --set.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An attribute value; repeatable (a repeated KEY gives several values). VALUE is read "
+    "as JSON when it parses (42, true, null, [..]), else as text.",
+)
+@click.option(
+    "--set-json",
+    "set_jsons",
+    multiple=True,
+    metavar="KEY=JSON",
+    help="An attribute value that must be JSON; repeatable.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_ctx
+def assert_record(
+    ctx: Context,
+    object_: str,
+    matching_attribute: str,
+    sets: tuple[str, ...],
+    set_jsons: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Create or update one record of any object, matching on a unique attribute.
+
+    \b
+    crm-push --dest attio assert-record --object companies --match domains \\
+        --set domains=app.attio.com --set twitter=@attio
+
+    Values are simple values (a domain, an email, a select option's title, "Last, First" for a
+    name…): the destination checks each against the object's attributes and writes nothing
+    when one is wrong. null unsets an attribute. Prints the record id and whether it was
+    created or updated.
+    """
+    from crm_push.connections import ConnectionStore
+
+    values = _values(sets, set_jsons)
+    if values.get(matching_attribute) is None:
+        raise click.UsageError(
+            f"--match {matching_attribute} needs a value to match on: add "
+            f"--set {matching_attribute}=VALUE"
+        )
+    dest = ctx.destination()
+    _need(dest, "assert_record")
+    store = ConnectionStore(ctx.db)
+    try:
+        connection = _check_connection(dest, store, store.load(dest.name))
+        ref = dest.assert_record(connection, object_, matching_attribute, values)
+    except CrmPushError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        click.echo(json.dumps(ref.model_dump(mode="json"), indent=2))
+        return
+    click.echo(f"{ref.outcome} {ref.object} record {ref.record_id}")
+    if ref.web_url:
+        click.echo(ref.web_url)
 
 
 # -- connections -----------------------------------------------------------------------------

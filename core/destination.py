@@ -6,7 +6,8 @@ from typing import Any
 
 import pluggy
 from crm_push import hookspecs
-from crm_push.errors import NotImplementedYet, PluginLoadError
+from crm_push.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
+from crm_push.errors import CapabilityMissing, NotImplementedYet, PluginLoadError
 from crm_push.models import Company, Person
 from crm_push.records import (
     Connection,
@@ -18,6 +19,13 @@ from crm_push.records import (
     Pending,
     RecordRef,
 )
+
+#: What each optional hook does, in words: "destination X cannot assert records".
+OPTIONAL_ABILITIES = {
+    "assert_record": "assert records",
+    "identify_user": "identify users",
+    "group_workspace": "group workspaces",
+}
 
 
 def is_stub(plugin: object) -> bool:
@@ -51,7 +59,21 @@ class Destination:
         caller = getattr(self.pm.hook, hook, None)
         return bool(caller and caller.get_hookimpls())
 
+    def cannot(self, hook: str) -> str | None:
+        """Why this destination cannot run an optional hook, or None when it can."""
+        if self.implements(hook):
+            return None
+        ability = OPTIONAL_ABILITIES.get(hook, f"run {hook!r}")
+        return (
+            f"destination {self.name!r} cannot {ability}: it does not implement the optional "
+            f"hook {hook!r}"
+        )
+
     def _call(self, hook: str, **kwargs: Any) -> Any:
+        if hook in hookspecs.OPTIONAL_HOOKS and (why := self.cannot(hook)):
+            raise CapabilityMissing(
+                why, next_step="use a destination that does (see `crm-push plugins`)"
+            )
         result = getattr(self.pm.hook, hook)(**kwargs)
         if result is None:
             raise NotImplementedYet(f"destination {self.name!r} does not implement {hook!r}")
@@ -127,4 +149,14 @@ class Destination:
             matching_attribute=matching_attribute,
             values=values,
         )
+        return result
+
+    def identify_user(self, connection: Connection, identity: UserIdentity) -> IdentifyResult:
+        result: IdentifyResult = self._call(
+            "identify_user", connection=connection, identity=identity
+        )
+        return result
+
+    def group_workspace(self, connection: Connection, group: WorkspaceGroup) -> GroupResult:
+        result: GroupResult = self._call("group_workspace", connection=connection, group=group)
         return result

@@ -1,4 +1,8 @@
-"""The destination hooks. A CRM plugin implements these six (and optionally `assert_record`).
+"""The destination hooks. A CRM plugin implements these six, and may implement the optional ones.
+
+The optional hooks (`assert_record`, `identify_user`, `group_workspace`) are Segment's three
+actions in CRM-neutral words; a destination without one simply cannot do it, and
+`Destination.implements(name)` says so.
 
 Every hook is `firstresult=True`: each destination has its own PluginManager, so exactly one
 implementation answers. Arguments are keyword arguments carrying core models; implementations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import pluggy
+from crm_push.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
 from crm_push.models import Company, Person
 from crm_push.records import (
     Connection,
@@ -29,7 +34,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 #: The hooks every destination implements, in the order they fire for a visitor.
 CORE_HOOKS = ("connect", "assert_company", "assert_person", "associate", "add_note", "disconnect")
 #: Hooks a destination may leave out; a missing one means "this destination cannot".
-OPTIONAL_HOOKS = ("assert_record",)
+OPTIONAL_HOOKS = ("assert_record", "identify_user", "group_workspace")
 
 
 @hookspec(firstresult=True)
@@ -126,6 +131,39 @@ def assert_record(
     :param connection: the connection returned by `connect`.
     :param object: the object's slug or id (e.g. "companies", "deals").
     :param matching_attribute: a unique attribute whose value is among `values`.
-    :param values: attribute slug or id ⇒ simple value; None unsets the attribute.
-    :return: a RecordRef.
+    :param values: attribute slug or id ⇒ simple value (a list for several values of a
+        multiselect attribute); None unsets the attribute. Convert them with the CRM's own
+        attribute metadata and raise InvalidInput naming the attribute, the value and the
+        expected format before writing anything.
+    :return: a RecordRef with outcome "created" or "updated".
+    :raises InvalidInput: an unknown, read-only or non-unique attribute, or a bad value.
+    """
+
+
+@hookspec(firstresult=True)
+def identify_user(connection: Connection, identity: UserIdentity) -> IdentifyResult:
+    """Optional: assert a person by email, then the user (of your product) linked to it.
+
+    :param connection: the connection returned by `connect`.
+    :param identity: the user id and email (already normalised), plus extra simple values for
+        the person (`person_values`) and for the user (`user_values`).
+    :return: an IdentifyResult with the person's and the user's RecordRefs.
+    :raises InvalidInput: a bad value, refused before anything is written.
+    :raises Fatal: the CRM has no user object (say how to enable it).
+    """
+
+
+@hookspec(firstresult=True)
+def group_workspace(connection: Connection, group: WorkspaceGroup) -> GroupResult:
+    """Optional: assert a company by domain, then the workspace linked to it (and to a user).
+
+    :param connection: the connection returned by `connect`.
+    :param group: the workspace id and the company's domain (already normalised), the user id
+        to add to the workspace's users (never replacing the others) or None, plus extra
+        simple values for the company (`company_values`) and the workspace
+        (`workspace_values`).
+    :return: a GroupResult with the company's and the workspace's RecordRefs; the workspace's
+        `linked` holds the company's record id (and the user's, when one was added).
+    :raises InvalidInput: a bad value, or a user that does not exist in the CRM.
+    :raises Fatal: the CRM has no workspace object (say how to enable it).
     """

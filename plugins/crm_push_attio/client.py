@@ -45,6 +45,8 @@ RECONNECT = (
 
 #: Notes are listed at most this many at a time (Attio's maximum page size).
 NOTES_PAGE = 50
+#: Attributes are listed this many at a time; a shorter page is the last one.
+ATTRIBUTES_PAGE = 100
 
 # Allowance when deciding created vs updated from `created_at` (see created_by_this_call):
 # small against Attio's own Date header, larger against our clock, which may be skewed.
@@ -58,6 +60,7 @@ _CREATED_IDS_LOCK = threading.Lock()
 
 _RECORDS_PATH = re.compile(r"^/v2/objects/(?P<object>[^/]+)/records(?:/(?P<record>[^/]+))?")
 _OBJECT_PATH = re.compile(r"^/v2/objects/(?P<object>[^/]+)(?:/attributes.*)?$")
+_ANY_OBJECT_PATH = re.compile(r"^/v2/objects/(?P<object>[^/]+)")
 # Where Attio (or the local server) names the attribute a 400 is about.
 _FIELD_PATTERNS = (
     re.compile(r"\$\.data\.values\.([A-Za-z0-9_\-]+)"),
@@ -68,6 +71,21 @@ _FIELD_PATTERNS = (
 
 
 # -- errors ------------------------------------------------------------------------------------
+
+#: Where an Attio admin turns an object on.
+ACTIVATE = "Workspace Settings > Objects"
+
+
+class ObjectNotFound(Fatal):
+    """Attio answered 404 for an object: it does not exist, or it is not activated."""
+
+    def __init__(self, message: str, *, object: str, next_step: str | None = None) -> None:
+        super().__init__(
+            message,
+            next_step=next_step
+            or f"activate the object in Attio ({ACTIVATE}), or check its slug; then push again",
+        )
+        self.object = object
 
 
 def _error_body(response: httpx.Response) -> dict[str, Any]:
@@ -168,12 +186,12 @@ def error_for(response: httpx.Response) -> CrmPushError | None:
                 "remove VISITOR_ID`) to push it as a new record",
             )
         if message.lower().startswith("object"):
-            obj = urllib.parse.unquote(records["object"]) if records else path
-            return Fatal(
+            found = _ANY_OBJECT_PATH.match(path)
+            obj = urllib.parse.unquote(found["object"]) if found else path
+            return ObjectNotFound(
                 f"the Attio object {obj!r} does not exist or is not activated in this "
                 f"workspace: {message}",
-                next_step="activate the object in Attio (Workspace settings → Objects), "
-                "then push again",
+                object=obj,
             )
     return InvalidInput(
         f"Attio rejected {what}: {message} ({code or status})",
@@ -417,10 +435,37 @@ class AttioClient:
         return [r for r in data or () if isinstance(r, dict)]
 
     def list_attributes(self, object: str) -> list[dict[str, Any]]:
-        """GET /v2/objects/{object}/attributes: slugs, types, writability."""
+        """GET /v2/objects/{object}/attributes, every page: slugs, types, writability.
+
+        Archived attributes are left out (Attio's default).
+        """
         path = f"/v2/objects/{_q(object)}/attributes"
+        out: list[dict[str, Any]] = []
+        while True:
+            params = {"limit": str(ATTRIBUTES_PAGE), "offset": str(len(out))}
+            data = self._data(self.http.request("GET", path, params=params, kind="read"))
+            page = [a for a in data or () if isinstance(a, dict)]
+            out += page
+            if len(page) < ATTRIBUTES_PAGE:
+                return out
+
+    def list_objects(self) -> list[dict[str, Any]]:
+        """GET /v2/objects: the objects activated in the workspace."""
+        data = self._data(self.http.request("GET", "/v2/objects", kind="read"))
+        return [o for o in data or () if isinstance(o, dict)]
+
+    def list_choices(self, object: str, attribute: str, kind: str) -> list[dict[str, Any]]:
+        """GET …/attributes/{attribute}/options (select) or /statuses (status), unarchived."""
+        if kind not in ("options", "statuses"):
+            raise ValueError(f"kind must be 'options' or 'statuses', not {kind!r}")
+        path = f"/v2/objects/{_q(object)}/attributes/{_q(attribute)}/{kind}"
         data = self._data(self.http.request("GET", path, kind="read"))
-        return [a for a in data or () if isinstance(a, dict)]
+        return [c for c in data or () if isinstance(c, dict)]
+
+    def list_workspace_members(self) -> list[dict[str, Any]]:
+        """GET /v2/workspace_members (needs the user_management:read scope)."""
+        data = self._data(self.http.request("GET", "/v2/workspace_members", kind="read"))
+        return [m for m in data or () if isinstance(m, dict)]
 
 
 def format_timestamp(value: dt.datetime) -> str:

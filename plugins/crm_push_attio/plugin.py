@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
+from crm_push.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
 from crm_push.errors import Fatal, InvalidInput, ReconnectRequired, RetryLater, ScopeMissing
 from crm_push.hookspecs import hookimpl
 from crm_push.http import HttpClient, RateLimits
@@ -36,6 +37,7 @@ from crm_push.records import (
 from pydantic import SecretStr
 
 from . import oauth
+from .actions import AttioActions
 from .client import (
     DEFAULT_BASE_URL,
     NOTES_PAGE,
@@ -163,6 +165,7 @@ class AttioDestination:
         self._open_browser = open_browser
         self._echo = echo
         self._clients: dict[tuple[str, str, str], AttioClient] = {}
+        self._actions: dict[tuple[str, str, str], AttioActions] = {}
         self._lock = threading.Lock()
 
     # -- clients --------------------------------------------------------------------------
@@ -183,15 +186,21 @@ class AttioDestination:
             sleep=self._sleep,
         )
 
-    def client(self, connection: Connection) -> AttioClient:
-        """The (cached) client of a connection, with its workspace's shared rate budget."""
+    def _key(self, connection: Connection) -> tuple[str, str, str]:
         token = connection.credentials.access_token
         if token is None:
             raise ReconnectRequired("the Attio connection holds no token", next_step=RECONNECT)
         base_url = (connection.base_url or DEFAULT_BASE_URL).rstrip("/")
         # The token's hash, not the token, keys the cache: nothing secret in any repr.
         digest = hashlib.sha256(token.get_secret_value().encode()).hexdigest()[:16]
-        key = (base_url, connection.workspace_id, digest)
+        return (base_url, connection.workspace_id, digest)
+
+    def client(self, connection: Connection) -> AttioClient:
+        """The (cached) client of a connection, with its workspace's shared rate budget."""
+        token = connection.credentials.access_token
+        key = self._key(connection)
+        base_url = key[0]
+        assert token is not None  # _key checked it
         with self._lock:
             client = self._clients.get(key)
             if client is None:
@@ -203,9 +212,22 @@ class AttioDestination:
                 )
             return client
 
+    def actions(self, connection: Connection) -> AttioActions:
+        """Assert record, identify user and group workspace on this connection, as a library
+        API (the hooks call these). Cached with the client: attribute metadata is fetched once
+        per connection (and again after `typed.SCHEMA_TTL` seconds)."""
+        client = self.client(connection)
+        key = self._key(connection)
+        with self._lock:
+            actions = self._actions.get(key)
+            if actions is None or actions.client is not client:
+                actions = self._actions[key] = AttioActions(client)
+            return actions
+
     def close(self) -> None:
         """Close every HTTP client this destination opened."""
         with self._lock:
+            self._actions = {}
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             client.close()
@@ -433,24 +455,24 @@ class AttioDestination:
             web_url=written.web_url or person.web_url,
         )
 
+    # -- Segment's actions ------------------------------------------------------------------
+
     @hookimpl
     def assert_record(
         self, connection: Connection, object: str, matching_attribute: str, values: dict[str, Any]
     ) -> RecordRef:
-        """Generic assert on any object. Simple values go as Attio's shorthands; None unsets
-        (as an empty array, the likely form: Attio does not document clearing a value)."""
-        if values.get(matching_attribute) in (None, "", []):
-            raise InvalidInput(
-                f"assert_record on {object!r}: the matching attribute {matching_attribute!r} "
-                "has no value",
-                field=matching_attribute,
-            )
-        body = {
-            slug: [] if value is None else value if isinstance(value, list) else [value]
-            for slug, value in values.items()
-        }
-        written = self.client(connection).assert_record(object, matching_attribute, body)
-        return _ref(object, written)
+        """Assert a record of any activated object, with typed values checked first."""
+        return self.actions(connection).assert_record(object, matching_attribute, values)
+
+    @hookimpl
+    def identify_user(self, connection: Connection, identity: UserIdentity) -> IdentifyResult:
+        """Assert the person by email, then the user linked to it (users must be activated)."""
+        return self.actions(connection).identify_user(identity)
+
+    @hookimpl
+    def group_workspace(self, connection: Connection, group: WorkspaceGroup) -> GroupResult:
+        """Assert the company by domain, then the workspace linked to it, adding the user."""
+        return self.actions(connection).group_workspace(group)
 
     # -- notes ------------------------------------------------------------------------------
 

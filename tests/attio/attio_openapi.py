@@ -4,7 +4,9 @@ Every JSON body sent in the Attio tests is checked against its operation's reque
 $refs resolved through a referencing Registry. Record writes get one more, stricter check: the
 spec only says each value is an array, so each object-form item must also fit one of the
 ``input-value`` forms, and the only bare strings allowed are the documented shorthands this
-plugin uses (a single-token personal name).
+plugin uses (a single-token personal name). A record reference by a matching attribute
+(``{"target_object": "companies", "domains": [{"domain": "acme.com"}]}``) is checked against the
+spec's form for it, whose key the spec spells literally ``[slug_or_id_of_matching_attribute]``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ _FORM_KEYS = {
     ("people", "company"): {"target_object", "target_record_id"},
 }
 _TEXT = {"value"}  # job_title, linkedin, description: text attributes
+_MATCH_KEY = "[slug_or_id_of_matching_attribute]"
+#: A record reference: by record id, or by one matching attribute of the target.
+_REFERENCE_BY_ID = {"target_object", "target_record_id"}
 
 
 class Spec:
@@ -78,6 +83,28 @@ class Spec:
             props = set(branch.get("properties", {}))
             if item and set(item) <= props and self.validator(branch).is_valid(item):
                 return True
+        return False
+
+    def fits_reference_by_match(self, item: dict[str, Any]) -> bool:
+        """A reference by a matching attribute: target_object plus one key holding an array
+        of one value, checked against the spec's form (its key renamed to the spec's)."""
+        others = [k for k in item if k != "target_object"]
+        if "target_object" not in item or len(others) != 1 or others[0] == "target_record_id":
+            return False
+        match = item[others[0]]
+        if not isinstance(match, list) or len(match) != 1:
+            return False
+        renamed = {"target_object": item["target_object"], _MATCH_KEY: match}
+        for branch in self.document["components"]["schemas"]["input-value"]["anyOf"]:
+            if _MATCH_KEY in branch.get("properties", {}):
+                # The item forms of the spec declare no required keys: require a known one.
+                keys = {
+                    k
+                    for form in branch["properties"][_MATCH_KEY]["items"]["anyOf"]
+                    for k in form.get("properties", {})
+                }
+                known = isinstance(match[0], dict) and match[0] and set(match[0]) <= keys
+                return bool(known) and self.validator(branch).is_valid(renamed)
         return False
 
     def body_validator(self, method: str, template: str) -> jsonschema.protocols.Validator:
@@ -125,12 +152,12 @@ def check_body(method: str, template: str, body: Any, object: str | None = None)
         for index, item in enumerate(items):
             where = f"{method} {template} values.{slug}[{index}]"
             if isinstance(item, str | int | float | bool):
-                # People and companies get object forms (but a one-token name); the generic
-                # assert_record hook passes the caller's simple values, Attio's shorthands.
-                generic = object not in ("people", "companies")
-                assert generic or (object, slug) in _STRING_FORMS, f"{where}: bare {item!r}"
+                # Object forms everywhere (typed values are converted), but a one-token name.
+                assert (object, slug) in _STRING_FORMS, f"{where}: bare {item!r}"
                 continue
             assert isinstance(item, dict), f"{where}: {item!r} is not an object form"
+            if spec().fits_reference_by_match(item):
+                continue
             assert spec().fits_input_value(item), f"{where}: {item!r} fits no input-value form"
             keys = _FORM_KEYS.get((object or "", slug))
             if keys is None and slug in ("job_title", "linkedin", "description"):

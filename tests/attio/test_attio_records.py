@@ -287,24 +287,6 @@ def test_create_gives_up_after_a_few_attempts(
     assert create.call_count == 4
 
 
-# -- the generic hook --------------------------------------------------------------------
-
-
-def test_assert_record_passes_simple_values(
-    attio: AttioDestination, api: respx.MockRouter, connection: Connection
-) -> None:
-    route = api.put("/v2/objects/deals/records").mock(
-        return_value=record_response("deals", PERSON_ID, created_at=dt.datetime.now(dt.UTC))
-    )
-    values = {"deal_id": "D-1", "stage": "Won", "owner": None, "tags": ["a", "b"]}
-    ref = attio.assert_record(connection, "deals", "deal_id", values)
-    assert url(route) == f"{BASE}/v2/objects/deals/records?matching_attribute=deal_id"
-    assert body(route) == {
-        "data": {"values": {"deal_id": ["D-1"], "stage": ["Won"], "owner": [], "tags": ["a", "b"]}}
-    }
-    assert ref.object == "deals"
-
-
 # -- created or updated ------------------------------------------------------------------
 
 

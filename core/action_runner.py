@@ -1,0 +1,289 @@
+"""Pushing a stream of actions (records to assert, Segment identify/group events) to a destination.
+
+The action counterpart of the visitor `Pusher`: the same bounded concurrency with results in
+input order, the same rule that a bad line fails that line only, the same stop when the
+credentials die. Asserts are idempotent, so there are no push markers: a re-run asserts again.
+
+Two actions touching the same thing (the same user, workspace, company, person or record) run
+one after the other, in input order, whatever `workers` is: an identify event always lands
+before the group event of the same user that follows it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from crm_push.actions import (
+    Action,
+    GroupResult,
+    IdentifyResult,
+    RecordAssertion,
+    UserIdentity,
+    WorkspaceGroup,
+)
+from crm_push.destination import Destination
+from crm_push.errors import CrmPushError, InvalidInput, ReconnectRequired
+from crm_push.models import REJECT_KEY
+from crm_push.records import Connection
+from pydantic import BaseModel, Field
+
+Status = Literal["created", "updated", "unchanged", "failed", "skipped"]
+Kind = Literal["record", "identify", "group"]
+
+#: What a rejected line's error suggests doing.
+FIX_LINE = "fix the line and push it again"
+#: The optional hook each kind of action needs.
+HOOK_OF: dict[Kind, str] = {
+    "record": "assert_record",
+    "identify": "identify_user",
+    "group": "group_workspace",
+}
+
+
+def kind_of(action: Action) -> Kind:
+    if isinstance(action, UserIdentity):
+        return "identify"
+    if isinstance(action, WorkspaceGroup):
+        return "group"
+    return "record"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionInput:
+    """One non-blank input line: its action, or why it is rejected, or the type it skips."""
+
+    line: int
+    raw: str
+    action: Action | None = None
+    error: InvalidInput | None = None
+    #: Set when the line is valid but not for us (a Segment `track` event, say): its type.
+    skipped: str | None = None
+
+
+def json_object(text: str, line: int, what: str) -> dict[str, Any]:
+    """One JSON Lines line as an object (a `_reject` key from a rejects file is dropped)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"line {line}: not valid JSON ({exc.msg} at column {exc.colno})",
+            field="(line)",
+            next_step=FIX_LINE,
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidInput(
+            f"line {line}: expected a JSON object ({what}), got {type(data).__name__}",
+            field="(line)",
+            next_step=FIX_LINE,
+        )
+    data.pop(REJECT_KEY, None)
+    return data
+
+
+class ActionResult(BaseModel):
+    """How one line ended, with the reason when it failed."""
+
+    line: int | None = None
+    kind: Kind | None = None
+    #: What the action was about, in words: "user 'u_1' (ada@acme.com)".
+    subject: str | None = None
+    status: Status
+    reason: str | None = None
+    field: str | None = None
+    #: part ⇒ CRM record id: "record"; "person", "user"; "company", "workspace".
+    records: dict[str, str] = Field(default_factory=dict)
+    #: The event type of a skipped line.
+    skipped_type: str | None = None
+    writes: int = 0
+
+
+class ActionSummary(BaseModel):
+    """Totals of an action run; `crm-push push --format records|segment --json` prints this."""
+
+    total: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    skipped: int = 0
+    #: Skipped lines by event type: {"track": 12, "page": 3}.
+    skipped_types: dict[str, int] = Field(default_factory=dict)
+    writes: int = 0
+    stopped: str | None = None
+
+    def add(self, result: ActionResult) -> None:
+        self.total += 1
+        setattr(self, result.status, getattr(self, result.status) + 1)
+        self.writes += result.writes
+        if result.status == "skipped":
+            kind = result.skipped_type or "unknown"
+            self.skipped_types[kind] = self.skipped_types.get(kind, 0) + 1
+
+
+class _Stop(CrmPushError):
+    """The credentials died: no further action is attempted."""
+
+
+def _keys(action: Action) -> tuple[str, ...]:
+    """What an action touches: actions sharing a key run in input order."""
+    if isinstance(action, UserIdentity):
+        return (f"user:{action.user_id}", f"person:{action.email}")
+    if isinstance(action, WorkspaceGroup):
+        keys = [f"workspace:{action.workspace_id}", f"company:{action.domain}"]
+        if action.user_id:
+            keys.append(f"user:{action.user_id}")
+        return tuple(keys)
+    match = json.dumps(action.values.get(action.matching_attribute), sort_keys=True, default=str)
+    return (f"record:{action.object}:{action.matching_attribute}:{match}",)
+
+
+class ActionRunner:
+    """Runs actions against one destination and connection."""
+
+    def __init__(
+        self,
+        destination: Destination,
+        connection: Connection,
+        *,
+        workers: int = 1,
+        dry_run: bool = False,
+        on_plan: Callable[[str], None] | None = None,
+    ) -> None:
+        self.destination = destination
+        self.connection = connection
+        self.workers = max(1, workers)
+        self.dry_run = dry_run
+        self.on_plan = on_plan
+        self._stopped: str | None = None
+        self._lock = threading.Lock()
+
+    # -- one action -------------------------------------------------------------------------
+
+    def perform(self, action: Action, *, line: int | None = None) -> ActionResult:
+        """Run one action. Never raises for the action's own failure; see ActionResult.
+
+        Raises ReconnectRequired when the credentials died (the run should stop).
+        """
+        kind = kind_of(action)
+        base = {"line": line, "kind": kind, "subject": action.describe()}
+        if self.dry_run:
+            if self.on_plan:
+                self.on_plan(f"would {_verb(kind)} {action.describe()}")
+            return ActionResult(**base, status="created")
+        try:
+            records, outcome = self._call(action)
+        except ReconnectRequired:
+            raise
+        except CrmPushError as exc:
+            field = exc.field if isinstance(exc, InvalidInput) else None
+            reason = f"line {line}: {action.describe()}: {exc}" if line else str(exc)
+            return ActionResult(**base, status="failed", reason=reason, field=field, writes=1)
+        except Exception as exc:  # a plugin bug fails this line, not the run
+            reason = f"{type(exc).__name__}: {exc}"
+            return ActionResult(**base, status="failed", reason=reason, writes=1)
+        return ActionResult(**base, status=outcome, records=records, writes=1)
+
+    def _call(self, action: Action) -> tuple[dict[str, str], Status]:
+        dest, conn = self.destination, self.connection
+        if isinstance(action, UserIdentity):
+            identified: IdentifyResult = dest.identify_user(conn, action)
+            records = {"person": identified.person.record_id, "user": identified.user.record_id}
+            return records, identified.outcome
+        if isinstance(action, WorkspaceGroup):
+            grouped: GroupResult = dest.group_workspace(conn, action)
+            records = {"company": grouped.company.record_id}
+            records["workspace"] = grouped.workspace.record_id
+            return records, grouped.outcome
+        assert isinstance(action, RecordAssertion)
+        ref = dest.assert_record(conn, action.object, action.matching_attribute, action.values)
+        return {"record": ref.record_id}, ref.outcome
+
+    # -- a stream ---------------------------------------------------------------------------
+
+    def _one(self, item: ActionInput, after: list[Future[ActionResult]]) -> ActionResult:
+        if after:
+            wait(after)  # earlier actions on the same things go first
+        if item.skipped is not None:
+            return ActionResult(line=item.line, status="skipped", skipped_type=item.skipped)
+        if item.error is not None or item.action is None:
+            err = item.error or InvalidInput(f"line {item.line}: nothing to push")
+            return ActionResult(line=item.line, status="failed", reason=str(err), field=err.field)
+        if self._stopped:
+            raise _Stop(self._stopped)
+        try:
+            return self.perform(item.action, line=item.line)
+        except ReconnectRequired as exc:
+            with self._lock:
+                self._stopped = self._stopped or str(exc)
+            raise _Stop(str(exc)) from exc
+
+    def run(
+        self,
+        items: Iterable[ActionInput],
+        on_result: Callable[[ActionInput, ActionResult], None] | None = None,
+    ) -> ActionSummary:
+        """Push a stream with bounded concurrency; results keep input order.
+
+        When the credentials die mid-run, the lines that finished are still reported and
+        `summary.stopped` says why the rest were not attempted.
+        """
+        summary = ActionSummary()
+        try:
+            for item, result in self._results(items):
+                summary.add(result)
+                if on_result:
+                    on_result(item, result)
+        except _Stop as exc:
+            summary.stopped = str(exc)
+        return summary
+
+    def _results(self, items: Iterable[ActionInput]) -> Iterator[tuple[ActionInput, ActionResult]]:
+        if self.workers == 1:
+            for item in items:
+                yield item, self._one(item, [])
+            return
+        window: deque[tuple[ActionInput, Future[ActionResult], tuple[str, ...]]] = deque()
+        last: dict[str, Future[ActionResult]] = {}  # key ⇒ the latest action touching it
+        stopped: _Stop | None = None
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="crm-push-actions") as pool:
+
+            def settle() -> tuple[ActionInput, ActionResult] | None:
+                nonlocal stopped
+                item, future, keys = window.popleft()
+                for key in keys:  # done, and in order: forget it unless a later one took over
+                    if last.get(key) is future:
+                        del last[key]
+                try:
+                    return item, future.result()
+                except _Stop as exc:
+                    stopped = stopped or exc
+                    return None
+
+            for item in items:
+                if stopped:
+                    break
+                keys = _keys(item.action) if item.action is not None else ()
+                # The executor starts tasks in submission order, so waiting on earlier ones
+                # never deadlocks: they are running or done when a later one starts.
+                after = [last[k] for k in keys if k in last]
+                future = pool.submit(self._one, item, after)
+                for key in keys:
+                    last[key] = future
+                window.append((item, future, keys))
+                if len(window) >= self.workers * 4 and (done := settle()):
+                    yield done
+            while window:
+                if done := settle():
+                    yield done
+        if stopped:
+            raise stopped
+
+
+def _verb(kind: Kind) -> str:
+    return {"record": "assert", "identify": "identify", "group": "group"}[kind]

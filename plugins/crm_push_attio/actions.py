@@ -1,0 +1,191 @@
+"""Segment's three Attio actions: assert a record, identify a user, group a workspace.
+
+    actions = AttioDestination().actions(connection)
+    actions.assert_record("companies", "domains", {"domains": "app.attio.com", "twitter": "@attio"})
+    actions.identify_user(UserIdentity(user_id="u_1", email="ada@acme.com"))
+    actions.group_workspace(WorkspaceGroup(workspace_id="w_1", domain="acme.com", user_id="u_1"))
+
+Every value goes through `typed.convert_values` first: all the values of an action are checked
+against Attio's attribute metadata before its first write, so a bad value writes nothing.
+The `users` and `workspaces` objects are off by default in Attio; when one is not activated the
+action says so and how to turn it on, before writing anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm_push.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
+from crm_push.errors import Fatal, InvalidInput
+from crm_push.records import RecordRef
+
+from .client import ACTIVATE, AttioClient, ObjectNotFound, Written
+from .typed import Schemas, convert_values
+
+PEOPLE = "people"
+COMPANIES = "companies"
+USERS = "users"
+WORKSPACES = "workspaces"
+
+#: Standard objects Attio ships switched off; an admin activates them.
+OFF_BY_DEFAULT = {USERS: "Users", WORKSPACES: "Workspaces", "deals": "Deals"}
+
+
+def _ref(object: str, written: Written, linked: tuple[str, ...] = ()) -> RecordRef:
+    return RecordRef(
+        object=object,
+        record_id=written.record_id,
+        outcome="created" if written.created else "updated",
+        linked=linked,
+        web_url=written.web_url,
+    )
+
+
+def _by_id(object: str, record_id: str) -> list[dict[str, str]]:
+    return [{"target_object": object, "target_record_id": record_id}]
+
+
+class AttioActions:
+    """Assert record, identify user and group workspace on one Attio connection.
+
+    Thread-safe: the client and the metadata cache are shared by every thread.
+    """
+
+    def __init__(self, client: AttioClient, schemas: Schemas | None = None) -> None:
+        self.client = client
+        self.schemas = schemas or Schemas(client)
+
+    # -- metadata -----------------------------------------------------------------------
+
+    def _require(self, object: str, action: str) -> None:
+        """Fetch (or reuse) the object's attributes; say how to activate it when it is off."""
+        try:
+            self.schemas.object(object)
+        except ObjectNotFound as exc:
+            label = OFF_BY_DEFAULT.get(object)
+            if label is None:
+                raise
+            raise Fatal(
+                f"the {label} object is not activated in this Attio workspace, and {action} "
+                f"writes {label.lower()} records",
+                next_step=f"an Attio admin activates it in {ACTIVATE} > {label}; then push again",
+            ) from exc
+
+    def values(
+        self, object: str, values: dict[str, Any], matching_attribute: str | None = None
+    ) -> dict[str, list[Any]]:
+        """Simple values ⇒ Attio's write format for `object`, or InvalidInput naming the
+        attribute, the value and the format expected. Reads metadata; writes nothing."""
+        return convert_values(self.schemas, object, values, matching_attribute=matching_attribute)
+
+    # -- assert record ------------------------------------------------------------------
+
+    def assert_record(
+        self, object: str, matching_attribute: str, values: dict[str, Any]
+    ) -> RecordRef:
+        """Create or update a record of any activated object, matching on a unique attribute
+        (`PUT /v2/objects/{object}/records?matching_attribute=…`).
+
+        Multiselect values sent here replace the record's (Attio's assert semantics), except
+        on the matching attribute, where they are added.
+        """
+        try:
+            body = self.values(object, values, matching_attribute)
+        except ObjectNotFound as exc:
+            raise self._unknown_object(object) from exc
+        match = self.schemas.object(object).find(matching_attribute)
+        assert match is not None  # convert_values checked it
+        written = self.client.assert_record(object, match.slug, body)
+        return _ref(object, written)
+
+    def _unknown_object(self, object: str) -> Fatal | InvalidInput:
+        label = OFF_BY_DEFAULT.get(object)
+        if label is not None:
+            return Fatal(
+                f"the {label} object is not activated in this Attio workspace",
+                next_step=f"an Attio admin activates it in {ACTIVATE} > {label}; then try again",
+            )
+        try:
+            known = ", ".join(sorted(self.schemas.objects().values())) or "none"
+        except Exception:  # the list is a courtesy; the error stands without it
+            known = "see Workspace Settings > Objects"
+        return InvalidInput(
+            f"Attio has no activated object {object!r} (activated objects: {known})",
+            field="object",
+            code="not_found",
+            next_step=f"check the object's slug, or activate it in Attio ({ACTIVATE})",
+        )
+
+    # -- identify user ------------------------------------------------------------------
+
+    def identify_user(self, identity: UserIdentity) -> IdentifyResult:
+        """Assert the person by email, then the user by `user_id` with its
+        `primary_email_address` and its `person` reference to that person.
+
+        Both objects' values are checked before the first write; the users object must be
+        activated.
+        """
+        self._require(USERS, "identify user")
+        person_values = {**identity.person_values, "email_addresses": identity.email}
+        person_body = self.values(PEOPLE, person_values, "email_addresses")
+        user_values = {
+            **identity.user_values,
+            "user_id": identity.user_id,
+            "primary_email_address": identity.email,
+        }
+        user_body = self.values(USERS, user_values, "user_id")
+        person = _ref(PEOPLE, self.client.assert_record(PEOPLE, "email_addresses", person_body))
+        user_body["person"] = _by_id(PEOPLE, person.record_id)
+        user = _ref(
+            USERS,
+            self.client.assert_record(USERS, "user_id", user_body),
+            linked=(person.record_id,),
+        )
+        return IdentifyResult(person=person, user=user)
+
+    # -- group workspace ----------------------------------------------------------------
+
+    def group_workspace(self, group: WorkspaceGroup) -> GroupResult:
+        """Assert the company by domain, then the workspace by `workspace_id` linked to it by
+        record id; then add the user (found by `user_id`) to the workspace's `users`.
+
+        Adding the user is a PATCH of the workspace record, which appends to a multiselect:
+        the workspace's other users stay. (An assert would replace them, and reading the users
+        first then writing them all back would lose a user added in between.) The user is
+        looked up before the first write: an unknown user id writes nothing.
+        """
+        self._require(WORKSPACES, "group workspace")
+        if group.user_id is not None:
+            self._require(USERS, "group workspace with a user id")
+        company_values = {**group.company_values, "domains": group.domain}
+        company_body = self.values(COMPANIES, company_values, "domains")
+        workspace_values = {**group.workspace_values, "workspace_id": group.workspace_id}
+        workspace_body = self.values(WORKSPACES, workspace_values, "workspace_id")
+        # Users given as extra values are added like the event's user, never replaced.
+        users: list[Any] = list(workspace_body.pop("users", []))
+        user_record: str | None = None
+        if group.user_id is not None:
+            user_record = self.find_user(group.user_id)
+            users += _by_id(USERS, user_record)
+
+        company = _ref(COMPANIES, self.client.assert_record(COMPANIES, "domains", company_body))
+        workspace_body["company"] = _by_id(COMPANIES, company.record_id)
+        written = self.client.assert_record(WORKSPACES, "workspace_id", workspace_body)
+        if users:
+            self.client.update_record(WORKSPACES, written.record_id, {"users": users})
+        linked = (company.record_id, *((user_record,) if user_record else ()))
+        return GroupResult(company=company, workspace=_ref(WORKSPACES, written, linked=linked))
+
+    def find_user(self, user_id: str) -> str:
+        """The record id of the user with this `user_id`, or InvalidInput (a read)."""
+        found = self.client.query_records(USERS, {"user_id": {"$eq": user_id}}, limit=1)
+        record_id = ((found[0].get("id") or {}).get("record_id")) if found else None
+        if not record_id:
+            raise InvalidInput(
+                f"no Attio user has user_id {user_id!r}, so it cannot be added to a workspace",
+                field="user_id",
+                code="not_found",
+                next_step="identify the user first (an identify event before the group "
+                "event), then push again; nothing was written",
+            )
+        return str(record_id)
