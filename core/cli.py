@@ -205,6 +205,7 @@ def push(
     show_bar = sys.stderr.isatty() and not as_json
     started = time.monotonic()
     done = 0
+    held: list[str] = []
 
     def rate(_: Any) -> str:
         elapsed = time.monotonic() - started
@@ -224,18 +225,22 @@ def push(
             done += 1
             bar.update(1, result)
             if result.status == "failed":
-                if not show_bar and not as_json:
-                    # Input errors already name the visitor and line; CRM errors do not.
-                    reason = result.reason or ""
-                    where = f"line {result.line}" if result.line else "input"
-                    if result.visitor_id and f"{result.visitor_id!r}" not in reason:
-                        where += f" visitor {result.visitor_id!r}"
-                    prefix = "" if reason.startswith(("line ", "visitor ")) else f"{where}: "
-                    click.echo(f"failed: {prefix}{reason}", err=True)
+                if not as_json:
+                    line = _failure_line(result)
+                    if not show_bar:
+                        click.echo(line, err=True)
+                    elif len(held) < HELD_FAILURES:
+                        held.append(line)  # printed after the bar, which a line would break
                 if rejects is not None:
                     rejects.write(_reject_line(record, result) + "\n")
 
         summary = pusher.run(read_jsonl(_lines(file)), on_result=on_result)
+    for line in held:
+        click.echo(line, err=True)
+    if summary.failed > len(held) and show_bar:
+        click.echo(f"… and {summary.failed - len(held)} more failures.", err=True)
+    if not dry_run:
+        summary.http = dest.request_stats()
     if rejects is not None:
         rejects.close()
     elapsed = time.monotonic() - started
@@ -248,6 +253,19 @@ def push(
         _print_summary(summary, elapsed, dry_run, rejects)
     if summary.failed or summary.stopped:
         sys.exit(1)
+
+
+HELD_FAILURES = 20
+
+
+def _failure_line(result: Any) -> str:
+    # Input errors already name the visitor and line; CRM errors do not.
+    reason = result.reason or ""
+    where = f"line {result.line}" if result.line else "input"
+    if result.visitor_id and f"{result.visitor_id!r}" not in reason:
+        where += f" visitor {result.visitor_id!r}"
+    prefix = "" if reason.startswith(("line ", "visitor ")) else f"{where}: "
+    return f"failed: {prefix}{reason}"
 
 
 class _Null:
@@ -271,6 +289,13 @@ def _print_summary(summary: Any, elapsed: float, dry_run: bool, rejects: Any) ->
     )
     if summary.notes_created or summary.notes_skipped:
         click.echo(f"Notes: {summary.notes_created} created, {summary.notes_skipped} skipped.")
+    if summary.http.get("requests"):
+        h = {k: int(v) for k, v in summary.http.items()}
+        click.echo(
+            f"HTTP: {h['requests']} requests ({h.get('writes', 0)} writes, "
+            f"{h.get('reads', 0)} reads); {h.get('retries', 0)} retries, "
+            f"{h.get('throttled', 0)} rate-limited (429)."
+        )
     for reason, count in summary.notes_skipped_reasons.items():
         click.echo(f"  {count} notes skipped: {reason}")
     if summary.failed:

@@ -55,6 +55,14 @@ class Destination:
     def status(self) -> str:
         return "stub" if is_stub(self.plugin) else "ok"
 
+    def request_stats(self) -> dict[str, float]:
+        """HTTP figures of the plugin's clients (requests, writes, retries, throttled…).
+
+        Optional for plugins: one that keeps none (a method `request_stats()`) gives {}.
+        """
+        stats = getattr(self.plugin, "request_stats", None)
+        return dict(stats()) if callable(stats) else {}
+
     def implements(self, hook: str) -> bool:
         caller = getattr(self.pm.hook, hook, None)
         return bool(caller and caller.get_hookimpls())

@@ -64,6 +64,8 @@ class RunSummary(BaseModel):
     notes_skipped_reasons: dict[str, int] = Field(default_factory=dict)
     writes: int = 0
     stopped: str | None = None
+    #: HTTP figures of the destination, when it keeps them (requests, retries, throttled…).
+    http: dict[str, float] = Field(default_factory=dict)
 
     def add(self, result: VisitorResult) -> None:
         self.total += 1

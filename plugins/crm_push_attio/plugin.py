@@ -224,6 +224,18 @@ class AttioDestination:
                 actions = self._actions[key] = AttioActions(client)
             return actions
 
+    def request_stats(self) -> dict[str, float]:
+        """What this destination's HTTP clients spent: requests, writes, retries, 429s…"""
+        totals: dict[str, float] = {}
+        with self._lock:
+            clients = list(self._clients.values())
+        for client in clients:
+            https = {id(client.http): client.http, id(client.once): client.once}
+            for http in https.values():
+                for key, value in http.stats.as_dict().items():
+                    totals[key] = totals.get(key, 0) + value
+        return totals
+
     def close(self) -> None:
         """Close every HTTP client this destination opened."""
         with self._lock:

@@ -312,6 +312,11 @@ def test_cli_push_twice_against_the_local_server(
     assert first.exit_code == 0, first.output
     summary = json.loads(first.output[first.output.index("{") :])
     assert (summary["created"], summary["failed"], summary["notes_created"]) == (3, 0, 2)
+    # The summary's HTTP figures are what reached the server.
+    sent = [r for r in srv.requests if r.path != "/v2/self"]
+    writes = sum(r.method in ("POST", "PUT", "PATCH") for r in sent)
+    assert summary["http"]["writes"] == writes == summary["writes"]
+    assert summary["http"]["retries"] == 0 and summary["http"]["throttled"] == 0
 
     second = runner.invoke(cli, [*db, "push", "--json", str(visitors)])
     assert second.exit_code == 0, second.output
@@ -323,3 +328,21 @@ def test_cli_push_twice_against_the_local_server(
     assert gone.exit_code == 0, gone.output
     assert "Workspace settings → Developers" in gone.output
     assert "records and notes" in gone.output
+
+
+def test_cli_summary_counts_retries_and_429s(
+    srv: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+    from crm_push.cli import cli
+
+    monkeypatch.setenv("ATTIO_BASE_URL", srv.base_url)
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", server.DEFAULT_TOKEN)
+    visitors = tmp_path / "visitors.jsonl"
+    visitors.write_text(json.dumps(VISITORS[0]) + "\n")
+    srv.fail_next(1, status=429, path_prefix="/v2/objects/companies", retry_after_seconds=0.2)
+    srv.fail_next(1, status=503, path_prefix="/v2/objects/people")
+    db = ["--dest", "attio", "--db", f"sqlite:///{tmp_path / 'state.db'}"]
+    result = CliRunner().invoke(cli, [*db, "push", str(visitors)])
+    assert result.exit_code == 0, result.output
+    assert "2 retries, 1 rate-limited (429)" in result.output
