@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,6 +30,7 @@ from crm_push.destination import Destination
 from crm_push.errors import CrmPushError, InvalidInput, ReconnectRequired
 from crm_push.models import REJECT_KEY
 from crm_push.records import Connection
+from crm_push.streaming import ordered_results
 from pydantic import BaseModel, Field
 
 Status = Literal["created", "updated", "unchanged", "failed", "skipped"]
@@ -244,45 +244,14 @@ class ActionRunner:
         return summary
 
     def _results(self, items: Iterable[ActionInput]) -> Iterator[tuple[ActionInput, ActionResult]]:
-        if self.workers == 1:
-            for item in items:
-                yield item, self._one(item, [])
-            return
-        window: deque[tuple[ActionInput, Future[ActionResult], tuple[str, ...]]] = deque()
-        last: dict[str, Future[ActionResult]] = {}  # key ⇒ the latest action touching it
-        stopped: _Stop | None = None
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="crm-push-actions") as pool:
-
-            def settle() -> tuple[ActionInput, ActionResult] | None:
-                nonlocal stopped
-                item, future, keys = window.popleft()
-                for key in keys:  # done, and in order: forget it unless a later one took over
-                    if last.get(key) is future:
-                        del last[key]
-                try:
-                    return item, future.result()
-                except _Stop as exc:
-                    stopped = stopped or exc
-                    return None
-
-            for item in items:
-                if stopped:
-                    break
-                keys = _keys(item.action) if item.action is not None else ()
-                # The executor starts tasks in submission order, so waiting on earlier ones
-                # never deadlocks: they are running or done when a later one starts.
-                after = [last[k] for k in keys if k in last]
-                future = pool.submit(self._one, item, after)
-                for key in keys:
-                    last[key] = future
-                window.append((item, future, keys))
-                if len(window) >= self.workers * 4 and (done := settle()):
-                    yield done
-            while window:
-                if done := settle():
-                    yield done
-        if stopped:
-            raise stopped
+        return ordered_results(
+            items,
+            self._one,
+            workers=self.workers,
+            stop=_Stop,
+            keys=lambda item: _keys(item.action) if item.action is not None else (),
+            name="crm-push-actions",
+        )
 
 
 def _verb(kind: Kind) -> str:

@@ -7,9 +7,9 @@ Markers are written after each confirmed step, so a crash resumes where it stopp
 from __future__ import annotations
 
 import threading
-from collections import Counter, OrderedDict, deque
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Literal
 
 from crm_push.destination import Destination
@@ -25,6 +25,7 @@ from crm_push.models import Company, Person, Visitor
 from crm_push.notes import visit_note
 from crm_push.reader import InputRecord
 from crm_push.records import Connection, Pending, RecordRef
+from crm_push.streaming import ordered_results
 from pydantic import BaseModel, Field
 
 Status = Literal["created", "updated", "unchanged", "failed"]
@@ -349,33 +350,6 @@ class Pusher:
     def _results(
         self, records: Iterable[InputRecord]
     ) -> Iterator[tuple[InputRecord, VisitorResult]]:
-        if self.workers == 1:
-            for record in records:
-                yield record, self._one(record)
-            return
-        # A bounded window of in-flight visitors keeps memory flat on any input size.
-        window: deque[tuple[InputRecord, Future[VisitorResult]]] = deque()
-        aborted: RunAborted | None = None
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="crm-push") as pool:
-
-            def settle() -> tuple[InputRecord, VisitorResult] | None:
-                nonlocal aborted
-                record, future = window.popleft()
-                try:
-                    return record, future.result()
-                except RunAborted as exc:
-                    # Keep reporting the visitors that did finish; stop submitting new ones.
-                    aborted = aborted or exc
-                    return None
-
-            for record in records:
-                if aborted:
-                    break
-                window.append((record, pool.submit(self._one, record)))
-                if len(window) >= self.workers * 4 and (done := settle()):
-                    yield done
-            while window:
-                if done := settle():
-                    yield done
-        if aborted:
-            raise aborted
+        return ordered_results(
+            records, lambda record, _after: self._one(record), workers=self.workers, stop=RunAborted
+        )

@@ -1,0 +1,75 @@
+"""Bounded, ordered concurrency for pushing a stream: memory stays flat, results keep input order.
+
+Shared by the visitor pusher and the records/events runner.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _no_keys(_: object) -> tuple[Hashable, ...]:
+    return ()
+
+
+def ordered_results(
+    items: Iterable[T],
+    work: Callable[[T, list[Future[R]]], R],
+    *,
+    workers: int,
+    stop: type[BaseException],
+    keys: Callable[[T], tuple[Hashable, ...]] = _no_keys,
+    name: str = "crm-push",
+) -> Iterator[tuple[T, R]]:
+    """Run `work(item, after)` on up to `workers` threads; yield (item, result) in input order.
+
+    `after` holds the futures of earlier items that share one of `keys(item)`: `work` waits for
+    them first, so items touching the same thing keep input order. At most `workers * 4` items
+    are in flight. When `work` raises `stop`, the items already started still report, no new
+    one starts, and the `stop` exception is raised once they have.
+    """
+    if workers <= 1:
+        for item in items:
+            yield item, work(item, [])
+        return
+    window: deque[tuple[T, Future[R], tuple[Hashable, ...]]] = deque()
+    last: dict[Hashable, Future[R]] = {}  # key ⇒ the latest item touching it
+    stopped: BaseException | None = None
+    with ThreadPoolExecutor(workers, thread_name_prefix=name) as pool:
+
+        def settle() -> tuple[T, R] | None:
+            nonlocal stopped
+            item, future, item_keys = window.popleft()
+            for key in item_keys:  # done, and in order: forget it unless a later one took over
+                if last.get(key) is future:
+                    del last[key]
+            try:
+                return item, future.result()
+            except stop as exc:
+                stopped = stopped or exc
+                return None
+
+        for item in items:
+            if stopped:
+                break
+            item_keys = keys(item)
+            # The executor starts tasks in submission order, so waiting on earlier ones never
+            # deadlocks: they are running or done when a later one starts.
+            after = [last[k] for k in item_keys if k in last]
+            future = pool.submit(work, item, after)
+            for key in item_keys:
+                last[key] = future
+            window.append((item, future, item_keys))
+            if len(window) >= workers * 4 and (done := settle()):
+                yield done
+        while window:
+            if done := settle():
+                yield done
+    if stopped:
+        raise stopped
