@@ -157,13 +157,18 @@ def _max_rss_mb() -> float:
 # -- crm-push --------------------------------------------------------------------------------
 
 
-def push_crm_push(url: str, path: Path, workers: int, db: str) -> dict[str, Any]:
+def push_crm_push(
+    url: str, path: Path, workers: int, db: str, write_rate: float | None, read_rate: float | None
+) -> dict[str, Any]:
     from crm_push import ConnectOptions, Destination, MarkerStore, Pusher
     from crm_push.reader import read_jsonl
 
     from crm_push_attio.plugin import AttioDestination
 
     os.environ["ATTIO_ACCESS_TOKEN"] = TOKEN
+    # The client's budget, as a user would set it for their workspace (0 = unlimited).
+    os.environ["ATTIO_WRITES_PER_SECOND"] = str(write_rate or 0)
+    os.environ["ATTIO_READS_PER_SECOND"] = str(read_rate or 0)
     transport = CountingTransport()
     dest = Destination("attio", AttioDestination(transport=transport))
     connection = dest.connect(options=ConnectOptions(base_url=url, interactive=False))
@@ -356,8 +361,6 @@ def main() -> None:
     if args.child_memory:
         child(args)
         return
-    os.environ["ATTIO_WRITES_PER_SECOND"] = str(args.write_rate)
-    os.environ["ATTIO_READS_PER_SECOND"] = str(args.read_rate)
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "visitors.jsonl"
@@ -372,7 +375,9 @@ def main() -> None:
         )
 
         with server(args.latency, args.write_rate, args.read_rate) as url:
-            ours = push_crm_push(url, data, args.workers, f"sqlite:///{tmp}/ours.db")
+            ours = push_crm_push(
+                url, data, args.workers, f"sqlite:///{tmp}/ours.db", args.write_rate, args.read_rate
+            )
         s, http = ours["summary"], ours["http"]
         rate = args.visitors / ours["seconds"]
         print(f"crm-push ({args.workers} workers):")
@@ -397,7 +402,7 @@ def main() -> None:
         print(f"Ratio crm-push / baseline: {rate / base_rate:.2f}x visitors/s\n")
 
         with server(0.0, None, None) as url:
-            fast = push_crm_push(url, data, args.workers, f"sqlite:///{tmp}/fast.db")
+            fast = push_crm_push(url, data, args.workers, f"sqlite:///{tmp}/fast.db", None, None)
         frame = framework_run(data, f"sqlite:///{tmp}/frame.db", args.workers)
         per = 1000 / args.visitors
         print("CPU per visitor:")
