@@ -130,7 +130,7 @@ def _reject_line(record: Any, result: Any) -> str:
 @click.option(
     "--workers",
     type=click.IntRange(1, 64),
-    default=4,
+    default=8,
     show_default=True,
     help="Visitors pushed at once (the destination's rate limit still applies).",
 )
