@@ -42,7 +42,7 @@ _EXPORTS = {
     "Visitor": "crm_push.models",
     "parse_visitor": "crm_push.models",
     "Pusher": "crm_push.pusher",
-    "RunAborted": "crm_push.pusher",
+    "RunAborted": "crm_push.errors",
     "RunSummary": "crm_push.pusher",
     "VisitorResult": "crm_push.pusher",
     "ConnectOptions": "crm_push.records",
@@ -121,13 +121,14 @@ if TYPE_CHECKING:
         PluginLoadError,
         ReconnectRequired,
         RetryLater,
+        RunAborted,
         ScopeMissing,
     )
     from crm_push.hookspecs import hookimpl, hookspec
     from crm_push.loading import ENTRY_POINT_GROUP, available, list_plugins, load_destination
     from crm_push.markers import MarkerStore
     from crm_push.models import Company, Person, Visit, Visitor, parse_visitor
-    from crm_push.pusher import Pusher, RunAborted, RunSummary, VisitorResult
+    from crm_push.pusher import Pusher, RunSummary, VisitorResult
     from crm_push.records import (
         Connection,
         ConnectOptions,

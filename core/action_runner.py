@@ -27,10 +27,10 @@ from crm_push.actions import (
     WorkspaceGroup,
 )
 from crm_push.destination import Destination
-from crm_push.errors import CrmPushError, InvalidInput, ReconnectRequired
+from crm_push.errors import CrmPushError, InvalidInput, ReconnectRequired, RunAborted
 from crm_push.models import REJECT_KEY
 from crm_push.records import Connection
-from crm_push.streaming import ordered_results
+from crm_push.streaming import ordered_results, summarise
 from pydantic import BaseModel, Field
 
 Status = Literal["created", "updated", "unchanged", "failed", "skipped"]
@@ -126,10 +126,6 @@ class ActionSummary(BaseModel):
             self.skipped_types[kind] = self.skipped_types.get(kind, 0) + 1
 
 
-class _Stop(CrmPushError):
-    """The credentials died: no further action is attempted."""
-
-
 def _keys(action: Action) -> tuple[str, ...]:
     """What an action touches: actions sharing a key run in input order."""
     if isinstance(action, UserIdentity):
@@ -215,13 +211,13 @@ class ActionRunner:
             err = item.error or InvalidInput(f"line {item.line}: nothing to push")
             return ActionResult(line=item.line, status="failed", reason=str(err), field=err.field)
         if self._stopped:
-            raise _Stop(self._stopped)
+            raise RunAborted(self._stopped)
         try:
             return self.perform(item.action, line=item.line)
         except ReconnectRequired as exc:
             with self._lock:
                 self._stopped = self._stopped or str(exc)
-            raise _Stop(str(exc)) from exc
+            raise RunAborted(str(exc)) from exc
 
     def run(
         self,
@@ -233,22 +229,14 @@ class ActionRunner:
         When the credentials die mid-run, the lines that finished are still reported and
         `summary.stopped` says why the rest were not attempted.
         """
-        summary = ActionSummary()
-        try:
-            for item, result in self._results(items):
-                summary.add(result)
-                if on_result:
-                    on_result(item, result)
-        except _Stop as exc:
-            summary.stopped = str(exc)
-        return summary
+        return summarise(ActionSummary(), self._results(items), on_result)
 
     def _results(self, items: Iterable[ActionInput]) -> Iterator[tuple[ActionInput, ActionResult]]:
         return ordered_results(
             items,
             self._one,
             workers=self.workers,
-            stop=_Stop,
+            stop=RunAborted,
             keys=lambda item: _keys(item.action) if item.action is not None else (),
             name="crm-push-actions",
         )

@@ -98,3 +98,7 @@ class Fatal(CrmPushError):
     """Give up: the CRM refused in a way a retry or an input fix will not change."""
 
     next_step = "check the destination's status and the error above; nothing more was written"
+
+
+class RunAborted(CrmPushError):
+    """The run cannot go on (credentials died): what was pushed stays pushed; re-run to resume."""

@@ -18,6 +18,7 @@ from crm_push.errors import (
     CrmPushError,
     InvalidInput,
     ReconnectRequired,
+    RunAborted,
     ScopeMissing,
 )
 from crm_push.markers import Marker, MarkerStore, payload_hash
@@ -25,7 +26,7 @@ from crm_push.models import Company, Person, Visitor
 from crm_push.notes import visit_note
 from crm_push.reader import InputRecord
 from crm_push.records import Connection, Pending, RecordRef
-from crm_push.streaming import ordered_results
+from crm_push.streaming import ordered_results, summarise
 from pydantic import BaseModel, Field
 
 Status = Literal["created", "updated", "unchanged", "failed"]
@@ -46,10 +47,6 @@ class VisitorResult(BaseModel):
     note: Literal["created", "existing", "skipped", "unchanged"] | None = None
     note_skipped_reason: str | None = None
     writes: int = 0  # hook calls that wrote (or tried to write) to the CRM
-
-
-class RunAborted(CrmPushError):
-    """The run cannot go on (credentials died): what was pushed stays pushed; re-run to resume."""
 
 
 class RunSummary(BaseModel):
@@ -337,15 +334,7 @@ class Pusher:
         When the credentials die mid-run, the visitors that finished are still reported and
         `summary.stopped` says why the rest were not attempted.
         """
-        summary = RunSummary()
-        try:
-            for record, result in self._results(records):
-                summary.add(result)
-                if on_result:
-                    on_result(record, result)
-        except RunAborted as exc:
-            summary.stopped = str(exc)
-        return summary
+        return summarise(RunSummary(), self._results(records), on_result)
 
     def _results(
         self, records: Iterable[InputRecord]

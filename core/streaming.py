@@ -8,10 +8,40 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Protocol, TypeVar
+
+from crm_push.errors import RunAborted
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+R_in = TypeVar("R_in", contravariant=True)
+
+
+class Summary(Protocol[R_in]):
+    stopped: str | None
+
+    def add(self, result: R_in) -> None: ...
+
+
+S = TypeVar("S", bound=Summary)  # type: ignore[type-arg]
+
+
+def summarise(
+    summary: S,
+    results: Iterable[tuple[T, R]],
+    on_result: Callable[[T, R], None] | None = None,
+) -> S:
+    """Add each result to `summary` (and report it); a RunAborted ends the run, saying why."""
+    try:
+        for item, result in results:
+            summary.add(result)
+            if on_result:
+                on_result(item, result)
+    except RunAborted as exc:
+        summary.stopped = str(exc)
+    return summary
 
 
 def _no_keys(_: object) -> tuple[Hashable, ...]:
