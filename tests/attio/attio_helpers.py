@@ -110,3 +110,15 @@ def self_body(scope: str = ALL_SCOPES, **extra: Any) -> dict[str, Any]:
     }
     body.update(extra)
     return body
+
+
+def connect_local(dest: Any, srv: Any, token: str | None = None) -> Connection:
+    """Connect a Destination to a local AttioServer with a token it knows."""
+    from crm_push.records import ConnectOptions
+
+    from crm_push_attio.server import DEFAULT_TOKEN
+
+    return dest.connect(  # type: ignore[no-any-return]
+        Credentials(access_token=SecretStr(token or DEFAULT_TOKEN)),
+        ConnectOptions(base_url=srv.base_url),
+    )

@@ -26,6 +26,7 @@ except ImportError:  # until pyproject lists the package: import it from the sou
 
 from attio_helpers import BASE, FakeSleep, make_connection  # noqa: E402
 from attio_openapi import check_request  # noqa: E402
+from crm_push.destination import Destination  # noqa: E402
 from crm_push.records import Connection  # noqa: E402
 
 from crm_push_attio import client, plugin  # noqa: E402
@@ -95,6 +96,12 @@ def attio(sleeps: FakeSleep) -> Iterator[AttioDestination]:
     dest = AttioDestination(sleep=sleeps, open_browser=lambda url: None, echo=lambda line: None)
     yield dest
     dest.close()
+
+
+@pytest.fixture
+def dest(attio: AttioDestination) -> Destination:
+    """The Attio plugin behind core's facade, as the pusher sees it."""
+    return Destination("attio", attio)
 
 
 @pytest.fixture

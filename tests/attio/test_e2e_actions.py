@@ -14,16 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from attio_helpers import FakeSleep
+from attio_helpers import FakeSleep, connect_local
 from click.testing import CliRunner
 from crm_push.action_runner import ActionRunner
 from crm_push.actions import UserIdentity, WorkspaceGroup
 from crm_push.cli import cli
 from crm_push.destination import Destination
 from crm_push.errors import Fatal, InvalidInput
-from crm_push.records import Connection, ConnectOptions, Credentials
 from crm_push.segment import SegmentMapping, read_segment
-from pydantic import SecretStr
 
 from crm_push_attio.plugin import AttioDestination
 
@@ -39,20 +37,6 @@ def srv() -> Iterator[Any]:
         running.add_attribute("workspaces", "seats", "number")
         yield running
     assert running.count("DELETE") == 0
-
-
-@pytest.fixture
-def dest(sleeps: FakeSleep) -> Iterator[Destination]:
-    plugin = AttioDestination(sleep=sleeps)
-    yield Destination("attio", plugin)
-    plugin.close()
-
-
-def connect(dest: Destination, srv: Any) -> Connection:
-    return dest.connect(
-        Credentials(access_token=SecretStr(server.DEFAULT_TOKEN)),
-        ConnectOptions(base_url=srv.base_url),
-    )
 
 
 def plain(record: dict[str, Any], slug: str, key: str = "value") -> list[Any]:
@@ -74,7 +58,7 @@ def writes(srv: Any) -> int:
 
 
 def test_every_type_is_accepted_by_attio(dest: Destination, srv: Any) -> None:
-    conn = connect(dest, srv)
+    conn = connect_local(dest, srv)
     acme = dest.assert_record(
         conn, "companies", "domains", {"domains": "https://www.acme.com", "name": "Acme"}
     )
@@ -132,7 +116,7 @@ def test_every_type_is_accepted_by_attio(dest: Destination, srv: Any) -> None:
 
 
 def test_bad_values_never_reach_the_server(dest: Destination, srv: Any) -> None:
-    conn = connect(dest, srv)
+    conn = connect_local(dest, srv)
     before = writes(srv)
     for values, message in [
         ({"priority": 7}, "deals.priority: 7 is not an integer from 0 to 5"),
@@ -155,7 +139,7 @@ def test_bad_values_never_reach_the_server(dest: Destination, srv: Any) -> None:
 def test_identify_then_group_links_person_user_company_workspace(
     dest: Destination, srv: Any
 ) -> None:
-    conn = connect(dest, srv)
+    conn = connect_local(dest, srv)
     ada = dest.identify_user(
         conn,
         UserIdentity(
@@ -209,7 +193,7 @@ def test_identify_then_group_links_person_user_company_workspace(
 
 
 def test_group_with_an_unknown_user_writes_nothing(dest: Destination, srv: Any) -> None:
-    conn = connect(dest, srv)
+    conn = connect_local(dest, srv)
     group = WorkspaceGroup(workspace_id="w_1", domain="acme.com", user_id="ghost")
     with pytest.raises(InvalidInput, match="identify the user first"):
         dest.group_workspace(conn, group)
@@ -238,7 +222,7 @@ def test_objects_that_are_off_say_how_to_activate_them(
     with server.AttioServer(activated_objects=activated) as srv:
         plugin = AttioDestination(sleep=sleeps)
         dest = Destination("attio", plugin)
-        conn = connect(dest, srv)
+        conn = connect_local(dest, srv)
         call = dest.identify_user if isinstance(action, UserIdentity) else dest.group_workspace
         with pytest.raises(Fatal) as caught:
             call(conn, action)
@@ -251,7 +235,7 @@ def test_objects_that_are_off_say_how_to_activate_them(
         srv.activate_object("workspaces")
         plugin = AttioDestination(sleep=sleeps)
         dest = Destination("attio", plugin)
-        conn = connect(dest, srv)
+        conn = connect_local(dest, srv)
         if isinstance(action, WorkspaceGroup) and action.user_id:
             dest.identify_user(conn, UserIdentity(user_id=action.user_id, email="u@b.io"))
         call = dest.identify_user if isinstance(action, UserIdentity) else dest.group_workspace
@@ -301,7 +285,7 @@ workspace:
 
 
 def test_segment_events_through_the_runner_with_workers(dest: Destination, srv: Any) -> None:
-    conn = connect(dest, srv)
+    conn = connect_local(dest, srv)
     mapping = SegmentMapping.from_data({"user": {"plan": "traits.plan"}})
     lines = [json.dumps(e) for e in EVENTS]
     summary = ActionRunner(dest, conn, workers=8).run(read_segment(lines, mapping))

@@ -15,14 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
-from attio_helpers import FakeSleep
+from attio_helpers import FakeSleep, connect_local
 from crm_push.destination import Destination
 from crm_push.errors import InvalidInput, ReconnectRequired
 from crm_push.markers import MarkerStore
 from crm_push.models import Person
 from crm_push.pusher import Pusher, RunSummary
 from crm_push.reader import read_jsonl
-from crm_push.records import Connection, ConnectOptions, Credentials, Pending, RecordRef
+from crm_push.records import Connection, ConnectOptions, Pending, RecordRef
 from pydantic import SecretStr
 
 from crm_push_attio.plugin import NOTES_SKIPPED, AttioDestination
@@ -67,19 +67,6 @@ def srv() -> Iterator[Any]:
     assert running.count("DELETE") == 0
 
 
-@pytest.fixture
-def dest(sleeps: FakeSleep) -> Iterator[Destination]:
-    plugin = AttioDestination(sleep=sleeps)
-    yield Destination("attio", plugin)
-    plugin.close()
-
-
-def connect(dest: Destination, srv: Any, token: str = server.DEFAULT_TOKEN) -> Connection:
-    return dest.connect(
-        Credentials(access_token=SecretStr(token)), ConnectOptions(base_url=srv.base_url)
-    )
-
-
 def push(
     dest: Destination, conn: Connection, db: str, visitors: list[dict[str, Any]]
 ) -> RunSummary:
@@ -113,7 +100,7 @@ def writes(srv: Any) -> int:
 
 
 def test_push_then_push_again(dest: Destination, srv: Any, db_url: str) -> None:
-    conn = connect(dest, srv)
+    conn = connect_local(dest, srv)
     summary = push(dest, conn, db_url, VISITORS)
     assert (summary.total, summary.created, summary.failed) == (3, 3, 0)
     assert summary.notes_created == 2
@@ -159,7 +146,7 @@ def test_push_then_push_again(dest: Destination, srv: Any, db_url: str) -> None:
 def test_email_less_visitor_pushed_twice_is_one_person(
     dest: Destination, srv: Any, db_url: str
 ) -> None:
-    conn = connect(dest, srv)
+    conn = connect_local(dest, srv)
     visitor = {"id": "anon", "person": {"name": "Grace Hopper", "job_title": "Captain"}}
     push(dest, conn, db_url, [visitor])
     changed = {"id": "anon", "person": {"name": "Grace Hopper", "job_title": "Admiral"}}
@@ -175,7 +162,7 @@ def test_without_the_note_scope_notes_are_skipped(dest: Destination, srv: Any, d
     srv.set_scopes(
         server.DEFAULT_TOKEN, ["record_permission:read-write", "object_configuration:read"]
     )
-    conn = connect(dest, srv)
+    conn = connect_local(dest, srv)
     summary = push(dest, conn, db_url, VISITORS)
     assert summary.failed == 0 and summary.notes_skipped == 2
     assert summary.notes_skipped_reasons == {NOTES_SKIPPED: 2}
@@ -183,7 +170,7 @@ def test_without_the_note_scope_notes_are_skipped(dest: Destination, srv: Any, d
 
 
 def test_note_scope_revoked_mid_run_skips_on_403(dest: Destination, srv: Any, db_url: str) -> None:
-    conn = connect(dest, srv)  # connected with the note scope...
+    conn = connect_local(dest, srv)  # connected with the note scope...
     srv.set_scopes(
         server.DEFAULT_TOKEN, ["record_permission:read-write", "object_configuration:read"]
     )
@@ -195,7 +182,7 @@ def test_note_scope_revoked_mid_run_skips_on_403(dest: Destination, srv: Any, db
 def test_throttling_and_server_errors_are_retried(
     dest: Destination, srv: Any, db_url: str, sleeps: FakeSleep
 ) -> None:
-    conn = connect(dest, srv)
+    conn = connect_local(dest, srv)
     srv.fail_next(2, status=429, path_prefix="/v2/objects/companies/records")
     srv.fail_next(1, status=409, path_prefix="/v2/objects/people/records", method="PUT")
     srv.fail_next(1, status=500, path_prefix="/v2/notes", method="POST")
@@ -208,7 +195,7 @@ def test_throttling_and_server_errors_are_retried(
 def test_a_failed_create_makes_one_person(
     dest: Destination, srv: Any, db_url: str, sleeps: FakeSleep
 ) -> None:
-    conn = connect(dest, srv)
+    conn = connect_local(dest, srv)
     srv.fail_next(1, status=503, path_prefix="/v2/objects/people/records", method="POST")
     summary = push(dest, conn, db_url, [VISITORS[1]])
     assert summary.failed == 0
@@ -216,7 +203,7 @@ def test_a_failed_create_makes_one_person(
 
 
 def test_pending_create_finds_the_record_on_the_server(dest: Destination, srv: Any) -> None:
-    conn = connect(dest, srv)
+    conn = connect_local(dest, srv)
     since = dt.datetime.now(dt.UTC)
     person = Person(name="Grace Hopper", job_title="Admiral")
     first = dest.assert_person(conn, person)
@@ -233,7 +220,7 @@ def test_pending_create_finds_the_record_on_the_server(dest: Destination, srv: A
 
 
 def test_a_reference_to_a_missing_company_names_the_field(dest: Destination, srv: Any) -> None:
-    conn = connect(dest, srv)
+    conn = connect_local(dest, srv)
     ghost = RecordRef(object="companies", record_id="00000000-0000-4000-8000-000000000000")
     with pytest.raises(InvalidInput) as caught:
         dest.assert_person(conn, Person(email="x@y.com"), company=ghost)
@@ -275,14 +262,14 @@ def test_oauth_flow_refresh_and_revoke(tmp_path: Path) -> None:
         result = attio.disconnect(again)
         assert result.revoked and "records and notes" in result.message
         with pytest.raises(ReconnectRequired, match="reconnect Attio"):
-            connect(Destination("attio", attio), srv, renewed)
+            connect_local(Destination("attio", attio), srv, renewed)
         attio.close()
         assert not any("csecret" in line or renewed in line for line in lines)
         assert srv.count("DELETE") == 0
 
 
 def test_scopes_reported_by_the_server(dest: Destination, srv: Any) -> None:
-    conn = connect(dest, srv)
+    conn = connect_local(dest, srv)
     assert set(conn.scopes) >= {"record_permission:read-write", "note:read-write"}
     assert conn.workspace_name == srv.workspace_name
 
