@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, TextIO, cast
+from typing import IO, Any
 
 import click
 from crm_push.errors import CrmPushError, DestinationNotFound, PluginLoadError
+from crm_push.report import RunReport, plural, read_lines
 
 DEST_ENV = "CRM_PUSH_DEST"
 #: What `push --format` reads.
@@ -88,34 +87,6 @@ def cli(ctx: click.Context, dest: str | None, db: str | None, verbose: int) -> N
 
 
 # -- push ------------------------------------------------------------------------------------
-
-
-def _count_lines(path: str) -> int | None:
-    if path == "-":
-        return None
-    with open(path, "rb") as fh:
-        return sum(1 for line in fh if line.strip())
-
-
-def _lines(path: str) -> Iterator[str]:
-    if path == "-":
-        yield from sys.stdin
-        return
-    with open(path, encoding="utf-8") as fh:
-        yield from fh
-
-
-def _reject_line(record: Any, result: Any) -> str:
-    from crm_push.models import REJECT_KEY
-
-    reject = {"line": result.line, "reason": result.reason, "field": result.field}
-    try:
-        data = json.loads(record.raw)
-    except ValueError:
-        data = None
-    if isinstance(data, dict):
-        return json.dumps({**data, REJECT_KEY: reject}, ensure_ascii=False)
-    return json.dumps({REJECT_KEY: {**reject, "raw": record.raw}}, ensure_ascii=False)
 
 
 @cli.command()
@@ -201,91 +172,26 @@ def push(
     markers = MarkerStore(dest.name, connection.workspace_id, ctx.db)
     pusher = Pusher(target, connection, markers, workers=workers, dry_run=dry_run)
 
-    total = _count_lines(file)
-    show_bar = sys.stderr.isatty() and not as_json
-    started = time.monotonic()
-    done = 0
-    held: list[str] = []
-
-    def rate(_: Any) -> str:
-        elapsed = time.monotonic() - started
-        return f"{done / elapsed:.1f} visitors/s" if elapsed > 0 else ""
-
-    with click.progressbar(
-        length=total or 0,
-        label="Pushing",
-        file=sys.stderr if show_bar else cast(TextIO, _Null()),
-        show_pos=True,
-        show_eta=True,
-        item_show_func=rate,
-    ) as bar:
-
-        def on_result(record: Any, result: Any) -> None:
-            nonlocal done
-            done += 1
-            bar.update(1, result)
-            if result.status == "failed":
-                if not as_json:
-                    line = _failure_line(result)
-                    if not show_bar:
-                        click.echo(line, err=True)
-                    elif len(held) < HELD_FAILURES:
-                        held.append(line)  # printed after the bar, which a line would break
-                if rejects is not None:
-                    rejects.write(_reject_line(record, result) + "\n")
-
-        summary = pusher.run(read_jsonl(_lines(file)), on_result=on_result)
-    for line in held:
-        click.echo(line, err=True)
-    if summary.failed > len(held) and show_bar:
-        click.echo(f"… and {summary.failed - len(held)} more failures.", err=True)
+    with RunReport(path=file, noun="visitor", as_json=as_json, rejects=rejects) as report:
+        summary = pusher.run(read_jsonl(read_lines(file)), on_result=report.on_result)
     if not dry_run:
         summary.http = dest.request_stats()
-    if rejects is not None:
-        rejects.close()
-    elapsed = time.monotonic() - started
     if as_json:
-        out = summary.model_dump()
-        out.update(seconds=round(elapsed, 3), dry_run=dry_run, destination=dest.name)
-        out["workspace"] = connection.workspace_id
-        click.echo(json.dumps(out, indent=2))
+        report.print_json(
+            summary, dry_run=dry_run, destination=dest.name, workspace=connection.workspace_id
+        )
     else:
-        _print_summary(summary, elapsed, dry_run, rejects)
+        _print_summary(summary, report, dry_run)
     if summary.failed or summary.stopped:
         sys.exit(1)
 
 
-HELD_FAILURES = 20
-
-
-def _failure_line(result: Any) -> str:
-    # Input errors already name the visitor and line; CRM errors do not.
-    reason = result.reason or ""
-    where = f"line {result.line}" if result.line else "input"
-    if result.visitor_id and f"{result.visitor_id!r}" not in reason:
-        where += f" visitor {result.visitor_id!r}"
-    prefix = "" if reason.startswith(("line ", "visitor ")) else f"{where}: "
-    return f"failed: {prefix}{reason}"
-
-
-class _Null:
-    def write(self, _: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
-
-
-def _print_summary(summary: Any, elapsed: float, dry_run: bool, rejects: Any) -> None:
+def _print_summary(summary: Any, report: RunReport, dry_run: bool) -> None:
     prefix = "Dry run — nothing was written. " if dry_run else ""
     click.echo(
-        f"{prefix}{summary.total} visitor{'' if summary.total == 1 else 's'} in {elapsed:.1f}s: "
-        f"{summary.created} created, "
-        f"{summary.updated} updated, {summary.unchanged} unchanged, {summary.failed} failed; "
-        f"{summary.writes} writes."
+        f"{prefix}{plural(summary.total, 'visitor')} in {report.elapsed:.1f}s: "
+        f"{summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged, "
+        f"{summary.failed} failed; {summary.writes} writes."
     )
     if summary.notes_created or summary.notes_skipped:
         click.echo(f"Notes: {summary.notes_created} created, {summary.notes_skipped} skipped.")
@@ -299,9 +205,7 @@ def _print_summary(summary: Any, elapsed: float, dry_run: bool, rejects: Any) ->
     for reason, count in summary.notes_skipped_reasons.items():
         click.echo(f"  {count} notes skipped: {reason}")
     if summary.failed:
-        hint = f"see {rejects.name}" if rejects is not None else "re-run with --rejects FILE"
-        n = summary.failed
-        click.echo(f"{n} visitor{'' if n == 1 else 's'} failed ({hint}); fix and push again.")
+        click.echo(report.failure_hint())
     if summary.stopped:
         click.echo(
             f"Stopped early: {summary.stopped}\nWhat was pushed stays pushed; run the same "
@@ -342,9 +246,9 @@ def _push_actions(
             mapping = SegmentMapping.load(mapping_file) if mapping_file else None
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--mapping") from None
-        items = read_segment(_lines(file), mapping)
+        items = read_segment(read_lines(file), mapping)
     else:
-        items = read_records(_lines(file))
+        items = read_records(read_lines(file))
     dest = ctx.destination()
     if input_format == "segment":
         _need(dest, "identify_user", "group_workspace")
@@ -367,63 +271,36 @@ def _push_actions(
         on_plan=lambda line: click.echo(line, err=True),
     )
     noun = "event" if input_format == "segment" else "record"
-    total = _count_lines(file)
-    show_bar = sys.stderr.isatty() and not as_json
-    started = time.monotonic()
-    with click.progressbar(
-        length=total or 0,
-        label="Pushing",
-        file=sys.stderr if show_bar else cast(TextIO, _Null()),
-        show_pos=True,
-        show_eta=True,
-    ) as bar:
-
-        def on_result(item: Any, result: Any) -> None:
-            bar.update(1)
-            if result.status != "failed":
-                return
-            if not show_bar and not as_json:
-                reason = result.reason or ""
-                prefix = "" if reason.startswith("line ") else f"line {result.line}: "
-                click.echo(f"failed: {prefix}{reason}", err=True)
-            if rejects is not None:
-                rejects.write(_reject_line(item, result) + "\n")
-
-        summary = runner.run(items, on_result=on_result)
-    if rejects is not None:
-        rejects.close()
-    elapsed = time.monotonic() - started
+    with RunReport(path=file, noun=noun, as_json=as_json, rejects=rejects) as report:
+        summary = runner.run(items, on_result=report.on_result)
     if as_json:
-        out = summary.model_dump()
-        out.update(seconds=round(elapsed, 3), dry_run=dry_run, destination=dest.name)
-        out.update(workspace=connection.workspace_id, format=input_format)
-        click.echo(json.dumps(out, indent=2))
+        report.print_json(
+            summary,
+            dry_run=dry_run,
+            destination=dest.name,
+            workspace=connection.workspace_id,
+            format=input_format,
+        )
     else:
-        _print_action_summary(summary, noun, elapsed, dry_run, rejects)
+        _print_action_summary(summary, report, dry_run)
     if summary.failed or summary.stopped:
         sys.exit(1)
 
 
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _print_action_summary(
-    summary: Any, noun: str, elapsed: float, dry_run: bool, rejects: Any
-) -> None:
+def _print_action_summary(summary: Any, report: RunReport, dry_run: bool) -> None:
     prefix = "Dry run — nothing was written. " if dry_run else ""
     skipped = ""
     if summary.skipped:
         kinds = ", ".join(f"{k}: {n}" for k, n in sorted(summary.skipped_types.items()))
         skipped = f", {summary.skipped} skipped ({kinds})"
     click.echo(
-        f"{prefix}{_plural(summary.total, noun)} in {elapsed:.1f}s: {summary.created} created, "
+        f"{prefix}{plural(summary.total, report.noun)} in {report.elapsed:.1f}s: "
+        f"{summary.created} created, "
         f"{summary.updated} updated, {summary.failed} failed{skipped}; "
-        f"{_plural(summary.writes, 'action')} sent."
+        f"{plural(summary.writes, 'action')} sent."
     )
     if summary.failed:
-        hint = f"see {rejects.name}" if rejects is not None else "re-run with --rejects FILE"
-        click.echo(f"{_plural(summary.failed, noun)} failed ({hint}); fix and push again.")
+        click.echo(report.failure_hint())
     if summary.stopped:
         click.echo(
             f"Stopped early: {summary.stopped}\nWhat was pushed stays pushed; asserts are "

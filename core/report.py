@@ -1,0 +1,146 @@
+"""What a push shows while it runs and when it ends: the progress bar, failure lines, the
+rejects file and the JSON summary. Shared by visitor pushes and records/events pushes."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from types import TracebackType
+from typing import IO, Any, TextIO, cast
+
+import click
+from crm_push.models import REJECT_KEY
+
+#: Failures seen under the progress bar are printed after it, up to this many.
+HELD_FAILURES = 20
+
+
+def count_lines(path: str) -> int | None:
+    """Non-blank lines of a file (for the bar's ETA); None for stdin."""
+    if path == "-":
+        return None
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def read_lines(path: str) -> Iterator[str]:
+    """The lines of a file, or of stdin for "-", read lazily."""
+    if path == "-":
+        yield from sys.stdin
+        return
+    with open(path, encoding="utf-8") as fh:
+        yield from fh
+
+
+def reject_line(item: Any, result: Any) -> str:
+    """The input line with a `_reject` key saying why; pushable again once fixed."""
+    reject = {"line": result.line, "reason": result.reason, "field": result.field}
+    try:
+        data = json.loads(item.raw)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        return json.dumps({**data, REJECT_KEY: reject}, ensure_ascii=False)
+    return json.dumps({REJECT_KEY: {**reject, "raw": item.raw}}, ensure_ascii=False)
+
+
+def failure_line(result: Any) -> str:
+    # Input errors already name the visitor and line; CRM errors do not.
+    reason = result.reason or ""
+    where = f"line {result.line}" if result.line else "input"
+    visitor = getattr(result, "visitor_id", None)
+    if visitor and f"{visitor!r}" not in reason:
+        where += f" visitor {visitor!r}"
+    prefix = "" if reason.startswith(("line ", "visitor ")) else f"{where}: "
+    return f"failed: {prefix}{reason}"
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+class _Null:
+    def write(self, _: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+class RunReport:
+    """Use as a context manager around a run; pass `on_result` to the runner."""
+
+    def __init__(self, *, path: str, noun: str, as_json: bool, rejects: IO[str] | None) -> None:
+        self.noun = noun
+        self.as_json = as_json
+        self.rejects = rejects
+        self.show_bar = sys.stderr.isatty() and not as_json
+        self.started = time.monotonic()
+        self.done = 0
+        self.held: list[str] = []
+        self.failed = 0
+        self._bar = click.progressbar(
+            length=count_lines(path) or 0,
+            label="Pushing",
+            file=sys.stderr if self.show_bar else cast(TextIO, _Null()),
+            show_pos=True,
+            show_eta=True,
+            item_show_func=self._rate,
+        )
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def _rate(self, _: Any) -> str:
+        elapsed = self.elapsed
+        return f"{self.done / elapsed:.1f} {self.noun}s/s" if elapsed > 0 else ""
+
+    def __enter__(self) -> RunReport:
+        self._bar.__enter__()
+        return self
+
+    def on_result(self, item: Any, result: Any) -> None:
+        self.done += 1
+        self._bar.update(1, result)
+        if result.status != "failed":
+            return
+        self.failed += 1
+        if not self.as_json:
+            line = failure_line(result)
+            if not self.show_bar:
+                click.echo(line, err=True)
+            elif len(self.held) < HELD_FAILURES:
+                self.held.append(line)  # printed after the bar, which a line would break
+        if self.rejects is not None:
+            self.rejects.write(reject_line(item, result) + "\n")
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._bar.__exit__(kind, exc, tb)
+        for line in self.held:
+            click.echo(line, err=True)
+        if self.failed > len(self.held) and self.show_bar:
+            click.echo(f"… and {self.failed - len(self.held)} more failures.", err=True)
+        if self.rejects is not None:
+            self.rejects.close()
+
+    def failure_hint(self) -> str:
+        where = (
+            f"see {self.rejects.name}" if self.rejects is not None else "re-run with --rejects FILE"
+        )
+        return f"{plural(self.failed, self.noun)} failed ({where}); fix and push again."
+
+    def print_json(self, summary: Any, **extra: Any) -> None:
+        out = summary.model_dump()
+        out.update(seconds=round(self.elapsed, 3), **extra)
+        click.echo(json.dumps(out, indent=2))
