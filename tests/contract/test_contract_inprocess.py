@@ -64,6 +64,10 @@ class TestFileCRMContract(DestinationContract):
         return Company(name="REJECT ME")
 
     @pytest.fixture
+    def rejected_person(self) -> Person:
+        return Person(name="REJECT ME")
+
+    @pytest.fixture
     def deletes_sent(self, crm_file: Path) -> Callable[[], int]:
         return count_vanished(_ids_in(crm_file))
 

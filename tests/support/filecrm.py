@@ -154,6 +154,8 @@ class FileCRM:
         pending: Pending | None,
     ) -> RecordRef:
         self._wait("assert_person")
+        if person.name == "REJECT ME":
+            raise InvalidInput("the file CRM refuses this name", field="person.name")
         with self._db() as db:
             values = person.model_dump()
             if company and self.inline_link:
