@@ -25,6 +25,7 @@ class Context:
         self.dest_name = dest
         self.db = db
         self.verbose = verbose
+        self.workspace: str | None = None  # `markers --workspace`
 
     def destination(self):  # type: ignore[no-untyped-def]
         from crm_push.loading import available, load_destination
@@ -593,8 +594,16 @@ def schema() -> None:
 
 
 @cli.group()
-def markers() -> None:
+@click.option(
+    "--workspace",
+    metavar="ID",
+    help="The workspace whose markers to use. Default: the stored connection's; with none "
+    "stored, every workspace of the destination.",
+)
+@pass_ctx
+def markers(ctx: Context, workspace: str | None) -> None:
     """Push markers: what was pushed where. Removing one never touches the CRM."""
+    ctx.workspace = workspace
 
 
 def _marker_store(ctx: Context):  # type: ignore[no-untyped-def]
@@ -602,8 +611,11 @@ def _marker_store(ctx: Context):  # type: ignore[no-untyped-def]
     from crm_push.markers import MarkerStore
 
     dest = ctx.destination()
-    stored = ConnectionStore(ctx.db).load(dest.name)
-    return MarkerStore(dest.name, stored.workspace_id if stored else "", ctx.db)
+    workspace = ctx.workspace
+    if workspace is None:
+        stored = ConnectionStore(ctx.db).load(dest.name)
+        workspace = stored.workspace_id if stored else ""  # "": every workspace
+    return MarkerStore(dest.name, workspace, ctx.db)
 
 
 def _marker_json(marker: Any) -> dict[str, Any]:
@@ -617,12 +629,14 @@ def _marker_json(marker: Any) -> dict[str, Any]:
 @pass_ctx
 def markers_list(ctx: Context, limit: int, as_json: bool) -> None:
     """The most recent markers of the destination's workspace."""
-    rows = _marker_store(ctx).list(limit=limit)
+    store = _marker_store(ctx)
+    rows = store.list(limit=limit)
     if as_json:
         click.echo(json.dumps([_marker_json(m) for m in rows], indent=2))
         return
+    scope = f"workspace {store.workspace}" if store.workspace else "every workspace"
     if not rows:
-        click.echo("No markers yet.")
+        click.echo(f"No markers yet ({scope}).")
     for m in rows:
         click.echo(
             f"{m.pushed_at:%Y-%m-%d %H:%M:%S}  {m.visitor_id:<20} {m.part:<24} "

@@ -136,3 +136,14 @@ def test_dry_run_after_a_push_plans_only_what_changed(crm_file: Path, tmp_path: 
     changed = run("push", "--dry-run", str(good))
     assert "would assert person by email jane@acme.com" in changed.output
     assert "would assert company" not in changed.output
+
+
+def test_markers_of_another_workspace(crm_file: Path, visitors: Path) -> None:
+    run("connect")
+    run("push", str(visitors))
+    other = run("markers", "--workspace", "elsewhere", "list")
+    assert other.output.strip() == "No markers yet (workspace elsewhere)."
+    assert run("markers", "--workspace", "elsewhere", "remove", "v1").output.startswith(
+        "Removed 0 marker(s)"
+    )
+    assert "v1" in run("markers", "--workspace", "file:crm.json", "list").output
