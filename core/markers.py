@@ -57,6 +57,7 @@ _FOR_VISITOR = sa.select(_t).where(
     _t.c.workspace == sa.bindparam("workspace"),
     _t.c.visitor_id == sa.bindparam("visitor_id"),
 )
+_ONE = _FOR_VISITOR.where(_t.c.part == sa.bindparam("part"))
 _UPDATE = (
     sa.update(_t)
     .where(*(_t.c[c] == sa.bindparam(f"k_{c}") for c in _PK))
@@ -98,6 +99,18 @@ class MarkerStore:
         with self.engine.connect() as conn:
             rows = conn.execute(_FOR_VISITOR, params).mappings()
             return {row["part"]: Marker(**row) for row in rows}
+
+    def get(self, visitor_id: str, part: str) -> Marker | None:
+        """One marker, or None."""
+        params = {
+            "destination": self.destination,
+            "workspace": self.workspace,
+            "visitor_id": visitor_id,
+            "part": part,
+        }
+        with self.engine.connect() as conn:
+            row = conn.execute(_ONE, params).mappings().first()
+        return Marker(**row) if row else None
 
     def record(
         self,

@@ -33,6 +33,9 @@ Status = Literal["created", "updated", "unchanged", "failed"]
 
 #: How many distinct companies a run remembers having written.
 COMPANY_CACHE_SIZE = 10_000
+#: The pseudo-visitor whose markers record companies by domain, across visitors and runs: a
+#: company pushed for one visitor is not written again for another with the same data.
+COMPANIES = "@companies"
 
 
 class VisitorResult(BaseModel):
@@ -206,9 +209,13 @@ class Pusher:
             # Another visitor of this run wrote the same company: share its record and outcome
             # (a first push reports "created" for every visitor of a new company).
             return future.result()
-        state.writes += 1
         try:
-            ref = self.destination.assert_company(self.connection, company)
+            ref = self._known_company(company.domain, payload)
+            if ref is None:
+                state.writes += 1
+                ref = self.destination.assert_company(self.connection, company)
+                if not self.dry_run:
+                    self.markers.record(COMPANIES, company.domain, payload=payload, ref=ref)
         except BaseException as exc:
             with self._lock:
                 self._companies.pop(key, None)  # let a later visitor try again
@@ -216,6 +223,13 @@ class Pusher:
             raise
         future.set_result(ref)
         return ref
+
+    def _known_company(self, domain: str, payload: str) -> RecordRef | None:
+        """The company as an earlier visitor (of any run) pushed it, if its data is the same."""
+        marker = self.markers.get(COMPANIES, domain)
+        if marker and marker.state == "done" and marker.payload_hash == payload:
+            return marker.ref()
+        return None
 
     def _keyless(
         self,

@@ -267,3 +267,22 @@ def test_a_pending_keyless_create_is_looked_for_not_created_again(
     assert result.status == "updated"
     assert len(crm.snapshot()["people"]) == 1
     assert markers.for_visitor("v1")["person"].state == "done"
+
+
+def test_a_company_pushed_for_one_visitor_is_not_rewritten_for_another(
+    crm: FileCRM, db_url: str
+) -> None:
+    make_pusher(crm, db_url).push(visitor("v1", person={"email": "a@acme.com"}, company=ACME))
+    crm.calls.clear()
+    later = make_pusher(crm, db_url).push(
+        visitor("v2", person={"email": "b@acme.com"}, company=ACME)
+    )
+    assert crm.calls == ["assert_person"]
+    assert later.status == "created" and later.records["company"] in crm.snapshot()["companies"]
+    renamed = {**ACME, "name": "Acme Inc"}
+    make_pusher(crm, db_url).push(visitor("v3", person={"email": "c@acme.com"}, company=renamed))
+    assert crm.calls == ["assert_person", "assert_company", "assert_person"]
+    # Forgetting the shared marker makes the next visitor of that company write it again.
+    MarkerStore("filecrm", "ws1", db_url).remove(["@companies"], "acme.com")
+    make_pusher(crm, db_url).push(visitor("v4", person={"email": "d@acme.com"}, company=renamed))
+    assert crm.calls[-2:] == ["assert_company", "assert_person"]
