@@ -177,6 +177,8 @@ def push(
         summary = pusher.run(read_jsonl(read_lines(file)), on_result=report.on_result)
     if not dry_run:
         summary.http = dest.request_stats()
+        renewed = dest.current_credentials(connection)
+        _keep_renewed(store, stored, connection.model_copy(update={"credentials": renewed}))
     if as_json:
         report.print_json(
             summary, dry_run=dry_run, destination=dest.name, workspace=connection.workspace_id
@@ -274,6 +276,9 @@ def _push_actions(
     noun = "event" if input_format == "segment" else "record"
     with RunReport(path=file, noun=noun, as_json=as_json, rejects=rejects) as report:
         summary = runner.run(items, on_result=report.on_result)
+    if not dry_run:
+        renewed = dest.current_credentials(connection)
+        _keep_renewed(store, stored, connection.model_copy(update={"credentials": renewed}))
     if as_json:
         report.print_json(
             summary,
@@ -430,11 +435,19 @@ def _check_connection(dest: Any, store: Any, stored: Any) -> Any:
             interactive=False, stored_base_url=stored.base_url if stored else None
         ),
     )
-    # A refresh rotated the tokens: losing the new refresh token would force a reconnect.
-    rotated = stored and live.credentials.to_storage() != stored.credentials.to_storage()
-    if rotated and live.workspace_id == stored.workspace_id and live.credentials.refresh_token:
-        store.save(live)
+    _keep_renewed(store, stored, live)
     return live
+
+
+def _keep_renewed(store: Any, stored: Any, connection: Any) -> None:
+    """Store credentials the destination renewed (at connect or mid-run): a rotated refresh
+    token that is not kept would force a reconnect."""
+    if stored is None or connection.workspace_id != stored.workspace_id:
+        return
+    if connection.credentials.refresh_token is None:
+        return
+    if connection.credentials.to_storage() != stored.credentials.to_storage():
+        store.save(connection)
 
 
 def _connection_lines(connection: Any) -> list[str]:

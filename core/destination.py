@@ -63,6 +63,15 @@ class Destination:
         stats = getattr(self.plugin, "request_stats", None)
         return dict(stats()) if callable(stats) else {}
 
+    def current_credentials(self, connection: Connection) -> Credentials:
+        """The connection's credentials as the plugin holds them now (renewed mid-run, say).
+
+        Optional for plugins (a method `current_credentials(connection)`); without it, the
+        connection's own.
+        """
+        current = getattr(self.plugin, "current_credentials", None)
+        return current(connection) if callable(current) else connection.credentials
+
     def implements(self, hook: str) -> bool:
         caller = getattr(self.pm.hook, hook, None)
         return bool(caller and caller.get_hookimpls())

@@ -384,7 +384,10 @@ class HttpClient:
         max_retry_wait: float = 60.0,
         max_connections: int = 64,
         rng: random.Random | None = None,
+        auth: httpx.Auth | None = None,
     ) -> None:
+        """`auth`: an httpx auth flow (e.g. a bearer token that refreshes itself on a 401);
+        if it has a `secret_values()` method, those values are scrubbed from messages too."""
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self.limits = limits
@@ -398,6 +401,7 @@ class HttpClient:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._secrets = _secrets_in(headers or {})
+        self._auth = auth
         merged = {
             "Accept": "application/json",
             **(headers or {}),
@@ -411,6 +415,7 @@ class HttpClient:
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
             transport=transport,
+            auth=auth,
             follow_redirects=False,  # a redirect from an API is unexpected; never resend auth
         )
         # Used in messages: "api.attio.com answered 400 …" unless the plugin names itself.
@@ -558,7 +563,11 @@ class HttpClient:
         return cap * (0.5 + self._rng.random() / 2)
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
+        secrets = self._secrets
+        auth_secrets = getattr(self._auth, "secret_values", None)
+        if callable(auth_secrets):
+            secrets = (*secrets, *(s for s in auth_secrets() if len(s) >= _MIN_SECRET_CHARS))
+        for secret in secrets:
             text = text.replace(secret, "***")
         return text
 

@@ -38,6 +38,7 @@ from pydantic import SecretStr
 
 from . import oauth
 from .actions import AttioActions
+from .auth import TokenAuth, expired
 from .client import (
     DEFAULT_BASE_URL,
     NOTES_PAGE,
@@ -79,8 +80,6 @@ NOTES_WARNING = (
     "notes will be skipped: grant note:read-write to the Attio token or app, then reconnect"
 )
 KEPT = "Nothing in Attio was deleted: the records and notes pushed so far stay."
-# Refresh a token this long before its stated expiry, so it does not die mid-push.
-_EXPIRY_MARGIN = dt.timedelta(seconds=60)
 # Notes of one record are listed at most this many pages deep (50 notes a page).
 _MAX_NOTE_PAGES = 200
 # A create that may have been applied is tried at most this many times, each time after
@@ -124,15 +123,6 @@ def has_scope(scopes: tuple[str, ...] | list[str], needed: str) -> bool:
     return needed.endswith(":read") and needed + "-write" in scopes
 
 
-def _expired(credentials: Credentials) -> bool:
-    expires = credentials.expires_at
-    if expires is None:
-        return False
-    if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=dt.UTC)
-    return expires <= dt.datetime.now(dt.UTC) + _EXPIRY_MARGIN
-
-
 def _ref(object: str, written: Written, linked: tuple[str, ...] = ()) -> RecordRef:
     return RecordRef(
         object=object,
@@ -165,17 +155,18 @@ class AttioDestination:
         self._open_browser = open_browser
         self._echo = echo
         self._clients: dict[tuple[str, str, str], AttioClient] = {}
+        self._auths: dict[tuple[str, str, str], TokenAuth] = {}
         self._actions: dict[tuple[str, str, str], AttioActions] = {}
         self._lock = threading.Lock()
 
     # -- clients --------------------------------------------------------------------------
 
     def _http(
-        self, base_url: str, token: SecretStr, limits: RateLimits | None, max_retries: int = 5
+        self, base_url: str, auth: TokenAuth, limits: RateLimits | None, max_retries: int = 5
     ) -> HttpClient:
         return HttpClient(
             base_url=base_url,
-            headers={"Authorization": f"Bearer {token.get_secret_value()}"},
+            auth=auth,
             limits=limits,
             timeout=30.0,
             max_retries=max_retries,
@@ -197,20 +188,31 @@ class AttioDestination:
 
     def client(self, connection: Connection) -> AttioClient:
         """The (cached) client of a connection, with its workspace's shared rate budget."""
-        token = connection.credentials.access_token
         key = self._key(connection)
         base_url = key[0]
-        assert token is not None  # _key checked it
         with self._lock:
             client = self._clients.get(key)
             if client is None:
                 limits = workspace_limits(connection.workspace_id)
+                # One token for both clients: a refresh by either serves the other.
+                auth = TokenAuth(
+                    connection.credentials,
+                    oauth.Endpoints.resolve(None, base_url),
+                    self._transport,
+                )
+                self._auths[key] = auth
                 client = self._clients[key] = AttioClient(
-                    self._http(base_url, token, limits),
+                    self._http(base_url, auth, limits),
                     # Creates: no retry inside HttpClient (see AttioClient and _once).
-                    once=self._http(base_url, token, limits, max_retries=0),
+                    once=self._http(base_url, auth, limits, max_retries=0),
                 )
             return client
+
+    def current_credentials(self, connection: Connection) -> Credentials:
+        """The connection's credentials as they are now: new ones if a refresh happened."""
+        with self._lock:
+            auth = self._auths.get(self._key(connection))
+        return auth.credentials if auth else connection.credentials
 
     def actions(self, connection: Connection) -> AttioActions:
         """Assert record, identify user and group workspace on this connection, as a library
@@ -241,6 +243,7 @@ class AttioDestination:
         with self._lock:
             self._actions = {}
             clients, self._clients = list(self._clients.values()), {}
+            self._auths = {}
         for client in clients:
             client.close()
 
@@ -249,7 +252,7 @@ class AttioDestination:
     def _self_info(self, base_url: str, credentials: Credentials) -> dict[str, Any] | None:
         """GET /v2/self; None when Attio says the token is dead (inactive, 401, malformed)."""
         assert credentials.access_token is not None
-        client = AttioClient(self._http(base_url, credentials.access_token, None))
+        client = AttioClient(self._http(base_url, TokenAuth(credentials), None))
         try:
             info = client.self_info()
         except ReconnectRequired:
@@ -302,7 +305,7 @@ class AttioDestination:
         endpoints = oauth.Endpoints.resolve(options.extra, base_url)
         creds = self._credentials(credentials, options, endpoints)
         refreshed = False
-        if _expired(creds) and creds.refresh_token is not None:
+        if expired(creds) and creds.refresh_token is not None:
             creds, refreshed = oauth.refresh(creds, endpoints, self._transport), True
         info = self._self_info(base_url, creds)
         if info is None and creds.refresh_token is not None and not refreshed:

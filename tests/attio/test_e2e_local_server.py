@@ -333,3 +333,56 @@ def test_cli_summary_counts_retries_and_429s(
     result = CliRunner().invoke(cli, [*db, "push", str(visitors)])
     assert result.exit_code == 0, result.output
     assert "2 retries, 1 rate-limited (429)" in result.output
+
+
+def test_a_token_that_dies_mid_run_is_renewed_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+    from crm_push.cli import cli
+    from crm_push.connections import ConnectionStore
+
+    with server.AttioServer(oauth_clients={"cid": "csecret"}, issue_refresh_tokens=True) as srv:
+        # Connect with OAuth and store the connection, as `crm-push connect --oauth` does.
+        db = f"sqlite:///{tmp_path / 'state.db'}"
+        attio = AttioDestination(open_browser=_browser, echo=lambda line: None)
+        options = ConnectOptions(
+            oauth=True, client_id="cid", client_secret=SecretStr("csecret"), base_url=srv.base_url
+        )
+        ConnectionStore(db).save(attio.connect(None, options))
+        attio.close()
+        stored = ConnectionStore(db).load("attio")
+        assert stored is not None and stored.credentials.access_token is not None
+        first_access = stored.credentials.access_token.get_secret_value()
+
+        # The access token dies after the first write of the run.
+        def expire_after_first_write(request: Any) -> None:
+            if request.method in ("PUT", "POST") and request.url.path.startswith("/v2/objects"):
+                srv.expire_token(first_access)
+
+        monkeypatch.setattr(httpx.Client, "send", _spy(httpx.Client.send, expire_after_first_write))
+        visitors = tmp_path / "visitors.jsonl"
+        visitors.write_text("".join(json.dumps(v) + "\n" for v in VISITORS))
+        result = CliRunner().invoke(
+            cli, ["--dest", "attio", "--db", db, "push", "--workers", "1", str(visitors)]
+        )
+        assert result.exit_code == 0, result.output
+        assert "0 failed" in result.output
+        assert len(srv.records("people")) == 4
+
+        renewed = ConnectionStore(db).load("attio")
+        assert renewed is not None and renewed.credentials.access_token is not None
+        assert renewed.credentials.access_token.get_secret_value() != first_access
+        assert renewed.credentials.refresh_token != stored.credentials.refresh_token
+        # The kept tokens work for the next run, with no reconnect.
+        again = CliRunner().invoke(cli, ["--dest", "attio", "--db", db, "push", str(visitors)])
+        assert again.exit_code == 0 and "3 unchanged" in again.output, again.output
+
+
+def _spy(send: Any, before: Any) -> Any:
+    def wrapped(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        response = send(self, request, **kwargs)
+        before(request)
+        return response
+
+    return wrapped

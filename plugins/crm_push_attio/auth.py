@@ -1,0 +1,84 @@
+"""The bearer token on every Attio request, renewed in flight when it can be.
+
+With an OAuth refresh token, a request that Attio answers 401 (or one sent past the token's
+expiry) triggers one refresh, shared by all threads, and is sent again with the new token: a
+long push outlives its access token. Without one, the 401 stands and the run stops, saying
+"reconnect Attio".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Generator
+
+import httpx
+from crm_push.records import Credentials
+
+from . import oauth
+
+#: Refresh this long before the stated expiry, so no request races it.
+EXPIRY_MARGIN = dt.timedelta(seconds=60)
+
+
+def expired(credentials: Credentials) -> bool:
+    expires = credentials.expires_at
+    if expires is None:
+        return False
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=dt.UTC)
+    return expires <= dt.datetime.now(dt.UTC) + EXPIRY_MARGIN
+
+
+class TokenAuth(httpx.Auth):
+    """An httpx auth flow holding the connection's current credentials."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        endpoints: oauth.Endpoints | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._credentials = credentials
+        self._endpoints = endpoints
+        self._transport = transport
+        self._lock = threading.Lock()
+
+    @property
+    def credentials(self) -> Credentials:
+        """The credentials now in use (new ones after a refresh)."""
+        return self._credentials
+
+    def secret_values(self) -> tuple[str, ...]:
+        c = self._credentials
+        return tuple(s.get_secret_value() for s in (c.access_token, c.refresh_token) if s)
+
+    def _token(self) -> str:
+        token = self._credentials.access_token
+        return token.get_secret_value() if token else ""
+
+    def _can_refresh(self) -> bool:
+        return (
+            self._endpoints is not None
+            and self._credentials.refresh_token is not None
+            and oauth.App.from_credentials(self._credentials) is not None
+        )
+
+    def _refresh(self, stale: str) -> None:
+        with self._lock:
+            if self._token() != stale:
+                return  # another thread renewed it while this one waited
+            assert self._endpoints is not None
+            self._credentials = oauth.refresh(self._credentials, self._endpoints, self._transport)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._can_refresh() and expired(self._credentials):
+            self._refresh(self._token())
+        token = self._token()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401 and self._can_refresh():
+            # Attio refused the token, so the request was not applied: safe to send again.
+            self._refresh(token)
+            request.headers["Authorization"] = f"Bearer {self._token()}"
+            yield request
