@@ -30,7 +30,7 @@ from crm_push.destination import Destination
 from crm_push.errors import CrmPushError, InvalidInput, ReconnectRequired, RunAborted
 from crm_push.models import REJECT_KEY
 from crm_push.records import Connection
-from crm_push.streaming import ordered_results, summarise
+from crm_push.streaming import Totals, ordered_results, summarise
 from pydantic import BaseModel, Field
 
 Status = Literal["created", "updated", "unchanged", "failed", "skipped"]
@@ -103,24 +103,15 @@ class ActionResult(BaseModel):
     writes: int = 0
 
 
-class ActionSummary(BaseModel):
+class ActionSummary(Totals):
     """Totals of an action run; `crm-push push --format records|segment --json` prints this."""
 
-    total: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    failed: int = 0
     skipped: int = 0
     #: Skipped lines by event type: {"track": 12, "page": 3}.
     skipped_types: dict[str, int] = Field(default_factory=dict)
-    writes: int = 0
-    stopped: str | None = None
 
     def add(self, result: ActionResult) -> None:
-        self.total += 1
-        setattr(self, result.status, getattr(self, result.status) + 1)
-        self.writes += result.writes
+        super().add(result)
         if result.status == "skipped":
             kind = result.skipped_type or "unknown"
             self.skipped_types[kind] = self.skipped_types.get(kind, 0) + 1

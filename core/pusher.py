@@ -26,7 +26,7 @@ from crm_push.models import Company, Person, Visitor
 from crm_push.notes import visit_note
 from crm_push.reader import InputRecord
 from crm_push.records import Connection, Pending, RecordRef
-from crm_push.streaming import ordered_results, summarise
+from crm_push.streaming import Totals, ordered_results, summarise
 from pydantic import BaseModel, Field
 
 Status = Literal["created", "updated", "unchanged", "failed"]
@@ -52,26 +52,17 @@ class VisitorResult(BaseModel):
     writes: int = 0  # hook calls that wrote (or tried to write) to the CRM
 
 
-class RunSummary(BaseModel):
+class RunSummary(Totals):
     """Totals of a run; `crm-push push --json` prints this."""
 
-    total: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    failed: int = 0
     notes_created: int = 0
     notes_skipped: int = 0
     notes_skipped_reasons: dict[str, int] = Field(default_factory=dict)
-    writes: int = 0
-    stopped: str | None = None
     #: HTTP figures of the destination, when it keeps them (requests, retries, throttled…).
     http: dict[str, float] = Field(default_factory=dict)
 
     def add(self, result: VisitorResult) -> None:
-        self.total += 1
-        setattr(self, result.status, getattr(self, result.status) + 1)
-        self.writes += result.writes
+        super().add(result)
         if result.note == "created":
             self.notes_created += 1
         elif result.note == "skipped":

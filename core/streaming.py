@@ -8,12 +8,31 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from crm_push.errors import RunAborted
+from pydantic import BaseModel
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+class Totals(BaseModel):
+    """What every run counts: lines by how they ended, writes, and why it stopped early."""
+
+    total: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    writes: int = 0
+    stopped: str | None = None
+
+    def add(self, result: Any) -> None:
+        """Count one result (it has a `status` naming a counter, and `writes`)."""
+        self.total += 1
+        setattr(self, result.status, getattr(self, result.status) + 1)
+        self.writes += result.writes
 
 
 R_in = TypeVar("R_in", contravariant=True)
