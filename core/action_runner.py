@@ -38,14 +38,6 @@ Kind = Literal["record", "identify", "group"]
 
 #: What a rejected line's error suggests doing.
 FIX_LINE = "fix the line and push it again"
-#: The optional hook each kind of action needs.
-HOOK_OF: dict[Kind, str] = {
-    "record": "assert_record",
-    "identify": "identify_user",
-    "group": "group_workspace",
-}
-
-
 def kind_of(action: Action) -> Kind:
     if isinstance(action, UserIdentity):
         return "identify"
