@@ -38,6 +38,8 @@ Kind = Literal["record", "identify", "group"]
 
 #: What a rejected line's error suggests doing.
 FIX_LINE = "fix the line and push it again"
+
+
 def kind_of(action: Action) -> Kind:
     if isinstance(action, UserIdentity):
         return "identify"
