@@ -127,6 +127,12 @@ class RunReport:
         tb: TracebackType | None,
     ) -> None:
         self._bar.__exit__(kind, exc, tb)
+        if kind is KeyboardInterrupt:
+            click.echo(
+                f"\nInterrupted after {plural(self.done, self.noun)}. What was pushed stays "
+                "pushed; run the same command again to resume.",
+                err=True,
+            )
         for line in self.held:
             click.echo(line, err=True)
         if self.failed > len(self.held) and self.show_bar:

@@ -90,20 +90,21 @@ def ordered_results(
     window: deque[tuple[T, Future[R], tuple[Hashable, ...]]] = deque()
     last: dict[Hashable, Future[R]] = {}  # key ⇒ the latest item touching it
     stopped: BaseException | None = None
-    with ThreadPoolExecutor(workers, thread_name_prefix=name) as pool:
+    pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
 
-        def settle() -> tuple[T, R] | None:
-            nonlocal stopped
-            item, future, item_keys = window.popleft()
-            for key in item_keys:  # done, and in order: forget it unless a later one took over
-                if last.get(key) is future:
-                    del last[key]
-            try:
-                return item, future.result()
-            except stop as exc:
-                stopped = stopped or exc
-                return None
+    def settle() -> tuple[T, R] | None:
+        nonlocal stopped
+        item, future, item_keys = window.popleft()
+        for key in item_keys:  # done, and in order: forget it unless a later one took over
+            if last.get(key) is future:
+                del last[key]
+        try:
+            return item, future.result()
+        except stop as exc:
+            stopped = stopped or exc
+            return None
 
+    try:
         for item in items:
             if stopped:
                 break
@@ -120,5 +121,9 @@ def ordered_results(
         while window:
             if done := settle():
                 yield done
+    finally:
+        # On Ctrl-C (or a consumer that stops early) queued items must not start: only those
+        # already running finish, and their markers keep a re-run from repeating them.
+        pool.shutdown(wait=True, cancel_futures=True)
     if stopped:
         raise stopped

@@ -95,3 +95,31 @@ def test_kill_then_rerun_has_no_duplicates(
     third = push(visitors, db_url, env)
     out, _ = third.communicate(timeout=60)
     assert json.loads(out)["unchanged"] == N
+
+
+def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(
+    tmp_path: Path, crm_file: Path, db_url: str
+) -> None:
+    visitors = tmp_path / "visitors.jsonl"
+    write_input(visitors)
+    env = {**os.environ, "FILECRM_DELAY": "0.02"}
+    crm = FileCRM(crm_file)
+    proc = push(visitors, db_url, env)
+    deadline = time.monotonic() + 30
+    while not (crm_file.exists() and len(crm.snapshot()["people"]) >= 5):
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    at_interrupt = len(crm.snapshot()["people"])
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    assert "Interrupted after" in err and "run the same command again to resume" in err
+    assert "Traceback" not in err
+    # Only the visitors already running (3 workers, plus any that started while the signal was
+    # on its way) finish; the 9 queued behind them never start.
+    assert len(crm.snapshot()["people"]) - at_interrupt <= 5
+
+    rerun = push(visitors, db_url, {**env, "FILECRM_DELAY": "0"})
+    _, err = rerun.communicate(timeout=60)
+    assert rerun.returncode == 0, err
+    assert len(crm.snapshot()["people"]) == N
