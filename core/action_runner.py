@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -187,9 +186,7 @@ class ActionRunner:
 
     # -- a stream ---------------------------------------------------------------------------
 
-    def _one(self, item: ActionInput, after: list[Future[ActionResult]]) -> ActionResult:
-        if after:
-            wait(after)  # earlier actions on the same things go first
+    def _one(self, item: ActionInput) -> ActionResult:
         if item.skipped is not None:
             return ActionResult(line=item.line, status="skipped", skipped_type=item.skipped)
         if item.error is not None or item.action is None:

@@ -344,6 +344,11 @@ class Pusher:
     def _results(
         self, records: Iterable[InputRecord]
     ) -> Iterator[tuple[InputRecord, VisitorResult]]:
+        # Two lines of one visitor go one after the other: they share its markers.
         return ordered_results(
-            records, lambda record, _after: self._one(record), workers=self.workers, stop=RunAborted
+            records,
+            self._one,
+            workers=self.workers,
+            stop=RunAborted,
+            keys=lambda record: (record.visitor.id,) if record.visitor else (),
         )

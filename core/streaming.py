@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
 
 from crm_push.errors import RunAborted
@@ -67,25 +67,31 @@ def _no_keys(_: object) -> tuple[Hashable, ...]:
     return ()
 
 
+def _after(earlier: list[Future[Any]], work: Callable[[T], R], item: T) -> R:
+    if earlier:
+        wait(earlier)  # earlier items touching the same things go first
+    return work(item)
+
+
 def ordered_results(
     items: Iterable[T],
-    work: Callable[[T, list[Future[R]]], R],
+    work: Callable[[T], R],
     *,
     workers: int,
     stop: type[BaseException],
     keys: Callable[[T], tuple[Hashable, ...]] = _no_keys,
     name: str = "crm-push",
 ) -> Iterator[tuple[T, R]]:
-    """Run `work(item, after)` on up to `workers` threads; yield (item, result) in input order.
+    """Run `work(item)` on up to `workers` threads; yield (item, result) in input order.
 
-    `after` holds the futures of earlier items that share one of `keys(item)`: `work` waits for
-    them first, so items touching the same thing keep input order. At most `workers * 4` items
+    An item waits for the earlier items that share one of its `keys(item)`, so items touching the
+    same thing are pushed in input order. At most `workers * 4` items
     are in flight. When `work` raises `stop`, the items already started still report, no new
     one starts, and the `stop` exception is raised once they have.
     """
     if workers <= 1:
         for item in items:
-            yield item, work(item, [])
+            yield item, work(item)
         return
     window: deque[tuple[T, Future[R], tuple[Hashable, ...]]] = deque()
     last: dict[Hashable, Future[R]] = {}  # key ⇒ the latest item touching it
@@ -111,8 +117,8 @@ def ordered_results(
             item_keys = keys(item)
             # The executor starts tasks in submission order, so waiting on earlier ones never
             # deadlocks: they are running or done when a later one starts.
-            after = [last[k] for k in item_keys if k in last]
-            future = pool.submit(work, item, after)
+            earlier = [last[k] for k in item_keys if k in last]
+            future = pool.submit(_after, earlier, work, item)
             for key in item_keys:
                 last[key] = future
             window.append((item, future, item_keys))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +287,17 @@ def test_a_company_pushed_for_one_visitor_is_not_rewritten_for_another(
     MarkerStore("filecrm", "ws1", db_url).remove(["@companies"], "acme.com")
     make_pusher(crm, db_url).push(visitor("v4", person={"email": "d@acme.com"}, company=renamed))
     assert crm.calls[-2:] == ["assert_company", "assert_person"]
+
+
+def test_lines_of_one_visitor_are_pushed_in_order_even_with_workers(
+    crm: FileCRM, db_url: str
+) -> None:
+    crm.delay = 0.01  # long enough for concurrent lines to race, were they allowed to
+    lines = [
+        json.dumps({"id": "same", "person": {"name": "Ann Lee", "job_title": f"Title {i}"}})
+        for i in range(8)
+    ]
+    summary = make_pusher(crm, db_url, workers=4).run(read_jsonl(lines))
+    assert summary.failed == 0
+    (person,) = crm.snapshot()["people"].values()
+    assert person["job_title"] == "Title 7"  # the last line wins, as in the file
