@@ -21,7 +21,9 @@ HOOKS = (*hookspecs.CORE_HOOKS, *hookspecs.OPTIONAL_HOOKS)
 
 
 def signature_line(name: str) -> str:
-    return f"def {name}{inspect.signature(getattr(hookspecs, name))}"
+    # As written in the source (annotations are strings under `from __future__ import
+    # annotations`; shown without their quotes, the way a plugin author types them).
+    return f"def {name}{inspect.signature(getattr(hookspecs, name))}".replace("'", "")
 
 
 def sections(text: str) -> dict[str, str]:
