@@ -9,11 +9,15 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 from crm_push.errors import CrmPushError, DestinationNotFound, PluginLoadError
 from crm_push.report import RunReport, plural, read_lines
+
+if TYPE_CHECKING:  # imported lazily at run time: `crm-push --help` stays fast
+    from crm_push.destination import Destination
+    from crm_push.markers import MarkerStore
 
 DEST_ENV = "CRM_PUSH_DEST"
 #: What `push --format` reads.
@@ -27,7 +31,7 @@ class Context:
         self.verbose = verbose
         self.workspace: str | None = None  # `markers --workspace`
 
-    def destination(self):  # type: ignore[no-untyped-def]
+    def destination(self) -> Destination:
         from crm_push.loading import available, load_destination
 
         if not self.dest_name:
@@ -619,7 +623,7 @@ def markers(ctx: Context, workspace: str | None) -> None:
     ctx.workspace = workspace
 
 
-def _marker_store(ctx: Context):  # type: ignore[no-untyped-def]
+def _marker_store(ctx: Context) -> MarkerStore:
     from crm_push.connections import ConnectionStore
     from crm_push.markers import MarkerStore
 

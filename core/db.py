@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 import sqlalchemy as sa
@@ -85,7 +86,7 @@ def engine_for(url: str | None = None) -> sa.Engine:
         if parsed.get_backend_name() == "sqlite":
 
             @sa.event.listens_for(engine, "connect")
-            def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
                 # WAL lets the progress reader and the writer workers overlap; NORMAL sync is
                 # durable across a killed process (only an OS crash can lose the last commit).
                 cur = dbapi_conn.cursor()

@@ -30,6 +30,7 @@ from crm_push.streaming import Totals, ordered_results, summarise
 from pydantic import BaseModel, Field
 
 Status = Literal["created", "updated", "unchanged", "failed"]
+NoteOutcome = Literal["created", "existing", "skipped", "unchanged"]
 
 #: How many distinct companies a run remembers having written.
 COMPANY_CACHE_SIZE = 10_000
@@ -47,7 +48,7 @@ class VisitorResult(BaseModel):
     reason: str | None = None
     field: str | None = None
     records: dict[str, str] = Field(default_factory=dict)  # part ⇒ CRM record id
-    note: Literal["created", "existing", "skipped", "unchanged"] | None = None
+    note: NoteOutcome | None = None
     note_skipped_reason: str | None = None
     writes: int = 0  # hook calls that wrote (or tried to write) to the CRM
 
@@ -80,7 +81,7 @@ class _Visit:
         self.outcomes: Counter[str] = Counter()
         self.records: dict[str, str] = {}
         self.writes = 0
-        self.note: str | None = None
+        self.note: NoteOutcome | None = None
         self.note_reason: str | None = None
 
 
@@ -141,12 +142,14 @@ class Pusher:
             line=line,
             status=status,
             records=state.records,
-            note=state.note,  # type: ignore[arg-type]
+            note=state.note,
             note_skipped_reason=state.note_reason,
             writes=state.writes,
         )
 
-    def _failed(self, state: _Visit, line: int | None, reason: str, field: str | None):  # type: ignore[no-untyped-def]
+    def _failed(
+        self, state: _Visit, line: int | None, reason: str, field: str | None
+    ) -> VisitorResult:
         return VisitorResult(
             visitor_id=state.visitor.id,
             line=line,

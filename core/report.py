@@ -11,7 +11,6 @@ from types import TracebackType
 from typing import IO, Any, TextIO, cast
 
 import click
-from crm_push.models import REJECT_KEY
 
 #: Failures seen under the progress bar are printed after it, up to this many.
 HELD_FAILURES = 20
@@ -36,6 +35,8 @@ def read_lines(path: str) -> Iterator[str]:
 
 def reject_line(item: Any, result: Any) -> str:
     """The input line with a `_reject` key saying why; pushable again once fixed."""
+    from crm_push.models import REJECT_KEY  # lazily: models pull in pydantic and validators
+
     reject = {"line": result.line, "reason": result.reason, "field": result.field}
     try:
         data = json.loads(item.raw)

@@ -89,3 +89,14 @@ def test_env_vars_limit_and_block_plugins(monkeypatch: pytest.MonkeyPatch) -> No
     assert available() == ["filecrm"]
     with pytest.raises(DestinationNotFound):
         load_destination("hubspot")
+
+
+def test_help_imports_no_plugin_and_no_heavy_module() -> None:
+    code = (
+        "import sys; from crm_push.cli import cli\n"
+        "try:\n    cli(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('sqlalchemy', 'pydantic', 'httpx', 'crm_push_')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(heavy)}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
