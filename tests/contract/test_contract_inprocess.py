@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from crm_push import Company, ConnectOptions, Destination, Person
+from crm_push import Company, Destination, Person
 from crm_push.testing import DestinationContract, count_vanished
 from crm_push_jsoncrm import JsonCRM
 
+from contract.helpers import EXAMPLE
 from support.filecrm import FileCRM
 
 
@@ -24,30 +26,23 @@ def _ids_in(path: Path) -> Callable[[], list[str]]:
     return ids
 
 
-class TestJsonCRMContract(DestinationContract):
-    @pytest.fixture
-    def crm_file(self, tmp_path: Path) -> Path:
-        return tmp_path / "crm.json"
+def _example_tests() -> type:
+    """The example plugin's own contract class, from its tests folder (not a package)."""
+    path = EXAMPLE / "tests" / "test_contract.py"
+    spec = importlib.util.spec_from_file_location("jsoncrm_example_tests", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.TestJsonCRM  # type: ignore[no-any-return]
+
+
+class TestJsonCRMContract(_example_tests()):  # type: ignore[misc]
+    """The example's own contract tests, with the plugin imported from its folder: it is not
+    installed here (test_example_install.py runs them through the entry point)."""
 
     @pytest.fixture
     def destination(self) -> Destination:
         return Destination("jsoncrm", JsonCRM())
-
-    @pytest.fixture
-    def connect_options(self, crm_file: Path) -> ConnectOptions:
-        return ConnectOptions(interactive=False, extra={"path": str(crm_file)})
-
-    @pytest.fixture
-    def rejected_company(self) -> Company:
-        return Company(name="x" * 101, domain="too-long.example")
-
-    @pytest.fixture
-    def rejected_person(self) -> Person:
-        return Person(name="x" * 101)
-
-    @pytest.fixture
-    def deletes_sent(self, crm_file: Path) -> Callable[[], int]:
-        return count_vanished(_ids_in(crm_file))
 
 
 class TestFileCRMContract(DestinationContract):
