@@ -17,8 +17,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "ConnectionStore": "crm_push.connections",
-    "Destination": "crm_push.destination",
+    "ConnectionStore": "crm_push.state.connections",
+    "Destination": "crm_push.destination.facade",
     "CapabilityMissing": "crm_push.errors",
     "CrmPushError": "crm_push.errors",
     "DestinationNotFound": "crm_push.errors",
@@ -31,28 +31,28 @@ _EXPORTS = {
     "ScopeMissing": "crm_push.errors",
     "hookimpl": "crm_push.hookspecs",
     "hookspec": "crm_push.hookspecs",
-    "ENTRY_POINT_GROUP": "crm_push.loading",
-    "available": "crm_push.loading",
-    "list_plugins": "crm_push.loading",
-    "load_destination": "crm_push.loading",
-    "MarkerStore": "crm_push.markers",
+    "ENTRY_POINT_GROUP": "crm_push.destination.discovery",
+    "available": "crm_push.destination.discovery",
+    "list_plugins": "crm_push.destination.discovery",
+    "load_destination": "crm_push.destination.discovery",
+    "MarkerStore": "crm_push.state.markers",
     "Company": "crm_push.models",
     "Person": "crm_push.models",
     "Visit": "crm_push.models",
     "Visitor": "crm_push.models",
     "parse_visitor": "crm_push.models",
-    "Pusher": "crm_push.pusher",
+    "Pusher": "crm_push.push.pusher",
     "RunAborted": "crm_push.errors",
-    "RunSummary": "crm_push.pusher",
-    "VisitorResult": "crm_push.pusher",
-    "ConnectOptions": "crm_push.records",
-    "Connection": "crm_push.records",
-    "Credentials": "crm_push.records",
-    "DisconnectResult": "crm_push.records",
-    "Note": "crm_push.records",
-    "NoteResult": "crm_push.records",
-    "Pending": "crm_push.records",
-    "RecordRef": "crm_push.records",
+    "RunSummary": "crm_push.push.pusher",
+    "VisitorResult": "crm_push.push.pusher",
+    "ConnectOptions": "crm_push.models.crm",
+    "Connection": "crm_push.models.crm",
+    "Credentials": "crm_push.models.crm",
+    "DisconnectResult": "crm_push.models.crm",
+    "Note": "crm_push.models.crm",
+    "NoteResult": "crm_push.models.crm",
+    "Pending": "crm_push.models.crm",
+    "RecordRef": "crm_push.models.crm",
 }
 
 __all__ = [
@@ -109,8 +109,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from crm_push.connections import ConnectionStore
-    from crm_push.destination import Destination
+    from crm_push.destination.discovery import (
+        ENTRY_POINT_GROUP,
+        available,
+        list_plugins,
+        load_destination,
+    )
+    from crm_push.destination.facade import Destination
     from crm_push.errors import (
         CapabilityMissing,
         CrmPushError,
@@ -125,11 +130,8 @@ if TYPE_CHECKING:
         ScopeMissing,
     )
     from crm_push.hookspecs import hookimpl, hookspec
-    from crm_push.loading import ENTRY_POINT_GROUP, available, list_plugins, load_destination
-    from crm_push.markers import MarkerStore
     from crm_push.models import Company, Person, Visit, Visitor, parse_visitor
-    from crm_push.pusher import Pusher, RunSummary, VisitorResult
-    from crm_push.records import (
+    from crm_push.models.crm import (
         Connection,
         ConnectOptions,
         Credentials,
@@ -139,3 +141,6 @@ if TYPE_CHECKING:
         Pending,
         RecordRef,
     )
+    from crm_push.push.pusher import Pusher, RunSummary, VisitorResult
+    from crm_push.state.connections import ConnectionStore
+    from crm_push.state.markers import MarkerStore

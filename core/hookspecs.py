@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 import pluggy
-from crm_push.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
 from crm_push.models import Company, Person
-from crm_push.records import (
+from crm_push.models.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
+from crm_push.models.crm import (
     Connection,
     ConnectOptions,
     Credentials,

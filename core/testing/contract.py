@@ -14,14 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crm_push.destination import Destination
+from crm_push.destination.facade import Destination
 from crm_push.errors import CrmPushError
 from crm_push.hookspecs import CORE_HOOKS
-from crm_push.markers import MarkerStore
 from crm_push.models import Company, Person, Visit, Visitor
-from crm_push.notes import visit_note
-from crm_push.pusher import Pusher, VisitorResult
-from crm_push.records import (
+from crm_push.models.crm import (
     Connection,
     ConnectOptions,
     Credentials,
@@ -31,6 +28,9 @@ from crm_push.records import (
     Pending,
     RecordRef,
 )
+from crm_push.push.notes import visit_note
+from crm_push.push.pusher import Pusher, VisitorResult
+from crm_push.state.markers import MarkerStore
 
 #: The skip reason of every contract test run against a stub destination.
 STUB_REASON = "stub: not implemented yet"

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_push.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
 from crm_push.errors import Fatal, InvalidInput
-from crm_push.records import RecordRef
+from crm_push.models.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
+from crm_push.models.crm import RecordRef
 
 from .client import ACTIVATE, AttioClient, ObjectNotFound, Written
 from .typed import Schemas, convert_values

@@ -19,12 +19,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
-from crm_push.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
 from crm_push.errors import Fatal, InvalidInput, ReconnectRequired, RetryLater, ScopeMissing
 from crm_push.hookspecs import hookimpl
 from crm_push.http import HttpClient, RateLimits
 from crm_push.models import Company, Person
-from crm_push.records import (
+from crm_push.models.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
+from crm_push.models.crm import (
     Connection,
     ConnectOptions,
     Credentials,

@@ -7,7 +7,7 @@ from email.utils import format_datetime
 from typing import Any
 
 import httpx
-from crm_push.records import Connection, Credentials
+from crm_push.models.crm import Connection, Credentials
 from pydantic import SecretStr
 
 BASE = "https://api.attio.com"
@@ -114,7 +114,7 @@ def self_body(scope: str = ALL_SCOPES, **extra: Any) -> dict[str, Any]:
 
 def connect_local(dest: Any, srv: Any, token: str | None = None) -> Connection:
     """Connect a Destination to a local AttioServer with a token it knows."""
-    from crm_push.records import ConnectOptions
+    from crm_push.models.crm import ConnectOptions
 
     from crm_push_attio.server import DEFAULT_TOKEN
 

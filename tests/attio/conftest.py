@@ -26,8 +26,8 @@ except ImportError:  # until pyproject lists the package: import it from the sou
 
 from attio_helpers import BASE, FakeSleep, make_connection  # noqa: E402
 from attio_openapi import check_request  # noqa: E402
-from crm_push.destination import Destination  # noqa: E402
-from crm_push.records import Connection  # noqa: E402
+from crm_push.destination.facade import Destination  # noqa: E402
+from crm_push.models.crm import Connection  # noqa: E402
 
 from crm_push_attio import client, plugin  # noqa: E402
 from crm_push_attio.plugin import AttioDestination  # noqa: E402

@@ -11,10 +11,10 @@ import pytest
 import respx
 from attio_helpers import COMPANY_ID, PERSON_ID, record, record_response
 from attio_schema import Metadata
-from crm_push.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
-from crm_push.destination import Destination
+from crm_push.destination.facade import Destination
 from crm_push.errors import Fatal, InvalidInput
-from crm_push.records import Connection
+from crm_push.models.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
+from crm_push.models.crm import Connection
 
 from crm_push_attio.plugin import AttioDestination
 

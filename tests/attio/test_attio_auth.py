@@ -10,7 +10,7 @@ import pytest
 import respx
 from crm_push.errors import ReconnectRequired
 from crm_push.http import HttpClient
-from crm_push.records import Credentials
+from crm_push.models.crm import Credentials
 
 from crm_push_attio.auth import TokenAuth
 from crm_push_attio.oauth import Endpoints

@@ -10,7 +10,7 @@ import pytest
 import respx
 from attio_helpers import ALL_SCOPES, BASE, TOKEN, WORKSPACE, error, self_body
 from crm_push.errors import ReconnectRequired, ScopeMissing
-from crm_push.records import ConnectOptions, Credentials
+from crm_push.models.crm import ConnectOptions, Credentials
 from pydantic import SecretStr
 
 from crm_push_attio.plugin import NOTES_WARNING, AttioDestination, workspace_limits

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from crm_push.destination import Destination
-from crm_push.loading import load_destination
-from crm_push.records import ConnectOptions, Credentials
+from crm_push.destination.discovery import load_destination
+from crm_push.destination.facade import Destination
+from crm_push.models.crm import ConnectOptions, Credentials
 from crm_push.testing import DestinationContract
 from pydantic import SecretStr
 

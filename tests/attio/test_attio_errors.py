@@ -17,7 +17,7 @@ from attio_helpers import (
 )
 from crm_push.errors import Fatal, InvalidInput, ReconnectRequired, RetryLater, ScopeMissing
 from crm_push.models import Company, Person
-from crm_push.records import Connection, RecordRef
+from crm_push.models.crm import Connection, RecordRef
 
 from crm_push_attio.client import error_for, field_from, is_retriable, scope_for
 from crm_push_attio.plugin import AttioDestination

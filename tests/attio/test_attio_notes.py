@@ -11,8 +11,8 @@ import pytest
 import respx
 from attio_helpers import BASE, NOTE_ID, PERSON_ID, WORKSPACE, error, make_connection
 from crm_push.models import parse_visitor
-from crm_push.notes import visit_note
-from crm_push.records import Connection, Note, NoteResult, RecordRef
+from crm_push.models.crm import Connection, Note, NoteResult, RecordRef
+from crm_push.push.notes import visit_note
 
 from crm_push_attio.plugin import NOTES_SKIPPED, AttioDestination
 

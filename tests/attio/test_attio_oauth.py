@@ -20,7 +20,7 @@ import pytest
 import respx
 from attio_helpers import BASE, TOKEN, make_connection, self_body
 from crm_push.errors import ReconnectRequired
-from crm_push.records import ConnectOptions, Credentials
+from crm_push.models.crm import ConnectOptions, Credentials
 from pydantic import SecretStr
 
 from crm_push_attio.oauth import App, Endpoints, authorize

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from crm_push.destination import Destination
+from crm_push.destination.facade import Destination
 from crm_push.hookspecs import CORE_HOOKS, OPTIONAL_HOOKS
 
 import crm_push_attio

@@ -21,7 +21,7 @@ from attio_helpers import (
 )
 from crm_push.errors import RetryLater
 from crm_push.models import Company, Person
-from crm_push.records import Connection, Pending, RecordRef
+from crm_push.models.crm import Connection, Pending, RecordRef
 
 from crm_push_attio.client import created_by_this_call
 from crm_push_attio.plugin import AttioDestination

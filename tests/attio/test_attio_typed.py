@@ -17,7 +17,7 @@ import respx
 from attio_helpers import BASE, COMPANY_ID, PERSON_ID, record_response
 from attio_schema import MEMBER, Metadata
 from crm_push.errors import Fatal, InvalidInput
-from crm_push.records import Connection
+from crm_push.models.crm import Connection
 
 from crm_push_attio.plugin import AttioDestination
 

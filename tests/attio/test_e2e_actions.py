@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from attio_helpers import FakeSleep, connect_local
 from click.testing import CliRunner
-from crm_push.action_runner import ActionRunner
-from crm_push.actions import UserIdentity, WorkspaceGroup
 from crm_push.cli import cli
-from crm_push.destination import Destination
+from crm_push.destination.facade import Destination
 from crm_push.errors import Fatal, InvalidInput
-from crm_push.segment import SegmentMapping, read_segment
+from crm_push.inputs.segment import SegmentMapping, read_segment
+from crm_push.models.actions import UserIdentity, WorkspaceGroup
+from crm_push.push.runner import ActionRunner
 
 from crm_push_attio.plugin import AttioDestination
 

@@ -16,13 +16,13 @@ from typing import Any
 import httpx
 import pytest
 from attio_helpers import FakeSleep, connect_local
-from crm_push.destination import Destination
+from crm_push.destination.facade import Destination
 from crm_push.errors import InvalidInput, ReconnectRequired
-from crm_push.markers import MarkerStore
+from crm_push.inputs.visitors import read_jsonl
 from crm_push.models import Person
-from crm_push.pusher import Pusher, RunSummary
-from crm_push.reader import read_jsonl
-from crm_push.records import Connection, ConnectOptions, Pending, RecordRef
+from crm_push.models.crm import Connection, ConnectOptions, Pending, RecordRef
+from crm_push.push.pusher import Pusher, RunSummary
+from crm_push.state.markers import MarkerStore
 from pydantic import SecretStr
 
 from crm_push_attio.plugin import NOTES_SKIPPED, AttioDestination
@@ -340,7 +340,7 @@ def test_a_token_that_dies_mid_run_is_renewed_and_kept(
 ) -> None:
     from click.testing import CliRunner
     from crm_push.cli import cli
-    from crm_push.connections import ConnectionStore
+    from crm_push.state.connections import ConnectionStore
 
     with server.AttioServer(oauth_clients={"cid": "csecret"}, issue_refresh_tokens=True) as srv:
         # Connect with OAuth and store the connection, as `crm-push connect --oauth` does.

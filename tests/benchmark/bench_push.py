@@ -178,7 +178,7 @@ def push_crm_push(
     url: str, path: Path, workers: int, db: str, write_rate: float | None, read_rate: float | None
 ) -> dict[str, Any]:
     from crm_push import ConnectOptions, Destination, MarkerStore, Pusher
-    from crm_push.reader import read_jsonl
+    from crm_push.inputs.visitors import read_jsonl
 
     from crm_push_attio.plugin import AttioDestination
 
@@ -210,7 +210,7 @@ def push_naive(url: str, path: Path, write_rate: float, read_rate: float) -> dic
     """One visitor at a time: company, person, link, note — four separate calls, no sharing."""
     from crm_push.http import HttpClient, RateLimits
     from crm_push.models import parse_visitor
-    from crm_push.notes import visit_note
+    from crm_push.push.notes import visit_note
 
     from crm_push_attio.values import company_values, person_values
 
@@ -320,7 +320,7 @@ def _null_plugin() -> Any:
 
 def framework_run(path: Path, db: str, workers: int) -> dict[str, float]:
     from crm_push import Connection, Destination, MarkerStore, Pusher
-    from crm_push.reader import read_jsonl
+    from crm_push.inputs.visitors import read_jsonl
 
     dest = Destination("null", _null_plugin())
     connection = Connection(destination="null", workspace_id="w", capabilities=frozenset({"notes"}))
@@ -339,7 +339,7 @@ def framework_run(path: Path, db: str, workers: int) -> dict[str, float]:
 
 def child(args: argparse.Namespace) -> None:
     """Run in a fresh process so that max RSS is this size's alone."""
-    import crm_push.pusher  # noqa: F401  (imports count as the baseline, not as the push)
+    import crm_push.push.pusher  # noqa: F401  (imports count as the baseline, not as the push)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "visitors.jsonl"

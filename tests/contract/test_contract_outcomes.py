@@ -66,7 +66,7 @@ def test_stub_destinations_are_skipped_as_stubs_never_passed(tmp_path: Path) -> 
         """
         import pytest
         from crm_push import Destination, load_destination
-        from crm_push.stub import StubDestination
+        from crm_push.destination.stub import StubDestination
         from crm_push.testing import DestinationContract
 
         class Unwritten(StubDestination):

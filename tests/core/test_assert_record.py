@@ -13,20 +13,20 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from crm_push import cli as cli_module
-from crm_push import loading
-from crm_push.action_runner import ActionInput, ActionRunner
-from crm_push.actions import (
+from crm_push.destination import discovery as loading
+from crm_push.destination.facade import Destination
+from crm_push.errors import CapabilityMissing, InvalidInput, ReconnectRequired
+from crm_push.hookspecs import hookimpl
+from crm_push.inputs.records import read_records
+from crm_push.models.actions import (
     GroupResult,
     IdentifyResult,
     RecordAssertion,
     UserIdentity,
     WorkspaceGroup,
 )
-from crm_push.destination import Destination
-from crm_push.errors import CapabilityMissing, InvalidInput, ReconnectRequired
-from crm_push.hookspecs import hookimpl
-from crm_push.records import Connection, RecordRef
-from crm_push.records_input import read_records
+from crm_push.models.crm import Connection, RecordRef
+from crm_push.push.runner import ActionInput, ActionRunner
 
 
 class Actions:

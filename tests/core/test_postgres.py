@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from crm_push import Connection, ConnectionStore, Credentials, Destination, MarkerStore, Pusher
 from crm_push.cli import cli
-from crm_push.reader import read_jsonl
-from crm_push.records import RecordRef
+from crm_push.inputs.visitors import read_jsonl
+from crm_push.models.crm import RecordRef
 
 from support.filecrm import FileCRM
 
@@ -36,7 +36,7 @@ def pg_url() -> Iterator[str]:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = sa.make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
     yield url
-    from crm_push import db
+    from crm_push.state import database as db
 
     engine = db._engines.pop(url, None)
     if engine is not None:

@@ -16,7 +16,7 @@ from crm_push import (
     hookimpl,
     parse_visitor,
 )
-from crm_push.reader import read_jsonl
+from crm_push.inputs.visitors import read_jsonl
 
 from support.filecrm import FileCRM
 

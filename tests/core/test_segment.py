@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crm_push.actions import UserIdentity, WorkspaceGroup
 from crm_push.errors import InvalidInput
-from crm_push.segment import SegmentMapping, parse_event, read_segment
+from crm_push.inputs.segment import SegmentMapping, parse_event, read_segment
+from crm_push.models.actions import UserIdentity, WorkspaceGroup
 
 NO_MAPPING = SegmentMapping()
 

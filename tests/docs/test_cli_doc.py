@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 import pytest
 from crm_push import cli as cli_module
-from crm_push import db, loading
+from crm_push.destination import discovery as loading
+from crm_push.state import database as db
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI_MD = ROOT / "docs" / "cli.md"

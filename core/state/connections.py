@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from crm_push.db import connections_table, engine_for
-from crm_push.records import Connection, Credentials
+from crm_push.models.crm import Connection, Credentials
+from crm_push.state.database import connections_table, engine_for
 
 
 class ConnectionStore:

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crm_push.action_runner import FIX_LINE, ActionInput, json_object
-from crm_push.actions import Action, UserIdentity, WorkspaceGroup
 from crm_push.errors import InvalidInput
+from crm_push.models.actions import Action, UserIdentity, WorkspaceGroup
+from crm_push.push.runner import FIX_LINE, ActionInput, json_object
 from pydantic import ValidationError
 
 #: The records a mapping may add attributes to: identify ⇒ person, user; group ⇒ company,

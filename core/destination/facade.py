@@ -6,10 +6,10 @@ from typing import Any
 
 import pluggy
 from crm_push import hookspecs
-from crm_push.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
 from crm_push.errors import CapabilityMissing, NotImplementedYet, PluginLoadError
 from crm_push.models import Company, Person
-from crm_push.records import (
+from crm_push.models.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
+from crm_push.models.crm import (
     Connection,
     ConnectOptions,
     Credentials,

@@ -11,7 +11,7 @@ import json
 from typing import Annotated, Any
 
 from crm_push.errors import InvalidInput
-from crm_push.normalize import normalize_domain, normalize_email, normalize_url, split_name
+from crm_push.models.fields import normalize_domain, normalize_email, normalize_url, split_name
 from pydantic import (
     AfterValidator,
     BaseModel,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from crm_push.models import Company, Person
-from crm_push.records import Connection, Note, NoteResult, RecordRef
+from crm_push.models.crm import Connection, Note, NoteResult, RecordRef
 
 
 class DryRunDestination:

@@ -17,7 +17,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from crm_push.actions import (
+from crm_push.destination.facade import Destination
+from crm_push.errors import CrmPushError, InvalidInput, ReconnectRequired, RunAborted
+from crm_push.models import REJECT_KEY
+from crm_push.models.actions import (
     Action,
     GroupResult,
     IdentifyResult,
@@ -25,11 +28,8 @@ from crm_push.actions import (
     UserIdentity,
     WorkspaceGroup,
 )
-from crm_push.destination import Destination
-from crm_push.errors import CrmPushError, InvalidInput, ReconnectRequired, RunAborted
-from crm_push.models import REJECT_KEY
-from crm_push.records import Connection
-from crm_push.streaming import Totals, ordered_results, summarise
+from crm_push.models.crm import Connection
+from crm_push.push.stream import Totals, ordered_results, summarise
 from pydantic import BaseModel, Field
 
 Status = Literal["created", "updated", "unchanged", "failed", "skipped"]

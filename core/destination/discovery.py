@@ -12,7 +12,7 @@ import inspect
 import os
 from typing import Any
 
-from crm_push.destination import Destination, is_stub
+from crm_push.destination.facade import Destination, is_stub
 from crm_push.errors import DestinationNotFound, PluginLoadError
 from pydantic import BaseModel
 from stevedore import DriverManager, ExtensionManager

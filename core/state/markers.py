@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from crm_push.db import engine_for, markers_table
-from crm_push.records import RecordRef
+from crm_push.models.crm import RecordRef
+from crm_push.state.database import engine_for, markers_table
 from pydantic import BaseModel, field_validator
 
 

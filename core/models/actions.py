@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from crm_push.normalize import normalize_domain, normalize_email
-from crm_push.records import RecordRef
+from crm_push.models.crm import RecordRef
+from crm_push.models.fields import normalize_domain, normalize_email
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Simple attribute values: attribute slug or id ⇒ value; None unsets the attribute.

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 
 from crm_push.models import Visitor
-from crm_push.records import Note
+from crm_push.models.crm import Note
 
 KEY_LABEL = "crm-push visit key"
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from crm_push.action_runner import FIX_LINE, ActionInput, json_object
-from crm_push.actions import RecordAssertion
 from crm_push.errors import InvalidInput
+from crm_push.models.actions import RecordAssertion
+from crm_push.push.runner import FIX_LINE, ActionInput, json_object
 from pydantic import ValidationError
 
 #: The keys of one line.

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from typing import Literal
 
-from crm_push.destination import Destination
+from crm_push.destination.facade import Destination
 from crm_push.errors import (
     CapabilityMissing,
     CrmPushError,
@@ -21,12 +21,12 @@ from crm_push.errors import (
     RunAborted,
     ScopeMissing,
 )
-from crm_push.markers import Marker, MarkerStore, payload_hash
+from crm_push.inputs.visitors import InputRecord
 from crm_push.models import Company, Person, Visitor
-from crm_push.notes import visit_note
-from crm_push.reader import InputRecord
-from crm_push.records import Connection, Pending, RecordRef
-from crm_push.streaming import Totals, ordered_results, summarise
+from crm_push.models.crm import Connection, Pending, RecordRef
+from crm_push.push.notes import visit_note
+from crm_push.push.stream import Totals, ordered_results, summarise
+from crm_push.state.markers import Marker, MarkerStore, payload_hash
 from pydantic import BaseModel, Field
 
 Status = Literal["created", "updated", "unchanged", "failed"]

@@ -1,0 +1,1 @@
+"""Reading input lines: visitors, records to assert and Segment events, one line at a time."""

@@ -1,0 +1,1 @@
+"""The state database: push markers and stored connections."""
