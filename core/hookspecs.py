@@ -1,31 +1,38 @@
 """The destination hooks. A CRM plugin implements these six, and may implement the optional ones.
 
-The optional hooks (`assert_record`, `identify_user`, `group_workspace`) are Segment's three
+The optional hooks `assert_record`, `identify_user` and `group_workspace` are Segment's three
 actions in CRM-neutral words; a destination without one simply cannot do it, and
-`Destination.implements(name)` says so.
+`Destination.implements(name)` says so. The optional hooks `current_credentials`,
+`request_stats` and `close` serve the connection lifecycle that `Session` runs.
 
-Every hook is `firstresult=True`: each destination has its own PluginManager, so exactly one
-implementation answers. Arguments are keyword arguments carrying core models; implementations
-may accept any subset of them, as pluggy allows.
+Every hook but `close` is `firstresult=True`: each destination has its own PluginManager, so
+exactly one implementation answers. Arguments are keyword arguments carrying core models;
+implementations may accept any subset of them, as pluggy allows.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
-from crm_push.models import Company, Person
-from crm_push.models.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
-from crm_push.models.crm import (
-    Connection,
-    ConnectOptions,
-    Credentials,
-    DisconnectResult,
-    Note,
-    NoteResult,
-    Pending,
-    RecordRef,
-)
+
+if TYPE_CHECKING:  # types only: importing the hooks (or a stub plugin) must not import pydantic
+    from crm_push.models import (
+        Company,
+        Connection,
+        ConnectOptions,
+        Credentials,
+        DisconnectResult,
+        GroupResult,
+        IdentifyResult,
+        Note,
+        NoteResult,
+        Pending,
+        Person,
+        RecordRef,
+        UserIdentity,
+        WorkspaceGroup,
+    )
 
 PROJECT = "crm_push"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -34,7 +41,14 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 #: The hooks every destination implements, in the order they fire for a visitor.
 CORE_HOOKS = ("connect", "assert_company", "assert_person", "associate", "add_note", "disconnect")
 #: Hooks a destination may leave out; a missing one means "this destination cannot".
-OPTIONAL_HOOKS = ("assert_record", "identify_user", "group_workspace")
+OPTIONAL_HOOKS = (
+    "assert_record",
+    "identify_user",
+    "group_workspace",
+    "current_credentials",
+    "request_stats",
+    "close",
+)
 
 
 @hookspec(firstresult=True)
@@ -166,4 +180,38 @@ def group_workspace(connection: Connection, group: WorkspaceGroup) -> GroupResul
         `linked` holds the company's record id (and the user's, when one was added).
     :raises InvalidInput: a bad value, or a user that does not exist in the CRM.
     :raises Fatal: the CRM has no workspace object (say how to enable it).
+    """
+
+
+@hookspec(firstresult=True)
+def current_credentials(connection: Connection) -> Credentials:
+    """Optional: the connection's credentials as the plugin holds them now.
+
+    A plugin that renews tokens mid-run (an OAuth refresh, with a rotated refresh token) gives
+    the renewed ones here, so that `Session` stores them; without this hook the connection's
+    own credentials are kept.
+
+    :param connection: the connection returned by `connect`.
+    :return: the current Credentials of that connection.
+    """
+
+
+@hookspec(firstresult=True)
+def request_stats(connection: Connection) -> dict[str, float]:
+    """Optional: HTTP figures of the plugin's clients for this connection.
+
+    The keys `crm-push push` shows: `requests`, `writes`, `reads`, `retries`, `throttled`
+    (429 answers); a plugin may add its own. Without this hook a summary's `http` is empty.
+
+    :param connection: the connection returned by `connect`.
+    :return: figure name ⇒ count (or seconds), since the destination was loaded.
+    """
+
+
+@hookspec
+def close() -> None:
+    """Optional: close every client (HTTP connection pool, thread) the plugin opened.
+
+    `Session.close()` calls it; the plugin may be used again afterwards and then opens new
+    clients.
     """

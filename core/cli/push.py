@@ -99,7 +99,7 @@ def push(
     with RunReport(path=file, noun="visitor", as_json=as_json, rejects=rejects) as report:
         summary = pusher.run(read_jsonl(read_lines(file)), on_result=report.on_result)
     if not dry_run:
-        summary.http = dest.request_stats()
+        summary.http = dest.request_stats(connection)
         renewed = dest.current_credentials(connection)
         _keep_renewed(store, stored, connection.model_copy(update={"credentials": renewed}))
     if as_json:

@@ -55,22 +55,20 @@ class Destination:
     def status(self) -> str:
         return "stub" if is_stub(self.plugin) else "ok"
 
-    def request_stats(self) -> dict[str, float]:
-        """HTTP figures of the plugin's clients (requests, writes, retries, throttled…).
-
-        Optional for plugins: one that keeps none (a method `request_stats()`) gives {}.
-        """
-        stats = getattr(self.plugin, "request_stats", None)
-        return dict(stats()) if callable(stats) else {}
+    def request_stats(self, connection: Connection) -> dict[str, float]:
+        """HTTP figures of the plugin's clients for this connection; {} when it keeps none."""
+        stats = self.pm.hook.request_stats(connection=connection)
+        return dict(stats) if stats else {}
 
     def current_credentials(self, connection: Connection) -> Credentials:
-        """The connection's credentials as the plugin holds them now (renewed mid-run, say).
+        """The connection's credentials as the plugin holds them now (renewed mid-run, say);
+        the connection's own when the plugin does not renew any."""
+        current: Credentials | None = self.pm.hook.current_credentials(connection=connection)
+        return current if current is not None else connection.credentials
 
-        Optional for plugins (a method `current_credentials(connection)`); without it, the
-        connection's own.
-        """
-        current = getattr(self.plugin, "current_credentials", None)
-        return current(connection) if callable(current) else connection.credentials
+    def close(self) -> None:
+        """Close the plugin's clients (a no-op for a plugin that keeps none)."""
+        self.pm.hook.close()
 
     def implements(self, hook: str) -> bool:
         caller = getattr(self.pm.hook, hook, None)

@@ -208,6 +208,7 @@ class AttioDestination:
                 )
             return client
 
+    @hookimpl
     def current_credentials(self, connection: Connection) -> Credentials:
         """The connection's credentials as they are now: new ones if a refresh happened."""
         with self._lock:
@@ -226,11 +227,12 @@ class AttioDestination:
                 actions = self._actions[key] = AttioActions(client)
             return actions
 
-    def request_stats(self) -> dict[str, float]:
-        """What this destination's HTTP clients spent: requests, writes, retries, 429s…"""
+    @hookimpl
+    def request_stats(self, connection: Connection) -> dict[str, float]:
+        """What the HTTP clients of this connection's workspace spent: requests, retries, 429s…"""
         totals: dict[str, float] = {}
         with self._lock:
-            clients = list(self._clients.values())
+            clients = [c for k, c in self._clients.items() if k[1] == connection.workspace_id]
         for client in clients:
             https = {id(client.http): client.http, id(client.once): client.once}
             for http in https.values():
@@ -238,6 +240,7 @@ class AttioDestination:
                     totals[key] = totals.get(key, 0) + value
         return totals
 
+    @hookimpl
     def close(self) -> None:
         """Close every HTTP client this destination opened."""
         with self._lock:
