@@ -2,11 +2,11 @@
 
 Host apps::
 
-    from crm_push import load_destination, MarkerStore, Pusher
-    dest = load_destination("attio")
-    connection = dest.connect()
-    pusher = Pusher(dest, connection, MarkerStore("attio", connection.workspace_id))
-    result = pusher.push(visitor)
+    from crm_push import Session, parse_visitor
+    with Session("attio", workspace="ws_1") as session:  # the connection `connect` stored
+        result = session.pusher().push(parse_visitor(payload))
+
+Plugin authors: `hookimpl`, the models (`crm_push.models`), the errors, `crm_push.http`.
 
 Names are imported on first use, so that `crm-push --help` does not pay for SQLAlchemy.
 """
@@ -53,6 +53,7 @@ _EXPORTS = {
     "NoteResult": "crm_push.models.crm",
     "Pending": "crm_push.models.crm",
     "RecordRef": "crm_push.models.crm",
+    "Session": "crm_push.session",
 }
 
 __all__ = [
@@ -83,6 +84,7 @@ __all__ = [
     "RunAborted",
     "RunSummary",
     "ScopeMissing",
+    "Session",
     "Visit",
     "Visitor",
     "VisitorResult",
@@ -142,5 +144,6 @@ if TYPE_CHECKING:
         RecordRef,
     )
     from crm_push.push.pusher import Pusher, RunSummary, VisitorResult
+    from crm_push.session import Session
     from crm_push.state.connections import ConnectionStore
     from crm_push.state.markers import MarkerStore

@@ -10,6 +10,7 @@ from crm_push.errors import CrmPushError, DestinationNotFound, PluginLoadError
 
 if TYPE_CHECKING:  # imported lazily at run time: `crm-push --help` stays fast
     from crm_push.destination.facade import Destination
+    from crm_push.session import Session
 
 DEST_ENV = "CRM_PUSH_DEST"
 #: What `push --format` reads.
@@ -37,6 +38,15 @@ class Context:
             raise click.UsageError(str(exc)) from None
         except PluginLoadError as exc:
             raise click.ClickException(str(exc)) from None
+
+    def session(self) -> Session:
+        """The destination with its stored connection; the CLI lets the destination read its
+        own environment variables (a token in ATTIO_ACCESS_TOKEN wins over a stored one)."""
+        from crm_push.session import Session
+
+        return Session(
+            self.destination(), workspace=self.workspace, db_url=self.db, environment=True
+        )
 
 
 pass_ctx = click.make_pass_decorator(Context)

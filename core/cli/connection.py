@@ -75,7 +75,6 @@ def connect(
     --oauth. The stored token is kept in the state database (file mode 0600) and never printed.
     """
     from crm_push.models.crm import ConnectOptions
-    from crm_push.state.connections import ConnectionStore
     from pydantic import SecretStr
 
     pairs = {}
@@ -84,9 +83,6 @@ def connect(
         if not sep:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--option")
         pairs[key] = value
-    dest = ctx.destination()
-    store = ConnectionStore(ctx.db)
-    stored = store.load(dest.name)
     options = ConnectOptions(
         oauth=oauth,
         client_id=client_id,
@@ -95,14 +91,14 @@ def connect(
         interactive=True,
         extra=pairs,
     )
-    try:
-        connection = dest.connect(
-            credentials=None if oauth else (stored.credentials if stored else None), options=options
-        )
-    except CrmPushError as exc:
-        raise _fail(exc) from None
-    store.save(connection)
-    click.echo(f"Connected to {dest.name}.")
+    with ctx.session() as session:
+        try:
+            # --oauth asks for a new grant: the stored token is not offered to the plugin.
+            session.connect(options, fresh=oauth)
+            connection = session.save()
+        except CrmPushError as exc:
+            raise _fail(exc) from None
+    click.echo(f"Connected to {session.name}.")
     for line in _connection_lines(connection):
         click.echo(line)
 
@@ -114,22 +110,19 @@ def status(ctx: Context) -> None:
 
     Changes nothing, except that a token the CRM rotated during the check is kept.
     """
-    from crm_push.state.connections import ConnectionStore
-
-    dest = ctx.destination()
-    store = ConnectionStore(ctx.db)
-    stored = store.load(dest.name)
-    if stored:
-        click.echo(f"Stored connection (since {stored.connected_at:%Y-%m-%d %H:%M} UTC):")
-        for line in _connection_lines(stored):
-            click.echo("  " + line)
-    else:
-        click.echo(f"No stored connection for {dest.name}.")
-    try:
-        live = _check_connection(dest, store, stored)
-    except CrmPushError as exc:
-        click.echo(f"Check failed: {exc}")
-        sys.exit(1)
+    with ctx.session() as session:
+        stored = session.stored
+        if stored:
+            click.echo(f"Stored connection (since {stored.connected_at:%Y-%m-%d %H:%M} UTC):")
+            for line in _connection_lines(stored):
+                click.echo("  " + line)
+        else:
+            click.echo(f"No stored connection for {session.name}.")
+        try:
+            live = session.connect()
+        except CrmPushError as exc:
+            click.echo(f"Check failed: {exc}")
+            sys.exit(1)
     click.echo("Checked now with the CRM:")
     for line in _connection_lines(live):
         click.echo("  " + line)
@@ -142,21 +135,16 @@ def disconnect(ctx: Context) -> None:
 
     Nothing in the CRM is deleted: records and notes pushed so far stay.
     """
-    from crm_push.state.connections import ConnectionStore
-
-    dest = ctx.destination()
-    store = ConnectionStore(ctx.db)
-    stored = store.load(dest.name)
-    if stored is None:
-        click.echo(f"No stored connection for {dest.name}; nothing to forget.")
-        return
-    try:
-        result = dest.disconnect(stored)
-        click.echo(result.message)
-    except CrmPushError as exc:
-        click.echo(f"Could not revoke the token in the CRM: {exc}", err=True)
-    store.forget(dest.name, stored.workspace_id)
+    with ctx.session() as session:
+        stored = session.stored
+        if stored is None:
+            click.echo(f"No stored connection for {session.name}; nothing to forget.")
+            return
+        try:
+            click.echo(session.disconnect().message)
+        except CrmPushError as exc:
+            click.echo(f"Could not revoke the token in the CRM: {exc}", err=True)
     click.echo(
-        f"Forgot the stored credentials for {dest.name} ({stored.workspace_id}). "
+        f"Forgot the stored credentials for {session.name} ({stored.workspace_id}). "
         "Nothing in the CRM was deleted: records and notes stay."
     )

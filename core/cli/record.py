@@ -7,7 +7,6 @@ from typing import Any
 
 import click
 from crm_push.cli.app import Context, _fail, _need, cli, pass_ctx
-from crm_push.cli.connection import _check_connection
 from crm_push.errors import CrmPushError
 
 
@@ -95,22 +94,20 @@ def assert_record(
     when one is wrong. null unsets an attribute. Prints the record id and whether it was
     created or updated.
     """
-    from crm_push.state.connections import ConnectionStore
-
     values = _values(sets, set_jsons)
     if values.get(matching_attribute) is None:
         raise click.UsageError(
             f"--match {matching_attribute} needs a value to match on: add "
             f"--set {matching_attribute}=VALUE"
         )
-    dest = ctx.destination()
-    _need(dest, "assert_record")
-    store = ConnectionStore(ctx.db)
-    try:
-        connection = _check_connection(dest, store, store.load(dest.name))
-        ref = dest.assert_record(connection, object_, matching_attribute, values)
-    except CrmPushError as exc:
-        raise _fail(exc) from None
+    with ctx.session() as session:
+        _need(session.destination, "assert_record")
+        try:
+            ref = session.destination.assert_record(
+                session.connect(), object_, matching_attribute, values
+            )
+        except CrmPushError as exc:
+            raise _fail(exc) from None
     if as_json:
         click.echo(json.dumps(ref.model_dump(mode="json"), indent=2))
         return

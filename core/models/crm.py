@@ -49,6 +49,10 @@ class ConnectOptions(_Result):
     #: environment variable wins over it.
     stored_base_url: str | None = None
     interactive: bool = True
+    #: The destination may read its own environment variables (a token, a base URL), which
+    #: then win over the credentials passed in. `Session` turns it off unless asked, so that
+    #: explicit and stored credentials are never overridden by a stray variable.
+    environment: bool = True
     extra: dict[str, str] = Field(default_factory=dict)
 
 

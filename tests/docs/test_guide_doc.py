@@ -28,6 +28,8 @@ def test_guide_host_app_examples_run(
     blocks = python_blocks(GUIDE_MD.read_text(encoding="utf-8"))
     assert blocks, "docs/guide.md has no ```python example"
     monkeypatch.setenv("CRM_PUSH_DEST", "filecrm")
+    monkeypatch.setenv("CUSTOMER_TOKEN", "good-token")
+    monkeypatch.delenv("FILECRM_TOKEN")  # a Session must not need the destination's env
     monkeypatch.chdir(ROOT)  # the example reads docs/examples/visitors.jsonl
     namespace: dict[str, object] = {"__name__": "guide_md"}
     exec(compile("\n\n".join(blocks), str(GUIDE_MD), "exec"), namespace)
@@ -36,3 +38,24 @@ def test_guide_host_app_examples_run(
     summary = namespace["summary"]
     assert summary.total > 0 and summary.created > 0  # type: ignore[attr-defined]
     assert namespace["result"].status == "created"  # type: ignore[attr-defined]
+    assert namespace["connection"].workspace_id == namespace["workspace_id"]
+
+
+def test_workers_defaults_in_the_docs_match_the_cli() -> None:
+    """Every "default N" said of --workers (or "runs N visitors at once by default") is the
+    CLI's own default."""
+    from crm_push.cli import cli
+
+    push = cli.commands["push"]
+    default = next(p.default for p in push.params if p.name == "workers")
+    said = []
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        text = doc.read_text(encoding="utf-8")
+        said += [
+            (doc.name, int(n))
+            for n in re.findall(r"--workers[^.\n]{0,40}?default:? (\d+)", text)
+            + re.findall(r"runs (\d+) visitors at once by default", text)
+        ]
+    assert said, "no doc states the --workers default"
+    wrong = [(name, n) for name, n in said if n != default]
+    assert not wrong, f"docs give another --workers default than the CLI's {default}: {wrong}"

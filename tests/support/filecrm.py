@@ -75,7 +75,8 @@ class FileCRM:
     @hookimpl
     def connect(self, credentials: Any, options: Any) -> Connection:
         self._wait("connect")
-        token = os.environ.get("FILECRM_TOKEN") or (
+        from_env = os.environ.get("FILECRM_TOKEN") if options.environment else None
+        token = from_env or (
             credentials.access_token.get_secret_value()
             if credentials and credentials.access_token
             else None
