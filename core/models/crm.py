@@ -85,10 +85,6 @@ class RecordRef(_Result):
     linked: tuple[str, ...] = ()
     web_url: str | None = None
 
-    @property
-    def created(self) -> bool:
-        return self.outcome == "created"
-
 
 class Pending(_Result):
     """A create that an earlier push started and may have finished in the CRM before it died.

@@ -68,11 +68,6 @@ class Person(_Model):
             raise ValueError("a person needs at least an email or a name")
         return self
 
-    @property
-    def key(self) -> str | None:
-        """The matching key in a CRM (the email), or None when the person has none."""
-        return self.email
-
 
 class Company(_Model):
     """A company: matched by its domain where there is one."""
@@ -87,10 +82,6 @@ class Company(_Model):
         if not (self.domain or self.name):
             raise ValueError("a company needs at least a domain or a name")
         return self
-
-    @property
-    def key(self) -> str | None:
-        return self.domain
 
 
 class Visit(_Model):
