@@ -1,12 +1,24 @@
-"""The one way plugins talk HTTP: a client with rate limits, Retry-After, retries and redaction."""
+"""The one way plugins talk HTTP: a client with rate limits, Retry-After, retries and redaction.
 
-from crm_push.http.client import (
-    WINDOW_MARGIN,
-    HttpClient,
-    HttpStats,
-    Kind,
-    RateLimits,
-    retry_after_seconds,
-)
+limits = RateLimits(writes_per_second=25.0, reads_per_second=100.0)
+with HttpClient("https://api.attio.com", headers={"Authorization": "Bearer …"},
+                limits=limits) as client:
+    data = client.json("GET", "/v2/self")
+"""
 
-__all__ = ["WINDOW_MARGIN", "HttpClient", "HttpStats", "Kind", "RateLimits", "retry_after_seconds"]
+from crm_push.http.client import HttpClient
+from crm_push.http.limits import WINDOW_MARGIN, Kind, RateLimits
+from crm_push.http.redact import redact, secrets_in
+from crm_push.http.retry_after import retry_after_seconds
+from crm_push.http.stats import HttpStats
+
+__all__ = [
+    "WINDOW_MARGIN",
+    "HttpClient",
+    "HttpStats",
+    "Kind",
+    "RateLimits",
+    "redact",
+    "retry_after_seconds",
+    "secrets_in",
+]

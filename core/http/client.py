@@ -1,4 +1,4 @@
-"""The one shared way plugins talk HTTP: limits, retries, typed errors, no leaked secrets.
+"""HttpClient: one pooled httpx client with rate limits, retries, typed errors, no leaked secrets.
 
     limits = RateLimits(writes_per_second=25.0, reads_per_second=100.0)
     with HttpClient("https://api.attio.com", headers={"Authorization": "Bearer …"},
@@ -17,29 +17,22 @@
 from __future__ import annotations
 
 import logging
-import math
-import os
 import random
-import re
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from importlib import metadata
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import httpx
 from crm_push.errors import CrmPushError, Fatal, InvalidInput, ReconnectRequired, RetryLater
-
-__all__ = ["HttpClient", "HttpStats", "Kind", "RateLimits", "retry_after_seconds"]
+from crm_push.http.limits import Kind, RateLimits
+from crm_push.http.redact import redact, secrets_in
+from crm_push.http.retry_after import response_retry_after
+from crm_push.http.stats import HttpStats
 
 logger = logging.getLogger("crm_push.http")
-
-Kind = Literal["read", "write"]
 
 #: Methods that count against the read budget when ``kind`` is not given.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -59,287 +52,6 @@ def _package_version() -> str:
         return metadata.version("crm-push")
     except metadata.PackageNotFoundError:  # running from a source tree without metadata
         return "0"
-
-
-# --------------------------------------------------------------------------------------------
-# Retry-After
-# --------------------------------------------------------------------------------------------
-
-_DELTA_SECONDS = re.compile(r"^\d+(?:\.\d+)?$")
-
-
-def _parse_http_date(value: str) -> datetime | None:
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    # asctime-style dates carry no zone; RFC 9110 says HTTP dates are always GMT.
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value, or None when absent or unreadable.
-
-    Both RFC 9110 forms: delta-seconds (``"120"``; a decimal like ``"1.5"`` is tolerated) and an
-    HTTP-date (``"Wed, 21 Oct 2026 07:28:00 GMT"``, also the obsolete RFC 850 and asctime forms).
-    A date in the past gives 0. ``now`` (default: the current UTC time) is the reference for
-    dates; a naive ``now`` is taken as UTC.
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    if _DELTA_SECONDS.match(value):
-        return float(value)
-    when = _parse_http_date(value)
-    if when is None:
-        return None
-    if now is None:
-        now = datetime.now(UTC)
-    elif now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
-
-
-def _response_retry_after(response: httpx.Response) -> float | None:
-    """Retry-After of a response; an HTTP date is measured against the response's own ``Date``.
-
-    Using the server's clock for both ends cancels any skew between its clock and ours.
-    """
-    server_now = _parse_http_date(response.headers.get("Date", ""))
-    return retry_after_seconds(response.headers.get("Retry-After"), now=server_now)
-
-
-# --------------------------------------------------------------------------------------------
-# Client-side rate limiting
-# --------------------------------------------------------------------------------------------
-#
-# Why a small hand-written limiter rather than pyrate-limiter 4.x (installed, and read for this):
-# * Its limits are integers per integer-millisecond interval; ours come as floats per second.
-# * A 429 must pause the whole budget until Retry-After for every thread. pyrate has no "closed
-#   until T" state, only counting, so it would need a second mechanism next to it anyway.
-# * Its sync in-memory limiter starts a background "leaker" thread per bucket that lives until
-#   close(); a RateLimits shared by several clients has no natural owner to close it.
-# * Its blocking path sleeps with time.sleep (not injectable) and, after sleeping, records the
-#   planned wake-up time rather than the clock reading, so an oversleep can record a start
-#   earlier than it really was, and the next window can then admit one too many.
-# The sliding-window log below is ~40 lines, records the clock at admission under a lock, and so
-# guarantees at most N admissions in ANY window of one second - no burst above N.
-
-
-# A request admitted here reaches the server a moment later, and thread scheduling spreads
-# arrivals unevenly; a window slightly longer than the server's second keeps arrivals under its
-# limit instead of bouncing off it with 429s (measured: see docs/performance.md).
-WINDOW_MARGIN = 0.05
-
-
-class _SlidingWindow:
-    """At most ``limit`` admissions in any half-open span of ``window`` seconds; pausable."""
-
-    def __init__(
-        self, per_second: float, clock: Callable[[], float], sleep: Callable[[float], None]
-    ) -> None:
-        if per_second >= 1:
-            # Round down: 2.5/s admits 2 per second and stays under the server's limit.
-            self.limit, self.window = int(per_second), 1.0 + WINDOW_MARGIN
-        else:
-            self.limit, self.window = 1, 1.0 / per_second + WINDOW_MARGIN
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        # The last `limit` admission times, oldest first.
-        self._starts: deque[float] = deque(maxlen=self.limit)
-        self._paused_until = -math.inf
-
-    def acquire(self) -> float:
-        """Block until a slot is free and take it. Returns the seconds spent waiting."""
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock()
-                wait = self._paused_until - now
-                if wait <= 0:
-                    if len(self._starts) < self.limit:
-                        wait = 0.0
-                    else:
-                        # The oldest of the last N must leave the window before one more fits.
-                        wait = self._starts[0] + self.window - now
-                    if wait <= 0:
-                        self._starts.append(now)
-                        return waited
-            # Sleep without the lock so other threads can check (and the pause can be extended).
-            self._sleep(wait)
-            waited += wait
-
-    def pause(self, seconds: float) -> None:
-        """Admit nothing for ``seconds`` from now (never shortens an existing pause)."""
-        with self._lock:
-            self._paused_until = max(self._paused_until, self._clock() + seconds)
-
-
-_UNLIMITED_WORDS = frozenset({"0", "unlimited", "none", "off", "no"})
-
-
-class RateLimits:
-    """Request budgets for one server-side quota (e.g. one Attio workspace), shared by threads.
-
-    ``writes_per_second`` / ``reads_per_second``: None or 0 means unlimited. Fractional rates
-    below 1 are honoured (0.5 = one request every 2 s); above 1 they round down, so the client
-    stays under the server's limit. ``clock`` and ``sleep`` exist for tests and must agree
-    with each other (``clock`` is monotonic seconds).
-    """
-
-    def __init__(
-        self,
-        writes_per_second: float | None = None,
-        reads_per_second: float | None = None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.writes_per_second = self._checked("writes_per_second", writes_per_second)
-        self.reads_per_second = self._checked("reads_per_second", reads_per_second)
-        self._buckets: dict[str, _SlidingWindow | None] = {
-            "write": None
-            if self.writes_per_second is None
-            else _SlidingWindow(self.writes_per_second, clock, sleep),
-            "read": None
-            if self.reads_per_second is None
-            else _SlidingWindow(self.reads_per_second, clock, sleep),
-        }
-
-    @staticmethod
-    def _checked(name: str, value: float | None) -> float | None:
-        if value is None or value == 0:
-            return None
-        value = float(value)
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a positive number, 0 or None (unlimited)")
-        return value
-
-    @classmethod
-    def from_env(
-        cls,
-        prefix: str,
-        default_writes: float | None,
-        default_reads: float | None,
-        *,
-        environ: Mapping[str, str] | None = None,
-    ) -> RateLimits:
-        """Read ``{PREFIX}_WRITES_PER_SECOND`` and ``{PREFIX}_READS_PER_SECOND``.
-
-        Unset or empty -> the default. ``0`` or ``unlimited`` -> no limit. Anything else must
-        be a positive number, or :class:`~crm_push.errors.Fatal` says which variable to fix.
-        """
-        env = os.environ if environ is None else environ
-        stem = prefix.strip().rstrip("_").upper()
-
-        def read(suffix: str, default: float | None) -> float | None:
-            name = f"{stem}_{suffix}"
-            raw = env.get(name, "").strip()
-            if not raw:
-                return default
-            if raw.lower() in _UNLIMITED_WORDS:
-                return None
-            try:
-                value = float(raw)
-            except ValueError:
-                value = math.nan
-            if not math.isfinite(value) or value < 0:
-                raise Fatal(
-                    f"{name}={raw!r} is not a request rate",
-                    next_step=f"set {name} to a positive number of requests per second, "
-                    "0 or 'unlimited'",
-                )
-            return value
-
-        return cls(
-            writes_per_second=read("WRITES_PER_SECOND", default_writes),
-            reads_per_second=read("READS_PER_SECOND", default_reads),
-        )
-
-    def acquire(self, kind: Kind) -> float:
-        """Block until the ``kind`` budget has a free slot; return the seconds waited."""
-        bucket = self._buckets[kind]
-        return 0.0 if bucket is None else bucket.acquire()
-
-    def pause(self, kind: Kind, seconds: float) -> None:
-        """Hold every thread's ``kind`` requests for ``seconds`` (after a 429)."""
-        bucket = self._buckets[kind]
-        if bucket is not None and seconds > 0:
-            bucket.pause(seconds)
-
-    def __repr__(self) -> str:
-        return (
-            f"RateLimits(writes_per_second={self.writes_per_second!r}, "
-            f"reads_per_second={self.reads_per_second!r})"
-        )
-
-
-# --------------------------------------------------------------------------------------------
-# Stats
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class HttpStats:
-    """Counters for one client; safe to update from many threads.
-
-    ``requests`` counts attempts sent (retries included), split into ``reads``/``writes``.
-    ``throttled`` = 429 answers, ``server_errors`` = 5xx answers, ``timeouts`` = httpx timeouts,
-    ``transport_errors`` = other connection failures, ``retries`` = attempts repeated,
-    ``limiter_wait_seconds`` = time spent waiting for the client-side rate limiter.
-    """
-
-    requests: int = 0
-    reads: int = 0
-    writes: int = 0
-    retries: int = 0
-    throttled: int = 0
-    server_errors: int = 0
-    timeouts: int = 0
-    transport_errors: int = 0
-    limiter_wait_seconds: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, **deltas: float) -> None:
-        """Add to several counters at once, atomically."""
-        with self._lock:
-            for name, delta in deltas.items():
-                setattr(self, name, getattr(self, name) + delta)
-
-    def as_dict(self) -> dict[str, int | float]:
-        with self._lock:
-            return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "_lock"}
-
-
-# --------------------------------------------------------------------------------------------
-# Secrets
-# --------------------------------------------------------------------------------------------
-
-_SECRET_HEADER = re.compile(r"auth|token|secret|key|cookie|session|password", re.IGNORECASE)
-_MIN_SECRET_CHARS = 6  # shorter values would redact ordinary words; real tokens are long
-
-
-def _secrets_in(headers: Mapping[str, str]) -> tuple[str, ...]:
-    found: set[str] = set()
-    for name, value in headers.items():
-        if not _SECRET_HEADER.search(name):
-            continue
-        value = str(value).strip()
-        found.add(value)
-        # "Bearer abc" -> also "abc", in case a server echoes the bare token.
-        scheme, _, credential = value.partition(" ")
-        if credential and scheme.isalpha():
-            found.add(credential.strip())
-    # Longest first so a token inside "Bearer token" is replaced as a whole.
-    return tuple(sorted((s for s in found if len(s) >= _MIN_SECRET_CHARS), key=len, reverse=True))
-
-
-# --------------------------------------------------------------------------------------------
-# Client
-# --------------------------------------------------------------------------------------------
 
 
 class HttpClient:
@@ -385,9 +97,11 @@ class HttpClient:
         max_connections: int = 64,
         rng: random.Random | None = None,
         auth: httpx.Auth | None = None,
+        secrets: Callable[[], Iterable[str]] | None = None,
     ) -> None:
-        """`auth`: an httpx auth flow (e.g. a bearer token that refreshes itself on a 401);
-        if it has a `secret_values()` method, those values are scrubbed from messages too."""
+        """`auth`: an httpx auth flow (e.g. a bearer token that refreshes itself on a 401).
+        `secrets`: gives the secrets to scrub from messages besides the headers' — asked
+        each time, so an auth flow's renewed token is scrubbed too."""
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self.limits = limits
@@ -400,8 +114,8 @@ class HttpClient:
         self._is_retriable = is_retriable
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._secrets = _secrets_in(headers or {})
-        self._auth = auth
+        self._secrets = secrets_in(headers or {})
+        self._live_secrets = secrets
         merged = {
             "Accept": "application/json",
             **(headers or {}),
@@ -485,7 +199,7 @@ class HttpClient:
                 logger.debug("%s %s -> %d in %.0f ms", method, shown, status, elapsed_ms)
                 if response.is_success:
                     return response
-                retry_after = _response_retry_after(response)
+                retry_after = response_retry_after(response)
                 if status == 429:
                     self.stats.add(throttled=1)
                     wait = DEFAULT_THROTTLE_WAIT if retry_after is None else retry_after
@@ -563,13 +277,8 @@ class HttpClient:
         return cap * (0.5 + self._rng.random() / 2)
 
     def _redact(self, text: str) -> str:
-        secrets = self._secrets
-        auth_secrets = getattr(self._auth, "secret_values", None)
-        if callable(auth_secrets):
-            secrets = (*secrets, *(s for s in auth_secrets() if len(s) >= _MIN_SECRET_CHARS))
-        for secret in secrets:
-            text = text.replace(secret, "***")
-        return text
+        live = tuple(self._live_secrets()) if self._live_secrets else ()
+        return redact(text, (*self._secrets, *live))
 
     def _describe(self, response: httpx.Response) -> tuple[str | None, str]:
         """(code, short human detail) from an error body, JSON or not, secrets removed."""

@@ -167,6 +167,7 @@ class AttioDestination:
         return HttpClient(
             base_url=base_url,
             auth=auth,
+            secrets=auth.secret_values,
             limits=limits,
             timeout=30.0,
             max_retries=max_retries,

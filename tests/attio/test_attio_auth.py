@@ -62,7 +62,10 @@ def test_many_threads_share_one_refresh_and_retry_once(api: respx.MockRouter) ->
 def test_without_a_refresh_token_a_401_says_reconnect(api: respx.MockRouter) -> None:
     api.get(f"{API}/v2/objects").respond(401, json={"status_code": 401, "type": "auth_error"})
     auth = TokenAuth(Credentials(access_token="workspace-access-token"), Endpoints())
-    with HttpClient(API, auth=auth) as http, pytest.raises(ReconnectRequired) as info:
+    with (
+        HttpClient(API, auth=auth, secrets=auth.secret_values) as http,
+        pytest.raises(ReconnectRequired) as info,
+    ):
         http.json("GET", "/v2/objects")
     assert "workspace-access-token" not in str(info.value)
     assert len(api.calls) == 1  # nothing to renew: no second try
