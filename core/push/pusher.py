@@ -34,9 +34,6 @@ NoteOutcome = Literal["created", "existing", "skipped", "unchanged"]
 
 #: How many distinct companies a run remembers having written.
 COMPANY_CACHE_SIZE = 10_000
-#: The pseudo-visitor whose markers record companies by domain, across visitors and runs: a
-#: company pushed for one visitor is not written again for another with the same data.
-COMPANIES = "@companies"
 
 
 class VisitorResult(BaseModel):
@@ -209,7 +206,7 @@ class Pusher:
                 state.writes += 1
                 ref = self.destination.assert_company(self.connection, company)
                 if not self.dry_run:
-                    self.markers.record(COMPANIES, company.domain, payload=payload, ref=ref)
+                    self.markers.record_company(company.domain, payload=payload, ref=ref)
         except BaseException as exc:
             with self._lock:
                 self._companies.pop(key, None)  # let a later visitor try again
@@ -220,8 +217,9 @@ class Pusher:
 
     def _known_company(self, domain: str, payload: str) -> RecordRef | None:
         """The company as an earlier visitor (of any run) pushed it, if its data is the same."""
-        marker = self.markers.get(COMPANIES, domain)
-        if marker and marker.state == "done" and marker.payload_hash == payload:
+        # Company markers are written only once the CRM confirmed: no pending state to check.
+        marker = self.markers.company(domain)
+        if marker and marker.payload_hash == payload:
             return marker.ref()
         return None
 

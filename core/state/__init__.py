@@ -1,1 +1,1 @@
-"""The state database: push markers and stored connections."""
+"""The state database: push markers (visitors' and companies') and stored connections."""

@@ -1,4 +1,4 @@
-"""The state database: push markers and connections, on SQLAlchemy Core.
+"""The state database: push markers, company markers and connections, on SQLAlchemy Core.
 
 The default is a SQLite file in the user data dir; `--db URL` or `CRM_PUSH_DB` points elsewhere
 (PostgreSQL when several workers share state). The SQLite file is created 0600: it holds tokens.
@@ -31,6 +31,22 @@ markers_table = sa.Table(
     sa.Column("payload_hash", sa.String(64), nullable=False),
     # "done" once the CRM confirmed; "pending" while a note may be in flight.
     sa.Column("state", sa.String(16), nullable=False, default="done"),
+    sa.Column("pushed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Companies with a domain, as pushed for any visitor of any run: the next visitor of a known
+# company with the same data writes nothing for it. Kept apart from the visitors' markers, so a
+# visitor id can be anything and listing visitors lists only visitors. Written only once the CRM
+# confirmed the company, so there is no pending state.
+company_markers_table = sa.Table(
+    "company_markers",
+    metadata,
+    sa.Column("destination", sa.String(64), primary_key=True),
+    sa.Column("workspace", sa.String(128), primary_key=True),
+    sa.Column("domain", sa.String(320), primary_key=True),  # normalized, as Company.domain
+    sa.Column("object", sa.String(64), nullable=True),
+    sa.Column("record_id", sa.String(128), nullable=True),
+    sa.Column("payload_hash", sa.String(64), nullable=False),
     sa.Column("pushed_at", sa.DateTime(timezone=True), nullable=False),
 )
 

@@ -1,7 +1,9 @@
 """Push markers: what was pushed where, so re-runs skip it and resumes never duplicate.
 
 A marker is written only after the CRM confirmed the step. Removing one never touches the CRM:
-the next push of that visitor simply asserts the part again.
+the next push of that visitor simply asserts the part again. Visitors' markers are kept per
+visitor and part; companies with a domain also get a company marker, shared by every visitor
+and run, so a known company is not written again for a new visitor.
 """
 
 from __future__ import annotations
@@ -10,15 +12,31 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from crm_push.models.crm import RecordRef
-from crm_push.state.database import engine_for, markers_table
-from pydantic import BaseModel, field_validator
+from crm_push.state.database import company_markers_table, engine_for, markers_table
+from pydantic import AfterValidator, BaseModel
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive datetimes; they were written in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_as_utc)]
+
+
+def _unchanged_ref(obj: str | None, record_id: str | None) -> RecordRef | None:
+    if not (obj and record_id):
+        return None
+    return RecordRef(object=obj, record_id=record_id, outcome="unchanged")
 
 
 class Marker(BaseModel):
+    """One part of one visitor, as pushed."""
+
     destination: str
     workspace: str
     visitor_id: str
@@ -27,18 +45,25 @@ class Marker(BaseModel):
     record_id: str | None
     payload_hash: str
     state: str
-    pushed_at: dt.datetime
-
-    @field_validator("pushed_at")
-    @classmethod
-    def _utc(cls, value: dt.datetime) -> dt.datetime:
-        # SQLite hands back naive datetimes; they were written in UTC.
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    pushed_at: UtcDateTime
 
     def ref(self) -> RecordRef | None:
-        if not (self.object and self.record_id):
-            return None
-        return RecordRef(object=self.object, record_id=self.record_id, outcome="unchanged")
+        return _unchanged_ref(self.object, self.record_id)
+
+
+class CompanyMarker(BaseModel):
+    """A company as pushed for some visitor of some run, by its domain."""
+
+    destination: str
+    workspace: str
+    domain: str
+    object: str | None
+    record_id: str | None
+    payload_hash: str
+    pushed_at: UtcDateTime
+
+    def ref(self) -> RecordRef | None:
+        return _unchanged_ref(self.object, self.record_id)
 
 
 def payload_hash(payload: Any) -> str:
@@ -47,47 +72,86 @@ def payload_hash(payload: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+class _Write:
+    """Insert-or-replace of one marker row, its statements built once.
+
+    Building SQLAlchemy expressions per call cost more CPU than the database work itself (about
+    0.2 ms a marker), so every statement here is built at import or once per dialect.
+    """
+
+    def __init__(self, table: sa.Table, pk: tuple[str, ...], values: tuple[str, ...]) -> None:
+        self.table, self.pk, self.values = table, pk, values
+        self._update = (
+            sa.update(table)
+            .where(*(table.c[c] == sa.bindparam(f"k_{c}") for c in pk))
+            .values({c: sa.bindparam(f"v_{c}") for c in values})
+        )
+        self._insert = sa.insert(table)
+        self._upserts: dict[str, Any] = {}  # by dialect; racing threads only build one twice
+
+    def _upsert(self, dialect: str) -> Any:
+        """A single-statement upsert where the database has one (SQLite, PostgreSQL)."""
+        if dialect not in self._upserts:
+            if dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert
+            elif dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+            else:
+                self._upserts[dialect] = None
+                return None
+            stmt = insert(self.table)
+            self._upserts[dialect] = stmt.on_conflict_do_update(
+                index_elements=list(self.pk), set_={c: stmt.excluded[c] for c in self.values}
+            )
+        return self._upserts[dialect]
+
+    def __call__(self, conn: sa.Connection, row: dict[str, Any]) -> None:
+        upsert = self._upsert(conn.dialect.name)
+        if upsert is not None:
+            conn.execute(upsert, row)
+            return
+        keys = {f"k_{c}": row[c] for c in self.pk}
+        values = {f"v_{c}": row[c] for c in self.values}
+        if conn.execute(self._update, {**keys, **values}).rowcount == 0:
+            conn.execute(self._insert, row)
+
+
 _t = markers_table
-_PK = ("destination", "workspace", "visitor_id", "part")
-_VALUE_COLUMNS = ("object", "record_id", "payload_hash", "state", "pushed_at")
-# Statements are built once: building SQLAlchemy expressions per call cost more CPU than the
-# database work itself (about 0.2 ms a marker).
 _FOR_VISITOR = sa.select(_t).where(
     _t.c.destination == sa.bindparam("destination"),
     _t.c.workspace == sa.bindparam("workspace"),
     _t.c.visitor_id == sa.bindparam("visitor_id"),
 )
 _ONE = _FOR_VISITOR.where(_t.c.part == sa.bindparam("part"))
-_UPDATE = (
-    sa.update(_t)
-    .where(*(_t.c[c] == sa.bindparam(f"k_{c}") for c in _PK))
-    .values({c: sa.bindparam(f"v_{c}") for c in _VALUE_COLUMNS})
+_WRITE = _Write(
+    _t,
+    ("destination", "workspace", "visitor_id", "part"),
+    ("object", "record_id", "payload_hash", "state", "pushed_at"),
 )
-_INSERT = sa.insert(_t)
 
-
-def _upsert_statement(dialect: str) -> Any:
-    """A single-statement upsert where the database has one (SQLite, PostgreSQL)."""
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-    else:
-        return None
-    stmt = insert(_t)
-    return stmt.on_conflict_do_update(
-        index_elements=list(_PK), set_={c: stmt.excluded[c] for c in _VALUE_COLUMNS}
-    )
+_c = company_markers_table
+_COMPANY = sa.select(_c).where(
+    _c.c.destination == sa.bindparam("destination"),
+    _c.c.workspace == sa.bindparam("workspace"),
+    _c.c.domain == sa.bindparam("domain"),
+)
+_WRITE_COMPANY = _Write(
+    _c, ("destination", "workspace", "domain"), ("object", "record_id", "payload_hash", "pushed_at")
+)
 
 
 class MarkerStore:
-    """Markers of one destination and workspace, in the state database."""
+    """Markers of one destination and workspace, in the state database.
+
+    Visitors' markers (`for_visitor`, `get`, `record`, `list`, `remove`) and company markers
+    (`company`, `record_company`, `companies`, `remove_companies`) live in separate tables, so
+    no visitor id is reserved and neither listing shows the other.
+    """
 
     def __init__(self, destination: str, workspace: str, db_url: str | None = None) -> None:
         self.destination = destination
         self.workspace = workspace
         self.engine = engine_for(db_url)
-        self._upsert = _upsert_statement(self.engine.dialect.name)
 
     def for_visitor(self, visitor_id: str) -> dict[str, Marker]:
         """All markers of one visitor, by part."""
@@ -135,15 +199,10 @@ class MarkerStore:
             "pushed_at": dt.datetime.now(dt.UTC),
         }
         with self.engine.begin() as conn:
-            if self._upsert is not None:
-                conn.execute(self._upsert, row)
-                return
-            keys = {f"k_{c}": row[c] for c in _PK}
-            values = {f"v_{c}": row[c] for c in _VALUE_COLUMNS}
-            if conn.execute(_UPDATE, {**keys, **values}).rowcount == 0:
-                conn.execute(_INSERT, row)
+            _WRITE(conn, row)
 
     def list(self, *, limit: int | None = None, visitor_id: str | None = None) -> list[Marker]:
+        """Visitors' markers, newest first (of every workspace when the store's is "")."""
         t = markers_table
         query = sa.select(t).where(t.c.destination == self.destination)
         if self.workspace:
@@ -168,5 +227,56 @@ class MarkerStore:
                     query = query.where(t.c.workspace == self.workspace)
                 if part:
                     query = query.where(t.c.part == part)
+                removed += conn.execute(query).rowcount
+        return removed
+
+    # -- company markers ----------------------------------------------------------------------
+
+    def company(self, domain: str) -> CompanyMarker | None:
+        """The company marker of one domain, or None."""
+        params = {"destination": self.destination, "workspace": self.workspace, "domain": domain}
+        with self.engine.connect() as conn:
+            row = conn.execute(_COMPANY, params).mappings().first()
+        return CompanyMarker(**row) if row else None
+
+    def record_company(self, domain: str, *, payload: str, ref: RecordRef) -> None:
+        """Insert or replace the marker of one company, once the CRM confirmed it."""
+        row = {
+            "destination": self.destination,
+            "workspace": self.workspace,
+            "domain": domain,
+            "object": ref.object,
+            "record_id": ref.record_id,
+            "payload_hash": payload,
+            "pushed_at": dt.datetime.now(dt.UTC),
+        }
+        with self.engine.begin() as conn:
+            _WRITE_COMPANY(conn, row)
+
+    def companies(self, *, limit: int | None = None) -> list[CompanyMarker]:
+        """Company markers, newest first (of every workspace when the store's is "")."""
+        c = company_markers_table
+        query = sa.select(c).where(c.c.destination == self.destination)
+        if self.workspace:
+            query = query.where(c.c.workspace == self.workspace)
+        query = query.order_by(c.c.pushed_at.desc(), c.c.domain)
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [CompanyMarker(**row) for row in conn.execute(query).mappings()]
+
+    def remove_companies(self, domains: Iterable[str]) -> int:
+        """Forget company markers (never touches the CRM). Returns how many were removed.
+
+        The next visitor of such a company asserts it again; it is matched by its domain.
+        """
+        c = company_markers_table
+        removed = 0
+        with self.engine.begin() as conn:
+            for domain in domains:
+                query = sa.delete(c).where(c.c.destination == self.destination)
+                query = query.where(c.c.domain == domain)
+                if self.workspace:
+                    query = query.where(c.c.workspace == self.workspace)
                 removed += conn.execute(query).rowcount
         return removed

@@ -116,6 +116,40 @@ def test_markers_list_show_remove(crm_file: Path, visitors: Path) -> None:
     assert len(FileCRM(crm_file).snapshot()["people"]) == 1
 
 
+def test_markers_list_shows_visitors_and_companies_apart(crm_file: Path, visitors: Path) -> None:
+    run("connect")
+    run("push", str(visitors))
+    listing = run("markers", "list").output.splitlines()
+    assert listing[0] == "Visitor markers of workspace file:crm.json, newest first:"
+    assert {line.split()[2] for line in listing[1:]} == {"v1", "v3"}
+    assert not any("acme.com" in line or "globex.io" in line for line in listing)
+    companies = run("markers", "list", "--companies").output.splitlines()
+    assert companies[0] == "Company markers of workspace file:crm.json, newest first:"
+    assert sorted(line.split()[2] for line in companies[1:]) == ["acme.com", "globex.io"]
+    as_json = json.loads(run("markers", "list", "--companies", "--json").output)
+    assert {m["domain"] for m in as_json} == {"acme.com", "globex.io"}
+    assert {m["workspace"] for m in as_json} == {"file:crm.json"} and "visitor_id" not in as_json[0]
+    assert all("domain" not in m for m in json.loads(run("markers", "list", "--json").output))
+    assert run("markers", "show", "@companies").exit_code == 1  # no such visitor
+
+
+def test_markers_remove_company_is_explicit_and_leaves_the_crm(
+    crm_file: Path, visitors: Path
+) -> None:
+    run("connect")
+    run("push", str(visitors))
+    before = FileCRM(crm_file).snapshot()
+    assert run("markers", "remove").exit_code == 2
+    assert run("markers", "remove", "--company", "acme.com", "v1").exit_code == 2
+    assert run("markers", "remove", "--company", "not a domain").exit_code == 2
+    removed = run("markers", "remove", "--company", "https://www.Acme.com/pricing")
+    assert removed.output.startswith("Removed 1 company marker(s). Nothing in the CRM was deleted")
+    companies = run("markers", "list", "--companies").output
+    assert "acme.com" not in companies and "globex.io" in companies
+    assert "v1" in run("markers", "list").output  # visitors' markers are untouched
+    assert FileCRM(crm_file).snapshot() == before
+
+
 def test_schema_and_usage_errors() -> None:
     schema = json.loads(CliRunner().invoke(cli, ["schema"]).output)
     assert schema["title"] == "Visitor"
@@ -142,7 +176,7 @@ def test_markers_of_another_workspace(crm_file: Path, visitors: Path) -> None:
     run("connect")
     run("push", str(visitors))
     other = run("markers", "--workspace", "elsewhere", "list")
-    assert other.output.strip() == "No markers yet (workspace elsewhere)."
+    assert other.output.strip() == "No visitor markers yet (workspace elsewhere)."
     assert run("markers", "--workspace", "elsewhere", "remove", "v1").output.startswith(
         "Removed 0 marker(s)"
     )

@@ -57,6 +57,18 @@ def test_markers_upsert_and_remove(pg_url: str) -> None:
     assert store.remove(["v1"]) == 1 and store.for_visitor("v1") == {}
 
 
+def test_company_markers_upsert_and_remove(pg_url: str) -> None:
+    store = MarkerStore("attio", "ws", pg_url)
+    ref = RecordRef(object="companies", record_id="c1")
+    store.record_company("acme.com", payload="h1", ref=ref)
+    store.record_company("acme.com", payload="h2", ref=ref)
+    marker = store.company("acme.com")
+    assert marker is not None and (marker.payload_hash, marker.record_id) == ("h2", "c1")
+    assert marker.pushed_at.tzinfo is not None
+    assert [m.domain for m in store.companies()] == ["acme.com"] and store.list() == []
+    assert store.remove_companies(["acme.com"]) == 1 and store.company("acme.com") is None
+
+
 def test_connections_keep_their_secret(pg_url: str) -> None:
     store = ConnectionStore(pg_url)
     store.save(
@@ -94,7 +106,9 @@ def test_concurrent_push_then_rerun_is_unchanged(pg_url: str, tmp_path: Path) ->
     first = Pusher(dest, conn, MarkerStore("filecrm", "pg", pg_url), workers=4)
     summary = first.run(read_jsonl(lines))
     assert (summary.created, summary.failed) == (20, 0)
-    again = Pusher(dest, conn, MarkerStore("filecrm", "pg", pg_url), workers=4)
+    markers = MarkerStore("filecrm", "pg", pg_url)
+    assert sorted(m.domain for m in markers.companies()) == ["c0.io", "c1.io", "c2.io"]
+    again = Pusher(dest, conn, markers, workers=4)
     assert again.run(read_jsonl(lines)).unchanged == 20
     assert len(crm.snapshot()["notes"]) == 20
 

@@ -17,6 +17,8 @@ from crm_push import (
     parse_visitor,
 )
 from crm_push.inputs.visitors import read_jsonl
+from crm_push.models.crm import RecordRef
+from crm_push.state.markers import payload_hash
 
 from support.filecrm import FileCRM
 
@@ -283,10 +285,46 @@ def test_a_company_pushed_for_one_visitor_is_not_rewritten_for_another(
     renamed = {**ACME, "name": "Acme Inc"}
     make_pusher(crm, db_url).push(visitor("v3", person={"email": "c@acme.com"}, company=renamed))
     assert crm.calls == ["assert_person", "assert_company", "assert_person"]
-    # Forgetting the shared marker makes the next visitor of that company write it again.
-    MarkerStore("filecrm", "ws1", db_url).remove(["@companies"], "acme.com")
+    # The company marker is its own, not a visitor's; forgetting it makes the next visitor of
+    # that company write it again.
+    markers = MarkerStore("filecrm", "ws1", db_url)
+    assert {m.visitor_id for m in markers.list()} == {"v1", "v2", "v3"}
+    assert [m.domain for m in markers.companies()] == ["acme.com"]
+    assert markers.remove_companies(["acme.com"]) == 1
     make_pusher(crm, db_url).push(visitor("v4", person={"email": "d@acme.com"}, company=renamed))
     assert crm.calls[-2:] == ["assert_company", "assert_person"]
+
+
+def test_a_visitor_whose_id_is_at_companies_is_pushed_like_any_other(
+    crm: FileCRM, db_url: str
+) -> None:
+    markers = MarkerStore("filecrm", "ws1", db_url)
+    v = visitor(
+        "@companies",
+        person={"email": "a@acme.com"},
+        company=ACME,
+        visit={"visited_at": "2026-11-20T10:00:00Z"},
+    )
+    assert v.company is not None
+    # An older state database kept company markers as this visitor's rows: they are only that
+    # visitor's rows now, never taken for a company (this one names no record that exists).
+    same_data = payload_hash(v.company.model_dump(mode="json"))
+    old_ref = RecordRef(object="companies", record_id="no-such-record")
+    markers.record("@companies", "acme.com", payload=same_data, ref=old_ref)
+    result = make_pusher(crm, db_url).push(v)
+    assert result.status == "created"
+    assert crm.calls == ["assert_company", "assert_person", "add_note"]
+    assert result.records["company"] in crm.snapshot()["companies"]
+    parts = set(markers.for_visitor("@companies"))
+    assert parts == {"acme.com", "company", "person", "link", "note"}
+    company = markers.company("acme.com")
+    assert company is not None and company.record_id == result.records["company"]
+    # Like any visitor, pushed again unchanged it writes nothing; a new visitor of its company
+    # shares the company marker.
+    crm.calls.clear()
+    assert make_pusher(crm, db_url).push(v).status == "unchanged" and crm.calls == []
+    make_pusher(crm, db_url).push(visitor("v2", person={"email": "b@acme.com"}, company=ACME))
+    assert crm.calls == ["assert_person"]
 
 
 def test_lines_of_one_visitor_are_pushed_in_order_even_with_workers(

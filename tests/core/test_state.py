@@ -59,3 +59,21 @@ def test_markers_are_per_destination_and_workspace(db_url: str) -> None:
     marker = a.for_visitor("v1")["person"]
     assert (marker.payload_hash, marker.record_id, marker.state) == ("h2", "r1", "done")
     assert a.remove(["v1"]) == 1 and a.for_visitor("v1") == {}
+
+
+def test_company_markers_are_kept_apart_from_visitors(db_url: str) -> None:
+    a = MarkerStore("attio", "ws1", db_url)
+    b = MarkerStore("attio", "ws2", db_url)
+    ref = RecordRef(object="companies", record_id="c1")
+    a.record_company("acme.com", payload="h1", ref=ref)
+    a.record_company("acme.com", payload="h2", ref=ref)  # an upsert, not a second row
+    marker = a.company("acme.com")
+    assert marker is not None and (marker.payload_hash, marker.record_id) == ("h2", "c1")
+    assert marker.pushed_at.tzinfo is not None and marker.ref() is not None
+    assert b.company("acme.com") is None
+    assert [m.domain for m in a.companies()] == ["acme.com"]
+    # A visitor may be called anything: company markers are in neither its markers nor the list.
+    assert a.for_visitor("@companies") == {} and a.list() == []
+    assert MarkerStore("attio", "", db_url).companies()[0].workspace == "ws1"  # every workspace
+    assert b.remove_companies(["acme.com"]) == 0
+    assert a.remove_companies(["acme.com", "globex.io"]) == 1 and a.company("acme.com") is None
