@@ -40,7 +40,12 @@ _EXPORTS = {
     "Person": "crm_push.models",
     "Visit": "crm_push.models",
     "Visitor": "crm_push.models",
-    "parse_visitor": "crm_push.models",
+    "Line": "crm_push.inputs.lines",
+    "parse_visitor": "crm_push.inputs.visitors",
+    "read_jsonl": "crm_push.inputs.visitors",
+    "read_records": "crm_push.inputs.records",
+    "SegmentMapping": "crm_push.inputs.segment",
+    "read_segment": "crm_push.inputs.segment",
     "Pusher": "crm_push.push.pusher",
     "RunAborted": "crm_push.errors",
     "RunSummary": "crm_push.push.pusher",
@@ -69,6 +74,7 @@ __all__ = [
     "DisconnectResult",
     "Fatal",
     "InvalidInput",
+    "Line",
     "MarkerStore",
     "NotImplementedYet",
     "Note",
@@ -83,6 +89,7 @@ __all__ = [
     "RunAborted",
     "RunSummary",
     "ScopeMissing",
+    "SegmentMapping",
     "Visit",
     "Visitor",
     "VisitorResult",
@@ -92,6 +99,9 @@ __all__ = [
     "list_plugins",
     "load_destination",
     "parse_visitor",
+    "read_jsonl",
+    "read_records",
+    "read_segment",
 ]
 
 
@@ -130,7 +140,11 @@ if TYPE_CHECKING:
         ScopeMissing,
     )
     from crm_push.hookspecs import hookimpl, hookspec
-    from crm_push.models import Company, Person, Visit, Visitor, parse_visitor
+    from crm_push.inputs.lines import Line
+    from crm_push.inputs.records import read_records
+    from crm_push.inputs.segment import SegmentMapping, read_segment
+    from crm_push.inputs.visitors import parse_visitor, read_jsonl
+    from crm_push.models import Company, Person, Visit, Visitor
     from crm_push.models.crm import (
         Connection,
         ConnectOptions,

@@ -9,7 +9,7 @@ from typing import IO, Any
 import click
 from crm_push.cli.app import FORMATS, Context, _fail, _need, cli, pass_ctx
 from crm_push.cli.connection import _check_connection, _keep_renewed
-from crm_push.cli.report import RunReport, plural, read_lines
+from crm_push.cli.report import RunReport, plural
 from crm_push.errors import CrmPushError
 
 
@@ -66,6 +66,7 @@ def push(
     identify user and group events into group workspace, and counts other events as skipped.
     """
     from crm_push.destination.planner import DryRunDestination
+    from crm_push.inputs.lines import open_lines
     from crm_push.inputs.visitors import read_jsonl
     from crm_push.push.pusher import Pusher
     from crm_push.state.connections import ConnectionStore
@@ -97,7 +98,7 @@ def push(
     pusher = Pusher(target, connection, markers, workers=workers, dry_run=dry_run)
 
     with RunReport(path=file, noun="visitor", as_json=as_json, rejects=rejects) as report:
-        summary = pusher.run(read_jsonl(read_lines(file)), on_result=report.on_result)
+        summary = pusher.run(read_jsonl(open_lines(file)), on_result=report.on_result)
     if not dry_run:
         summary.http = dest.request_stats(connection)
         renewed = dest.current_credentials(connection)
@@ -149,6 +150,7 @@ def _push_actions(
     dry_run: bool,
     workers: int,
 ) -> None:
+    from crm_push.inputs.lines import open_lines
     from crm_push.inputs.records import read_records
     from crm_push.inputs.segment import SegmentMapping, read_segment
     from crm_push.models.crm import Connection
@@ -161,9 +163,9 @@ def _push_actions(
             mapping = SegmentMapping.load(mapping_file) if mapping_file else None
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--mapping") from None
-        items = read_segment(read_lines(file), mapping)
+        items = read_segment(open_lines(file), mapping)
     else:
-        items = read_records(read_lines(file))
+        items = read_records(open_lines(file))
     dest = ctx.destination()
     if input_format == "segment":
         _need(dest, "identify_user", "group_workspace")

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
 from types import TracebackType
 from typing import IO, Any, TextIO, cast
 
 import click
+from crm_push.inputs.lines import REJECT_KEY
 
 #: Failures seen under the progress bar are printed after it, up to this many.
 HELD_FAILURES = 20
@@ -24,19 +24,8 @@ def count_lines(path: str) -> int | None:
         return sum(1 for line in fh if line.strip())
 
 
-def read_lines(path: str) -> Iterator[str]:
-    """The lines of a file, or of stdin for "-", read lazily."""
-    if path == "-":
-        yield from sys.stdin
-        return
-    with open(path, encoding="utf-8") as fh:
-        yield from fh
-
-
 def reject_line(item: Any, result: Any) -> str:
     """The input line with a `_reject` key saying why; pushable again once fixed."""
-    from crm_push.models import REJECT_KEY  # lazily: models pull in pydantic and validators
-
     reject = {"line": result.line, "reason": result.reason, "field": result.field}
     try:
         data = json.loads(item.raw)

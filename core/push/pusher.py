@@ -21,7 +21,7 @@ from crm_push.errors import (
     RunAborted,
     ScopeMissing,
 )
-from crm_push.inputs.visitors import InputRecord
+from crm_push.inputs.lines import Line
 from crm_push.models import Company, Person, Visitor
 from crm_push.models.crm import Connection, Pending, RecordRef
 from crm_push.push.notes import visit_note
@@ -318,8 +318,8 @@ class Pusher:
 
     # -- a stream ---------------------------------------------------------------------------
 
-    def _one(self, record: InputRecord) -> VisitorResult:
-        if record.error is not None or record.visitor is None:
+    def _one(self, record: Line[Visitor]) -> VisitorResult:
+        if record.error is not None or record.item is None:
             err = record.error or InvalidInput(f"line {record.line}: no visitor")
             return VisitorResult(
                 visitor_id=err.record,
@@ -330,12 +330,12 @@ class Pusher:
             )
         if self._stopped:
             raise RunAborted(self._stopped)
-        return self.push(record.visitor, line=record.line)
+        return self.push(record.item, line=record.line)
 
     def run(
         self,
-        records: Iterable[InputRecord],
-        on_result: Callable[[InputRecord, VisitorResult], None] | None = None,
+        records: Iterable[Line[Visitor]],
+        on_result: Callable[[Line[Visitor], VisitorResult], None] | None = None,
     ) -> RunSummary:
         """Push a stream of input records with bounded concurrency; results keep input order.
 
@@ -345,13 +345,13 @@ class Pusher:
         return summarise(RunSummary(), self._results(records), on_result)
 
     def _results(
-        self, records: Iterable[InputRecord]
-    ) -> Iterator[tuple[InputRecord, VisitorResult]]:
+        self, records: Iterable[Line[Visitor]]
+    ) -> Iterator[tuple[Line[Visitor], VisitorResult]]:
         # Two lines of one visitor go one after the other: they share its markers.
         return ordered_results(
             records,
             self._one,
             workers=self.workers,
             stop=RunAborted,
-            keys=lambda record: (record.visitor.id,) if record.visitor else (),
+            keys=lambda record: (record.item.id,) if record.item else (),
         )

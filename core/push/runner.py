@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from crm_push.destination.facade import Destination
 from crm_push.errors import CrmPushError, InvalidInput, ReconnectRequired, RunAborted
-from crm_push.models import REJECT_KEY
+from crm_push.inputs.lines import Line
 from crm_push.models.actions import (
     Action,
     GroupResult,
@@ -35,9 +34,6 @@ from pydantic import BaseModel, Field
 Status = Literal["created", "updated", "unchanged", "failed", "skipped"]
 Kind = Literal["record", "identify", "group"]
 
-#: What a rejected line's error suggests doing.
-FIX_LINE = "fix the line and push it again"
-
 
 def kind_of(action: Action) -> Kind:
     if isinstance(action, UserIdentity):
@@ -45,38 +41,6 @@ def kind_of(action: Action) -> Kind:
     if isinstance(action, WorkspaceGroup):
         return "group"
     return "record"
-
-
-@dataclass(frozen=True, slots=True)
-class ActionInput:
-    """One non-blank input line: its action, or why it is rejected, or the type it skips."""
-
-    line: int
-    raw: str
-    action: Action | None = None
-    error: InvalidInput | None = None
-    #: Set when the line is valid but not for us (a Segment `track` event, say): its type.
-    skipped: str | None = None
-
-
-def json_object(text: str, line: int, what: str) -> dict[str, Any]:
-    """One JSON Lines line as an object (a `_reject` key from a rejects file is dropped)."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"line {line}: not valid JSON ({exc.msg} at column {exc.colno})",
-            field="(line)",
-            next_step=FIX_LINE,
-        ) from None
-    if not isinstance(data, dict):
-        raise InvalidInput(
-            f"line {line}: expected a JSON object ({what}), got {type(data).__name__}",
-            field="(line)",
-            next_step=FIX_LINE,
-        )
-    data.pop(REJECT_KEY, None)
-    return data
 
 
 class ActionResult(BaseModel):
@@ -186,16 +150,16 @@ class ActionRunner:
 
     # -- a stream ---------------------------------------------------------------------------
 
-    def _one(self, item: ActionInput) -> ActionResult:
+    def _one(self, item: Line[Action]) -> ActionResult:
         if item.skipped is not None:
             return ActionResult(line=item.line, status="skipped", skipped_type=item.skipped)
-        if item.error is not None or item.action is None:
+        if item.error is not None or item.item is None:
             err = item.error or InvalidInput(f"line {item.line}: nothing to push")
             return ActionResult(line=item.line, status="failed", reason=str(err), field=err.field)
         if self._stopped:
             raise RunAborted(self._stopped)
         try:
-            return self.perform(item.action, line=item.line)
+            return self.perform(item.item, line=item.line)
         except ReconnectRequired as exc:
             with self._lock:
                 self._stopped = self._stopped or str(exc)
@@ -203,8 +167,8 @@ class ActionRunner:
 
     def run(
         self,
-        items: Iterable[ActionInput],
-        on_result: Callable[[ActionInput, ActionResult], None] | None = None,
+        items: Iterable[Line[Action]],
+        on_result: Callable[[Line[Action], ActionResult], None] | None = None,
     ) -> ActionSummary:
         """Push a stream with bounded concurrency; results keep input order.
 
@@ -213,13 +177,15 @@ class ActionRunner:
         """
         return summarise(ActionSummary(), self._results(items), on_result)
 
-    def _results(self, items: Iterable[ActionInput]) -> Iterator[tuple[ActionInput, ActionResult]]:
+    def _results(
+        self, items: Iterable[Line[Action]]
+    ) -> Iterator[tuple[Line[Action], ActionResult]]:
         return ordered_results(
             items,
             self._one,
             workers=self.workers,
             stop=RunAborted,
-            keys=lambda item: _keys(item.action) if item.action is not None else (),
+            keys=lambda item: _keys(item.item) if item.item is not None else (),
             name="crm-push-actions",
         )
 

@@ -17,6 +17,7 @@ from crm_push.destination import discovery as loading
 from crm_push.destination.facade import Destination
 from crm_push.errors import CapabilityMissing, InvalidInput, ReconnectRequired
 from crm_push.hookspecs import hookimpl
+from crm_push.inputs.lines import Line
 from crm_push.inputs.records import read_records
 from crm_push.models.actions import (
     GroupResult,
@@ -26,7 +27,7 @@ from crm_push.models.actions import (
     WorkspaceGroup,
 )
 from crm_push.models.crm import Connection, RecordRef
-from crm_push.push.runner import ActionInput, ActionRunner
+from crm_push.push.runner import ActionRunner
 
 
 class Actions:
@@ -101,8 +102,8 @@ class VisitorsOnly:
 CONNECTION = Connection(destination="memory", workspace_id="ws-1")
 
 
-def item(line: int, action: Any) -> ActionInput:
-    return ActionInput(line, json.dumps({"line": line}), action=action)
+def item(line: int, action: Any) -> Line[Any]:
+    return Line(line, json.dumps({"line": line}), item=action)
 
 
 # -- the facade ------------------------------------------------------------------------------
@@ -177,10 +178,10 @@ def test_a_failed_line_never_stops_the_run_and_a_plugin_bug_fails_its_line_only(
     items = [
         item(1, RecordAssertion(object="deals", matching_attribute="id", values={"name": "x"})),
         item(2, RecordAssertion(object="boom", matching_attribute="id", values={"id": 1})),
-        ActionInput(3, "{}", error=InvalidInput("line 3: bad", field="x")),
-        ActionInput(4, "{}", skipped="track"),
-        ActionInput(5, "{}", skipped="page"),
-        ActionInput(6, "{}", skipped="track"),
+        Line(3, "{}", error=InvalidInput("line 3: bad", field="x")),
+        Line(4, "{}", skipped="track"),
+        Line(5, "{}", skipped="page"),
+        Line(6, "{}", skipped="track"),
         item(7, RecordAssertion(object="deals", matching_attribute="id", values={"id": 1})),
     ]
     results: list[Any] = []
@@ -246,7 +247,7 @@ def test_records_lines_are_read_with_their_errors() -> None:
     ]
     items = list(read_records(lines))
     assert [i.line for i in items] == [1, 3, 4, 5, 6, 7]
-    assert items[0].action == RecordAssertion(
+    assert items[0].item == RecordAssertion(
         object="deals", matching_attribute="id", values={"id": 1}
     )
     errors = [str(i.error) for i in items[1:5]]
@@ -255,7 +256,7 @@ def test_records_lines_are_read_with_their_errors() -> None:
     assert errors[2].startswith("line 5: x: unknown key (a line has object, matching_attribute")
     assert errors[3].startswith("line 6: not valid JSON")
     assert items[1].error is not None and items[1].error.field == "matching_attribute"
-    assert items[5].action is not None  # a line of a rejects file pushes again
+    assert items[5].item is not None  # a line of a rejects file pushes again
 
 
 # -- the command line ------------------------------------------------------------------------
