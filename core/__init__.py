@@ -47,9 +47,14 @@ _EXPORTS = {
     "SegmentMapping": "crm_push.inputs.segment",
     "read_segment": "crm_push.inputs.segment",
     "Pusher": "crm_push.push.pusher",
+    "ActionRunner": "crm_push.push.runner",
     "RunAborted": "crm_push.errors",
-    "RunSummary": "crm_push.push.pusher",
-    "VisitorResult": "crm_push.push.pusher",
+    "ActionResult": "crm_push.push.results",
+    "ActionSummary": "crm_push.push.results",
+    "RunSummary": "crm_push.push.results",
+    "VisitorResult": "crm_push.push.results",
+    "PlannerPlugin": "crm_push.destination.planner",
+    "ReadOnlyMarkers": "crm_push.state.markers",
     "ConnectOptions": "crm_push.models.crm",
     "Connection": "crm_push.models.crm",
     "Credentials": "crm_push.models.crm",
@@ -62,6 +67,9 @@ _EXPORTS = {
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "ActionResult",
+    "ActionRunner",
+    "ActionSummary",
     "CapabilityMissing",
     "Company",
     "ConnectOptions",
@@ -81,8 +89,10 @@ __all__ = [
     "NoteResult",
     "Pending",
     "Person",
+    "PlannerPlugin",
     "PluginLoadError",
     "Pusher",
+    "ReadOnlyMarkers",
     "ReconnectRequired",
     "RecordRef",
     "RetryLater",
@@ -126,6 +136,7 @@ if TYPE_CHECKING:
         load_destination,
     )
     from crm_push.destination.facade import Destination
+    from crm_push.destination.planner import PlannerPlugin
     from crm_push.errors import (
         CapabilityMissing,
         CrmPushError,
@@ -155,6 +166,8 @@ if TYPE_CHECKING:
         Pending,
         RecordRef,
     )
-    from crm_push.push.pusher import Pusher, RunSummary, VisitorResult
+    from crm_push.push.pusher import Pusher
+    from crm_push.push.results import ActionResult, ActionSummary, RunSummary, VisitorResult
+    from crm_push.push.runner import ActionRunner
     from crm_push.state.connections import ConnectionStore
-    from crm_push.state.markers import MarkerStore
+    from crm_push.state.markers import MarkerStore, ReadOnlyMarkers

@@ -55,6 +55,15 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get(DB_ENV) or default_url()
 
 
+def exists(url: str | None = None) -> bool:
+    """Whether the state database is there already, without creating it: for SQLite, whether
+    its file exists (in memory it always does); a database server's is taken to exist."""
+    parsed = sa.make_url(resolve_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database).exists()
+
+
 def _prepare_sqlite_file(url: sa.URL) -> None:
     if not url.database or url.database == ":memory:":
         return

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from crm_push.models.crm import RecordRef
-from crm_push.state.database import engine_for, markers_table
+from crm_push.state.database import engine_for, exists, markers_table
 from pydantic import BaseModel, field_validator
 
 
@@ -170,3 +170,31 @@ class MarkerStore:
                     query = query.where(t.c.part == part)
                 removed += conn.execute(query).rowcount
         return removed
+
+
+class ReadOnlyMarkers(MarkerStore):
+    """The markers as a dry run sees them: it reads what a real push would skip and writes no
+    marker. With no state database yet the view is empty, and no database file is created."""
+
+    def __init__(self, destination: str, workspace: str, db_url: str | None = None) -> None:
+        self.stored = exists(db_url)
+        if self.stored:
+            super().__init__(destination, workspace, db_url)
+        else:
+            self.destination = destination
+            self.workspace = workspace
+
+    def for_visitor(self, visitor_id: str) -> dict[str, Marker]:
+        return super().for_visitor(visitor_id) if self.stored else {}
+
+    def get(self, visitor_id: str, part: str) -> Marker | None:
+        return super().get(visitor_id, part) if self.stored else None
+
+    def list(self, *, limit: int | None = None, visitor_id: str | None = None) -> list[Marker]:
+        return super().list(limit=limit, visitor_id=visitor_id) if self.stored else []
+
+    def record(self, visitor_id: str, part: str, **_: Any) -> None:
+        """Nothing: a dry run writes no marker."""
+
+    def remove(self, visitor_ids: Iterable[str], part: str | None = None) -> int:
+        return 0

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from crm_push import cli as cli_module
 from crm_push.destination import discovery as loading
 from crm_push.destination.facade import Destination
+from crm_push.destination.planner import PlannerPlugin
 from crm_push.errors import CapabilityMissing, InvalidInput, ReconnectRequired
 from crm_push.hookspecs import hookimpl
 from crm_push.inputs.lines import Line
@@ -213,8 +214,11 @@ def test_dead_credentials_stop_the_run(workers: int) -> None:
 
 def test_a_dry_run_says_what_it_would_do_and_calls_nothing() -> None:
     crm = Actions()
+    real = Destination("memory", crm)
     plan: list[str] = []
-    runner = ActionRunner(Destination("memory", crm), CONNECTION, dry_run=True, on_plan=plan.append)
+    # A dry run is the planner destination in place of the real one, through the same runner.
+    planner = Destination(real.name, PlannerPlugin(real.name, on_plan=plan.append))
+    runner = ActionRunner(planner, planner.connect())
     summary = runner.run(
         [
             item(1, UserIdentity(user_id="u_1", email="a@b.io")),
@@ -227,7 +231,8 @@ def test_a_dry_run_says_what_it_would_do_and_calls_nothing() -> None:
         "would group workspace 'w_1' (b.io)",
         "would assert deals by id 'd'",
     ]
-    assert summary.writes == 0 and crm.log == []
+    # The writes a real run would send; none reached the CRM.
+    assert summary.created == summary.writes == 3 and crm.log == []
 
 
 # -- records input ---------------------------------------------------------------------------
@@ -392,6 +397,13 @@ def test_push_records_and_segment(memory: Actions, tmp_path: Path) -> None:
     assert "would identify user 'u_1' (a@b.io)" in dry.output
     assert "Dry run — nothing was written. 3 events" in dry.output
     assert "1 skipped (page: 1)" in dry.output
+
+    # A dry run creates no state database: no file, no tables, nothing stored.
+    none = tmp_path / "none.db"
+    for fmt, file in (("segment", events), ("records", records)):
+        dry = run("--db", f"sqlite:///{none}", "push", "--format", fmt, "--dry-run", str(file))
+        assert "Dry run — nothing was written." in dry.output, dry.output
+    assert not none.exists()
 
 
 def test_mapping_usage_errors(memory: Actions, tmp_path: Path) -> None:

@@ -8,7 +8,14 @@ import stat
 from pathlib import Path
 
 import pytest
-from crm_push import Connection, ConnectionStore, Credentials, MarkerStore, RecordRef
+from crm_push import (
+    Connection,
+    ConnectionStore,
+    Credentials,
+    MarkerStore,
+    ReadOnlyMarkers,
+    RecordRef,
+)
 
 
 def test_database_file_is_private(tmp_path: Path) -> None:
@@ -59,3 +66,18 @@ def test_markers_are_per_destination_and_workspace(db_url: str) -> None:
     marker = a.for_visitor("v1")["person"]
     assert (marker.payload_hash, marker.record_id, marker.state) == ("h2", "r1", "done")
     assert a.remove(["v1"]) == 1 and a.for_visitor("v1") == {}
+
+
+def test_read_only_markers_read_what_is_stored_and_write_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    missing = ReadOnlyMarkers("attio", "ws-1", f"sqlite:///{tmp_path / 'none.db'}")
+    assert missing.for_visitor("v1") == {} and missing.get("v1", "person") is None
+    missing.record("v1", "person", payload="h")
+    assert missing.list() == [] and not (tmp_path / "none.db").exists()
+
+    MarkerStore("attio", "ws-1", url).record("v1", "person", payload="h", record_id="r1")
+    view = ReadOnlyMarkers("attio", "ws-1", url)
+    assert view.for_visitor("v1")["person"].record_id == "r1"
+    view.record("v1", "note", payload="n", state="pending")
+    assert view.remove(["v1"]) == 0
+    assert set(MarkerStore("attio", "ws-1", url).for_visitor("v1")) == {"person"}
