@@ -106,3 +106,18 @@ def engine_for(url: str | None = None) -> sa.Engine:
         metadata.create_all(engine)
         _engines[resolved] = engine
         return engine
+
+
+def existing_engine(url: str | None = None) -> sa.Engine | None:
+    """An engine for reading the state database that creates nothing (no file, no tables), or
+    None when there is no database yet."""
+    resolved = resolve_url(url)
+    if not exists(resolved):
+        return None
+    with _engines_lock:
+        if resolved in _engines:
+            return _engines[resolved]
+    kwargs: dict[str, object] = {}
+    if sa.make_url(resolved).get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    return sa.create_engine(resolved, **kwargs)

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from crm_push.models.crm import RecordRef
-from crm_push.state.database import engine_for, exists, markers_table
+from crm_push.state.database import engine_for, existing_engine, markers_table
 from pydantic import BaseModel, field_validator
 
 
@@ -174,15 +174,16 @@ class MarkerStore:
 
 class ReadOnlyMarkers(MarkerStore):
     """The markers as a dry run sees them: it reads what a real push would skip and writes no
-    marker. With no state database yet the view is empty, and no database file is created."""
+    marker. It creates nothing: with no state database (or no markers in it) the view is empty."""
 
     def __init__(self, destination: str, workspace: str, db_url: str | None = None) -> None:
-        self.stored = exists(db_url)
-        if self.stored:
-            super().__init__(destination, workspace, db_url)
-        else:
-            self.destination = destination
-            self.workspace = workspace
+        self.destination = destination
+        self.workspace = workspace
+        self._upsert = None
+        engine = existing_engine(db_url)
+        self.stored = engine is not None and sa.inspect(engine).has_table(markers_table.name)
+        if engine is not None:
+            self.engine = engine
 
     def for_visitor(self, visitor_id: str) -> dict[str, Marker]:
         return super().for_visitor(visitor_id) if self.stored else {}

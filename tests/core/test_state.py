@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -74,6 +75,11 @@ def test_read_only_markers_read_what_is_stored_and_write_nothing(tmp_path: Path)
     assert missing.for_visitor("v1") == {} and missing.get("v1", "person") is None
     missing.record("v1", "person", payload="h")
     assert missing.list() == [] and not (tmp_path / "none.db").exists()
+
+    other = tmp_path / "other.db"  # a database without crm-push's tables gets none
+    sqlite3.connect(other).close()
+    ReadOnlyMarkers("attio", "ws-1", f"sqlite:///{other}").record("v1", "person", payload="h")
+    assert sqlite3.connect(other).execute("select name from sqlite_master").fetchall() == []
 
     MarkerStore("attio", "ws-1", url).record("v1", "person", payload="h", record_id="r1")
     view = ReadOnlyMarkers("attio", "ws-1", url)
