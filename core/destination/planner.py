@@ -53,15 +53,18 @@ class PlannerPlugin:
         self._lock = threading.Lock()  # the pusher's workers plan at the same time
         self._count = 0
 
+    def _placeholder(self) -> str:
+        with self._lock:
+            self._count += 1
+            return f"dry-run-{self._count}"
+
     def _say(self, line: str) -> str:
         """Record one planned write; returns a placeholder record id for it."""
         with self._lock:
             self.plan.append(line)
-            self._count += 1
-            placeholder = f"dry-run-{self._count}"
         if self._on_plan:
             self._on_plan(line)
-        return placeholder
+        return self._placeholder()
 
     def _ref(
         self, obj: str, what: str, data: dict[str, Any], existing: RecordRef | None
@@ -137,11 +140,11 @@ class PlannerPlugin:
     @hookimpl
     def identify_user(self, connection: Connection, identity: UserIdentity) -> IdentifyResult:
         user = self._created("users", f"would identify {identity.describe()}")
-        person = RecordRef(object="people", record_id=user.record_id, outcome="created")
+        person = RecordRef(object="people", record_id=self._placeholder(), outcome="created")
         return IdentifyResult(person=person, user=user)
 
     @hookimpl
     def group_workspace(self, connection: Connection, group: WorkspaceGroup) -> GroupResult:
         workspace = self._created("workspaces", f"would group {group.describe()}")
-        company = RecordRef(object="companies", record_id=workspace.record_id, outcome="created")
+        company = RecordRef(object="companies", record_id=self._placeholder(), outcome="created")
         return GroupResult(company=company, workspace=workspace)
