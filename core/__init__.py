@@ -40,11 +40,21 @@ _EXPORTS = {
     "Person": "crm_push.models",
     "Visit": "crm_push.models",
     "Visitor": "crm_push.models",
-    "parse_visitor": "crm_push.models",
+    "Line": "crm_push.inputs.lines",
+    "parse_visitor": "crm_push.inputs.visitors",
+    "read_jsonl": "crm_push.inputs.visitors",
+    "read_records": "crm_push.inputs.records",
+    "SegmentMapping": "crm_push.inputs.segment",
+    "read_segment": "crm_push.inputs.segment",
     "Pusher": "crm_push.push.pusher",
+    "ActionRunner": "crm_push.push.runner",
     "RunAborted": "crm_push.errors",
-    "RunSummary": "crm_push.push.pusher",
-    "VisitorResult": "crm_push.push.pusher",
+    "ActionResult": "crm_push.push.results",
+    "ActionSummary": "crm_push.push.results",
+    "RunSummary": "crm_push.push.results",
+    "VisitorResult": "crm_push.push.results",
+    "PlannerPlugin": "crm_push.destination.planner",
+    "ReadOnlyMarkers": "crm_push.state.markers",
     "ConnectOptions": "crm_push.models.crm",
     "Connection": "crm_push.models.crm",
     "Credentials": "crm_push.models.crm",
@@ -58,6 +68,9 @@ _EXPORTS = {
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "ActionResult",
+    "ActionRunner",
+    "ActionSummary",
     "CapabilityMissing",
     "Company",
     "ConnectOptions",
@@ -70,20 +83,24 @@ __all__ = [
     "DisconnectResult",
     "Fatal",
     "InvalidInput",
+    "Line",
     "MarkerStore",
     "NotImplementedYet",
     "Note",
     "NoteResult",
     "Pending",
     "Person",
+    "PlannerPlugin",
     "PluginLoadError",
     "Pusher",
+    "ReadOnlyMarkers",
     "ReconnectRequired",
     "RecordRef",
     "RetryLater",
     "RunAborted",
     "RunSummary",
     "ScopeMissing",
+    "SegmentMapping",
     "Session",
     "Visit",
     "Visitor",
@@ -94,6 +111,9 @@ __all__ = [
     "list_plugins",
     "load_destination",
     "parse_visitor",
+    "read_jsonl",
+    "read_records",
+    "read_segment",
 ]
 
 
@@ -118,6 +138,7 @@ if TYPE_CHECKING:
         load_destination,
     )
     from crm_push.destination.facade import Destination
+    from crm_push.destination.planner import PlannerPlugin
     from crm_push.errors import (
         CapabilityMissing,
         CrmPushError,
@@ -132,7 +153,11 @@ if TYPE_CHECKING:
         ScopeMissing,
     )
     from crm_push.hookspecs import hookimpl, hookspec
-    from crm_push.models import Company, Person, Visit, Visitor, parse_visitor
+    from crm_push.inputs.lines import Line
+    from crm_push.inputs.records import read_records
+    from crm_push.inputs.segment import SegmentMapping, read_segment
+    from crm_push.inputs.visitors import parse_visitor, read_jsonl
+    from crm_push.models import Company, Person, Visit, Visitor
     from crm_push.models.crm import (
         Connection,
         ConnectOptions,
@@ -143,7 +168,9 @@ if TYPE_CHECKING:
         Pending,
         RecordRef,
     )
-    from crm_push.push.pusher import Pusher, RunSummary, VisitorResult
+    from crm_push.push.pusher import Pusher
+    from crm_push.push.results import ActionResult, ActionSummary, RunSummary, VisitorResult
+    from crm_push.push.runner import ActionRunner
     from crm_push.session import Session
     from crm_push.state.connections import ConnectionStore
-    from crm_push.state.markers import MarkerStore
+    from crm_push.state.markers import MarkerStore, ReadOnlyMarkers

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 from crm_push.cli.app import FORMATS, Context, _fail, _need, cli, pass_ctx
 from crm_push.cli.connection import _check_connection, _keep_renewed
-from crm_push.cli.report import RunReport, plural, read_lines
+from crm_push.cli.report import RunReport, print_summary
 from crm_push.errors import CrmPushError
+
+if TYPE_CHECKING:  # imported when a push runs: `crm-push --help` stays fast
+    from crm_push.inputs.lines import Line
+
+#: What a line of each --format is called in the summary.
+NOUNS = {"visitors": "visitor", "records": "record", "segment": "event"}
+#: The optional hooks each --format needs of the destination.
+NEEDS = {
+    "visitors": (),
+    "records": ("assert_record",),
+    "segment": ("identify_user", "group_workspace"),
+}
 
 
 @cli.command()
@@ -65,162 +78,90 @@ def push(
     --format records asserts one record a line; --format segment turns identify events into
     identify user and group events into group workspace, and counts other events as skipped.
     """
-    from crm_push.destination.planner import DryRunDestination
-    from crm_push.inputs.visitors import read_jsonl
+    from crm_push.destination.facade import Destination
+    from crm_push.destination.planner import PlannerPlugin
     from crm_push.push.pusher import Pusher
+    from crm_push.push.results import RunSummary
+    from crm_push.push.runner import ActionRunner
     from crm_push.state.connections import ConnectionStore
-    from crm_push.state.markers import MarkerStore
+    from crm_push.state.database import exists
+    from crm_push.state.markers import MarkerStore, ReadOnlyMarkers
 
     if file != "-" and not Path(file).exists():
         raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
     if mapping is not None and input_format != "segment":
         raise click.UsageError("--mapping goes with --format segment")
-    if input_format != "visitors":
-        _push_actions(ctx, file, input_format, mapping, as_json, rejects, dry_run, workers)
-        return
+    lines = _lines(file, input_format, mapping)
     dest = ctx.destination()
-    store = ConnectionStore(ctx.db)
-    stored = store.load(dest.name)
+    _need(dest, *NEEDS[input_format])
+    # A dry run reads the stored connection, if any, for the workspace whose markers say what a
+    # real push would skip; it connects to nothing and creates no state database.
+    store = ConnectionStore(ctx.db) if not dry_run or exists(ctx.db) else None
+    stored = store.load(dest.name) if store else None
     if dry_run:
-        # No network: the stored connection (if any) names the workspace whose markers say
-        # what a real push would skip.
-        planner = DryRunDestination(dest.name, on_plan=lambda line: click.echo(line, err=True))
-        connection = planner.connection(stored.workspace_id if stored else "dry-run")
-        target: Any = planner
+        workspace = stored.workspace_id if stored else "dry-run"
+        plugin = PlannerPlugin(dest.name, workspace_id=workspace, on_plan=_echo_plan)
+        target = Destination(dest.name, plugin)
+        connection = target.connect()
     else:
+        assert store is not None
         try:
             connection = _check_connection(dest, store, stored)
         except CrmPushError as exc:
             raise _fail(exc) from None
         target = dest
-    markers = MarkerStore(dest.name, connection.workspace_id, ctx.db)
-    pusher = Pusher(target, connection, markers, workers=workers, dry_run=dry_run)
-
-    with RunReport(path=file, noun="visitor", as_json=as_json, rejects=rejects) as report:
-        summary = pusher.run(read_jsonl(read_lines(file)), on_result=report.on_result)
-    if not dry_run:
-        summary.http = dest.request_stats(connection)
-        renewed = dest.current_credentials(connection)
-        _keep_renewed(store, stored, connection.model_copy(update={"credentials": renewed}))
-    if as_json:
-        report.print_json(
-            summary, dry_run=dry_run, destination=dest.name, workspace=connection.workspace_id
-        )
+    runner: Pusher | ActionRunner
+    if input_format == "visitors":
+        markers_type = ReadOnlyMarkers if dry_run else MarkerStore
+        markers = markers_type(dest.name, connection.workspace_id, ctx.db)
+        runner = Pusher(target, connection, markers, workers=workers)
     else:
-        _print_summary(summary, report, dry_run)
-    if summary.failed or summary.stopped:
-        sys.exit(1)
+        runner = ActionRunner(target, connection, workers=workers)
 
-
-def _print_summary(summary: Any, report: RunReport, dry_run: bool) -> None:
-    prefix = "Dry run — nothing was written. " if dry_run else ""
-    click.echo(
-        f"{prefix}{plural(summary.total, 'visitor')} in {report.elapsed:.1f}s: "
-        f"{summary.created} created, {summary.updated} updated, {summary.unchanged} unchanged, "
-        f"{summary.failed} failed; {summary.writes} writes."
-    )
-    if summary.notes_created or summary.notes_skipped:
-        click.echo(f"Notes: {summary.notes_created} created, {summary.notes_skipped} skipped.")
-    if summary.http.get("requests"):
-        h = {k: int(v) for k, v in summary.http.items()}
-        click.echo(
-            f"HTTP: {h['requests']} requests ({h.get('writes', 0)} writes, "
-            f"{h.get('reads', 0)} reads); {h.get('retries', 0)} retries, "
-            f"{h.get('throttled', 0)} rate-limited (429)."
-        )
-    for reason, count in summary.notes_skipped_reasons.items():
-        click.echo(f"  {count} notes skipped: {reason}")
-    if summary.failed:
-        click.echo(report.failure_hint())
-    if summary.stopped:
-        click.echo(
-            f"Stopped early: {summary.stopped}\nWhat was pushed stays pushed; run the same "
-            "command again after fixing this and it resumes where it stopped."
-        )
-
-
-def _push_actions(
-    ctx: Context,
-    file: str,
-    input_format: str,
-    mapping_file: str | None,
-    as_json: bool,
-    rejects: IO[str] | None,
-    dry_run: bool,
-    workers: int,
-) -> None:
-    from crm_push.inputs.records import read_records
-    from crm_push.inputs.segment import SegmentMapping, read_segment
-    from crm_push.models.crm import Connection
-    from crm_push.push.runner import ActionRunner
-    from crm_push.state.connections import ConnectionStore
-
-    items: Any
-    if input_format == "segment":
-        try:
-            mapping = SegmentMapping.load(mapping_file) if mapping_file else None
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--mapping") from None
-        items = read_segment(read_lines(file), mapping)
-    else:
-        items = read_records(read_lines(file))
-    dest = ctx.destination()
-    if input_format == "segment":
-        _need(dest, "identify_user", "group_workspace")
-    else:
-        _need(dest, "assert_record")
-    store = ConnectionStore(ctx.db)
-    stored = store.load(dest.name)
-    if dry_run:
-        connection = Connection(destination=dest.name, workspace_id="dry-run")
-    else:
-        try:
-            connection = _check_connection(dest, store, stored)
-        except CrmPushError as exc:
-            raise _fail(exc) from None
-    runner = ActionRunner(
-        dest,
-        connection,
-        workers=workers,
-        dry_run=dry_run,
-        on_plan=lambda line: click.echo(line, err=True),
-    )
-    noun = "event" if input_format == "segment" else "record"
+    noun = NOUNS[input_format]
     with RunReport(path=file, noun=noun, as_json=as_json, rejects=rejects) as report:
-        summary = runner.run(items, on_result=report.on_result)
+        summary = runner.run(lines, on_result=report.on_result)
     if not dry_run:
+        assert store is not None
+        if isinstance(summary, RunSummary):
+            summary.http = dest.request_stats(connection)
         renewed = dest.current_credentials(connection)
         _keep_renewed(store, stored, connection.model_copy(update={"credentials": renewed}))
     if as_json:
+        extra = {} if input_format == "visitors" else {"format": input_format}
         report.print_json(
             summary,
             dry_run=dry_run,
             destination=dest.name,
             workspace=connection.workspace_id,
-            format=input_format,
+            **extra,
         )
     else:
-        _print_action_summary(summary, report, dry_run)
+        print_summary(summary, report, dry_run=dry_run)
     if summary.failed or summary.stopped:
         sys.exit(1)
 
 
-def _print_action_summary(summary: Any, report: RunReport, dry_run: bool) -> None:
-    prefix = "Dry run — nothing was written. " if dry_run else ""
-    skipped = ""
-    if summary.skipped:
-        kinds = ", ".join(f"{k}: {n}" for k, n in sorted(summary.skipped_types.items()))
-        skipped = f", {summary.skipped} skipped ({kinds})"
-    click.echo(
-        f"{prefix}{plural(summary.total, report.noun)} in {report.elapsed:.1f}s: "
-        f"{summary.created} created, "
-        f"{summary.updated} updated, {summary.failed} failed{skipped}; "
-        f"{plural(summary.writes, 'action')} sent."
-    )
-    if summary.failed:
-        click.echo(report.failure_hint())
-    if summary.stopped:
-        click.echo(
-            f"Stopped early: {summary.stopped}\nWhat was pushed stays pushed; asserts are "
-            "idempotent, so running the same command again after fixing this is safe."
-        )
+def _echo_plan(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _lines(file: str, input_format: str, mapping_file: str | None) -> Iterator[Line[Any]]:
+    """The input, read lazily as Lines of the format's items."""
+    from crm_push.inputs.lines import open_lines
+
+    if input_format == "visitors":
+        from crm_push.inputs.visitors import read_jsonl
+
+        return read_jsonl(open_lines(file))
+    if input_format == "records":
+        from crm_push.inputs.records import read_records
+
+        return read_records(open_lines(file))
+    from crm_push.inputs.segment import SegmentMapping, read_segment
+
+    try:
+        mapping = SegmentMapping.load(mapping_file) if mapping_file else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--mapping") from None
+    return read_segment(open_lines(file), mapping)

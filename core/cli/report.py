@@ -1,16 +1,20 @@
 """What a push shows while it runs and when it ends: the progress bar, failure lines, the
-rejects file and the JSON summary. Shared by visitor pushes and records/events pushes."""
+rejects file, the summary and the JSON summary. One for every --format."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-from collections.abc import Iterator
 from types import TracebackType
-from typing import IO, Any, TextIO, cast
+from typing import IO, TYPE_CHECKING, Any, TextIO, cast
 
 import click
+from crm_push.inputs.lines import REJECT_KEY
+
+if TYPE_CHECKING:  # pydantic models: imported when a push runs, not for `crm-push --help`
+    from crm_push.inputs.lines import Line
+    from crm_push.push.results import Result, RunSummary, Totals
 
 #: Failures seen under the progress bar are printed after it, up to this many.
 HELD_FAILURES = 20
@@ -24,19 +28,8 @@ def count_lines(path: str) -> int | None:
         return sum(1 for line in fh if line.strip())
 
 
-def read_lines(path: str) -> Iterator[str]:
-    """The lines of a file, or of stdin for "-", read lazily."""
-    if path == "-":
-        yield from sys.stdin
-        return
-    with open(path, encoding="utf-8") as fh:
-        yield from fh
-
-
-def reject_line(item: Any, result: Any) -> str:
+def reject_line(item: Line[Any], result: Result) -> str:
     """The input line with a `_reject` key saying why; pushable again once fixed."""
-    from crm_push.models import REJECT_KEY  # lazily: models pull in pydantic and validators
-
     reject = {"line": result.line, "reason": result.reason, "field": result.field}
     try:
         data = json.loads(item.raw)
@@ -47,7 +40,7 @@ def reject_line(item: Any, result: Any) -> str:
     return json.dumps({REJECT_KEY: {**reject, "raw": item.raw}}, ensure_ascii=False)
 
 
-def failure_line(result: Any) -> str:
+def failure_line(result: Result) -> str:
     # Input errors already name the visitor and line; CRM errors do not.
     reason = result.reason or ""
     where = f"line {result.line}" if result.line else "input"
@@ -106,7 +99,7 @@ class RunReport:
         self._bar.__enter__()
         return self
 
-    def on_result(self, item: Any, result: Any) -> None:
+    def on_result(self, item: Line[Any], result: Result) -> None:
         self.done += 1
         self._bar.update(1, result)
         if result.status != "failed":
@@ -147,7 +140,54 @@ class RunReport:
         )
         return f"{plural(self.failed, self.noun)} failed ({where}); fix and push again."
 
-    def print_json(self, summary: Any, **extra: Any) -> None:
+    def print_json(self, summary: Totals, **extra: Any) -> None:
         out = summary.model_dump()
         out.update(seconds=round(self.elapsed, 3), **extra)
         click.echo(json.dumps(out, indent=2))
+
+
+def print_summary(summary: Totals, report: RunReport, *, dry_run: bool) -> None:
+    """The end of a push, in words: counts, writes, notes and HTTP figures, failures, a stop."""
+    from crm_push.push.results import ActionSummary, RunSummary
+
+    visitors = isinstance(summary, RunSummary)
+    counts = [f"{summary.created} created", f"{summary.updated} updated"]
+    if visitors:
+        counts.append(f"{summary.unchanged} unchanged")
+    counts.append(f"{summary.failed} failed")
+    if isinstance(summary, ActionSummary) and summary.skipped:
+        kinds = ", ".join(f"{k}: {n}" for k, n in sorted(summary.skipped_types.items()))
+        counts[-1] += f", {summary.skipped} skipped ({kinds})"
+    writes = f"{summary.writes} writes" if visitors else f"{plural(summary.writes, 'action')} sent"
+    prefix = "Dry run — nothing was written. " if dry_run else ""
+    click.echo(
+        f"{prefix}{plural(summary.total, report.noun)} in {report.elapsed:.1f}s: "
+        f"{', '.join(counts)}; {writes}."
+    )
+    if isinstance(summary, RunSummary):
+        _print_details(summary)
+    if summary.failed:
+        click.echo(report.failure_hint())
+    if summary.stopped:
+        again = (
+            "run the same command again after fixing this and it resumes where it stopped."
+            if visitors
+            else "asserts are idempotent, so running the same command again after fixing this "
+            "is safe."
+        )
+        click.echo(f"Stopped early: {summary.stopped}\nWhat was pushed stays pushed; {again}")
+
+
+def _print_details(summary: RunSummary) -> None:
+    """What only a visitor push counts: notes, and the destination's HTTP figures."""
+    if summary.notes_created or summary.notes_skipped:
+        click.echo(f"Notes: {summary.notes_created} created, {summary.notes_skipped} skipped.")
+    if summary.http.get("requests"):
+        h = {k: int(v) for k, v in summary.http.items()}
+        click.echo(
+            f"HTTP: {h['requests']} requests ({h.get('writes', 0)} writes, "
+            f"{h.get('reads', 0)} reads); {h.get('retries', 0)} retries, "
+            f"{h.get('throttled', 0)} rate-limited (429)."
+        )
+    for reason, count in summary.notes_skipped_reasons.items():
+        click.echo(f"  {count} notes skipped: {reason}")

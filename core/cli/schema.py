@@ -11,7 +11,8 @@ from crm_push.cli.app import cli
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of one input line (a visitor)."""
-    from crm_push.models import REJECT_KEY, Visitor
+    from crm_push.inputs.lines import REJECT_KEY
+    from crm_push.models import Visitor
 
     schema = Visitor.model_json_schema()
     # push accepts lines of a --rejects file as they are: document the key it ignores.

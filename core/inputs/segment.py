@@ -23,12 +23,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from crm_push.errors import InvalidInput
+from crm_push.inputs.lines import FIX_LINE, Line, Skip, invalid_input, json_object, read_lines
 from crm_push.models.actions import Action, UserIdentity, WorkspaceGroup
-from crm_push.push.runner import FIX_LINE, ActionInput, json_object
 from pydantic import ValidationError
 
 #: The records a mapping may add attributes to: identify ⇒ person, user; group ⇒ company,
@@ -210,13 +211,13 @@ class SegmentMapping:
         return out
 
 
+#: Segment's names of the fields an action takes from an event.
+_EVENT_NAMES = {"email": "traits.email", "domain": "traits.website"}
+
+
 def _invalid(line: int, event_type: str, exc: ValidationError) -> InvalidInput:
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    where = {"email": "traits.email", "domain": "traits.website"}.get(loc, loc)
-    msg = first["msg"].removeprefix("Value error, ")
-    return InvalidInput(
-        f"line {line}: {event_type} event: {where}: {msg}", field=where, next_step=FIX_LINE
+    return invalid_input(
+        exc, f"line {line}: {event_type} event", whole="(event)", fields=_EVENT_NAMES
     )
 
 
@@ -287,22 +288,18 @@ def parse_event(data: Mapping[str, Any], mapping: SegmentMapping, *, line: int) 
     return event_type
 
 
+def parse_segment_line(
+    text: str, *, line: int, mapping: SegmentMapping | None = None
+) -> Action | Skip:
+    """One line as an action, or a Skip naming the event type we do not push."""
+    data = json_object(text, line=line, what="a Segment event")
+    parsed = parse_event(data, mapping or SegmentMapping(), line=line)
+    return Skip(parsed) if isinstance(parsed, str) else parsed
+
+
 def read_segment(
     lines: Iterable[str], mapping: SegmentMapping | None = None
-) -> Iterator[ActionInput]:
-    """Yield each non-blank line as an ActionInput: an action, a rejection or a skip."""
+) -> Iterator[Line[Action]]:
+    """Yield each non-blank line as a Line: an action, a rejection or a skip."""
     mapping = mapping or SegmentMapping()
-    for number, text in enumerate(lines, start=1):
-        stripped = text.strip()
-        if not stripped:
-            continue
-        try:
-            data = json_object(stripped, number, "a Segment event")
-            parsed = parse_event(data, mapping, line=number)
-        except InvalidInput as exc:
-            yield ActionInput(number, stripped, error=exc)
-            continue
-        if isinstance(parsed, str):
-            yield ActionInput(number, stripped, skipped=parsed)
-        else:
-            yield ActionInput(number, stripped, action=parsed)
+    return read_lines(lines, partial(parse_segment_line, mapping=mapping))

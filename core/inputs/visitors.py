@@ -1,31 +1,42 @@
-"""Reading visitors from JSON Lines, one at a time, so memory stays flat on any file size."""
+"""Visitors as input: one JSON object a line, validated into a Visitor, read one at a time."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import Any
 
 from crm_push.errors import InvalidInput
-from crm_push.models import Visitor, parse_line
+from crm_push.inputs.lines import REJECT_KEY, Line, invalid_input, json_object, read_lines
+from crm_push.models.visitor import Visitor
+from pydantic import ValidationError
 
 
-@dataclass(frozen=True, slots=True)
-class InputRecord:
-    """One non-blank input line: the visitor, or the error that rejects it, and the raw text."""
+def parse_visitor(data: Any, *, line: int | None = None) -> Visitor:
+    """Validate one visitor; raise InvalidInput naming the visitor id (or line) and the field."""
+    record = None
+    if isinstance(data, dict) and data.get("id") not in (None, ""):
+        record = str(data["id"])
+    where = f"visitor {record!r}" if record else "visitor without id"
+    if line is not None:
+        where += f" (line {line})"
+    if not isinstance(data, dict):
+        raise InvalidInput(
+            f"{where}: expected a JSON object, got {type(data).__name__}", record=record
+        )
+    if REJECT_KEY in data:
+        # A line from a --rejects file, fixed and pushed again: its reject note is not input.
+        data = {k: v for k, v in data.items() if k != REJECT_KEY}
+    try:
+        return Visitor.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_input(exc, where, whole="(visitor)", record=record, next_step=None) from None
 
-    line: int
-    raw: str
-    visitor: Visitor | None = None
-    error: InvalidInput | None = None
+
+def parse_line(text: str, *, line: int) -> Visitor:
+    """One JSON Lines line as a Visitor, or InvalidInput naming the line."""
+    return parse_visitor(json_object(text, line=line, what="a visitor", next_step=None), line=line)
 
 
-def read_jsonl(lines: Iterable[str]) -> Iterator[InputRecord]:
-    """Yield each non-blank line as an InputRecord; a bad line never stops the stream."""
-    for number, text in enumerate(lines, start=1):
-        stripped = text.strip()
-        if not stripped:
-            continue
-        try:
-            yield InputRecord(number, stripped, visitor=parse_line(stripped, line=number))
-        except InvalidInput as exc:
-            yield InputRecord(number, stripped, error=exc)
+def read_jsonl(lines: Iterable[str]) -> Iterator[Line[Visitor]]:
+    """Yield each non-blank line as a Line of a Visitor; a bad line never stops the stream."""
+    return read_lines(lines, parse_line)

@@ -7,17 +7,14 @@ Everything is normalised on the way in, and unknown fields are errors rather tha
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Annotated, Any
 
-from crm_push.errors import InvalidInput
 from crm_push.models.fields import normalize_domain, normalize_email, normalize_url, split_name
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
@@ -125,50 +122,3 @@ class Visitor(_Model):
         if self.key_contacts and not self.company:
             raise ValueError("key_contacts need a company to be linked to")
         return self
-
-
-#: The key a --rejects file adds to each failed visitor; ignored when the line is pushed again.
-REJECT_KEY = "_reject"
-
-
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def parse_visitor(data: Any, *, line: int | None = None) -> Visitor:
-    """Validate one visitor; raise InvalidInput naming the visitor id (or line) and the field."""
-    record = None
-    if isinstance(data, dict) and data.get("id") not in (None, ""):
-        record = str(data["id"])
-    where = f"visitor {record!r}" if record else "visitor without id"
-    if line is not None:
-        where += f" (line {line})"
-    if not isinstance(data, dict):
-        raise InvalidInput(
-            f"{where}: expected a JSON object, got {type(data).__name__}", record=record
-        )
-    if REJECT_KEY in data:
-        # A line from a --rejects file, fixed and pushed again: its reject note is not input.
-        data = {k: v for k, v in data.items() if k != REJECT_KEY}
-    try:
-        return Visitor.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = _loc(first["loc"]) or "(visitor)"
-        msg = first["msg"].removeprefix("Value error, ")
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise InvalidInput(f"{where}: {field}: {msg}{more}", field=field, record=record) from None
-
-
-def parse_line(text: str, *, line: int) -> Visitor:
-    """Parse one JSON Lines line into a Visitor, or raise InvalidInput with the line number."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"line {line}: not valid JSON ({exc.msg} at column {exc.colno})", field="(line)"
-        ) from None
-    return parse_visitor(data, line=line)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future
-from typing import Literal
 
 from crm_push.destination.facade import Destination
 from crm_push.errors import (
@@ -18,55 +17,19 @@ from crm_push.errors import (
     CrmPushError,
     InvalidInput,
     ReconnectRequired,
-    RunAborted,
     ScopeMissing,
 )
-from crm_push.inputs.visitors import InputRecord
 from crm_push.models import Company, Person, Visitor
 from crm_push.models.crm import Connection, Pending, RecordRef
 from crm_push.push.notes import visit_note
-from crm_push.push.stream import Totals, ordered_results, summarise
+from crm_push.push.results import NoteOutcome, RunSummary, VisitorResult, VisitorStatus
+from crm_push.push.stream import Runner
 from crm_push.state.markers import Marker, MarkerStore, payload_hash
-from pydantic import BaseModel, Field
 
-Status = Literal["created", "updated", "unchanged", "failed"]
-NoteOutcome = Literal["created", "existing", "skipped", "unchanged"]
+__all__ = ["Pusher", "RunSummary", "VisitorResult"]
 
 #: How many distinct companies a run remembers having written.
 COMPANY_CACHE_SIZE = 10_000
-
-
-class VisitorResult(BaseModel):
-    """How one visitor ended, with the reason when it failed."""
-
-    visitor_id: str | None
-    line: int | None = None
-    status: Status
-    reason: str | None = None
-    field: str | None = None
-    records: dict[str, str] = Field(default_factory=dict)  # part ⇒ CRM record id
-    note: NoteOutcome | None = None
-    note_skipped_reason: str | None = None
-    writes: int = 0  # hook calls that wrote (or tried to write) to the CRM
-
-
-class RunSummary(Totals):
-    """Totals of a run; `crm-push push --json` prints this."""
-
-    notes_created: int = 0
-    notes_skipped: int = 0
-    notes_skipped_reasons: dict[str, int] = Field(default_factory=dict)
-    #: HTTP figures of the destination, when it keeps them (requests, retries, throttled…).
-    http: dict[str, float] = Field(default_factory=dict)
-
-    def add(self, result: VisitorResult) -> None:
-        super().add(result)
-        if result.note == "created":
-            self.notes_created += 1
-        elif result.note == "skipped":
-            self.notes_skipped += 1
-            reason = result.note_skipped_reason or "unknown"
-            self.notes_skipped_reasons[reason] = self.notes_skipped_reasons.get(reason, 0) + 1
 
 
 class _Visit:
@@ -82,8 +45,14 @@ class _Visit:
         self.note_reason: str | None = None
 
 
-class Pusher:
-    """Pushes visitors to one destination and workspace, recording markers as it goes."""
+class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
+    """Pushes visitors to one destination and workspace, recording markers as it goes.
+
+    A dry run is this same flow through the planner destination and read-only markers.
+    """
+
+    result_type = VisitorResult
+    summary_type = RunSummary
 
     def __init__(
         self,
@@ -92,19 +61,16 @@ class Pusher:
         markers: MarkerStore,
         *,
         workers: int = 1,
-        dry_run: bool = False,
     ) -> None:
+        super().__init__(workers=workers)
         self.destination = destination
         self.connection = connection
         self.markers = markers
-        self.workers = max(1, workers)
-        self.dry_run = dry_run
         # Companies written in this run, by (domain, payload): each written once, and visitors
         # sharing one wait for that write instead of racing it. Bounded, so memory stays flat
         # on a backlog of many distinct companies (an evicted one is asserted again if seen).
         self._companies: OrderedDict[tuple[str, str], Future[RecordRef]] = OrderedDict()
         self._lock = threading.Lock()
-        self._stopped: str | None = None
 
     # -- one visitor ------------------------------------------------------------------------
 
@@ -121,15 +87,14 @@ class Pusher:
                 # Keyed by email, else by name: reordering the list must not duplicate anyone.
                 self._person(state, f"contact:{contact.email or contact.name}", contact, company)
         except ReconnectRequired as exc:
-            self._stopped = str(exc)
-            raise RunAborted(str(exc)) from exc
+            raise self._stop(str(exc)) from exc
         except InvalidInput as exc:
             return self._failed(state, line, str(exc), exc.field)
         except CrmPushError as exc:
             return self._failed(state, line, str(exc), None)
         except Exception as exc:  # a plugin bug must fail this visitor, not the run
             return self._failed(state, line, f"{type(exc).__name__}: {exc}", None)
-        status: Status = "unchanged"
+        status: VisitorStatus = "unchanged"
         if state.outcomes["created"]:
             status = "created"
         elif state.outcomes["updated"]:
@@ -158,8 +123,7 @@ class Pusher:
         )
 
     def _record(self, state: _Visit, part: str, payload: str, ref: RecordRef | None) -> None:
-        if not self.dry_run:
-            self.markers.record(state.visitor.id, part, payload=payload, ref=ref)
+        self.markers.record(state.visitor.id, part, payload=payload, ref=ref)
 
     def _unchanged(self, state: _Visit, part: str, payload: str) -> RecordRef | None:
         marker = state.markers.get(part)
@@ -205,8 +169,7 @@ class Pusher:
             if ref is None:
                 state.writes += 1
                 ref = self.destination.assert_company(self.connection, company)
-                if not self.dry_run:
-                    self.markers.record_company(company.domain, payload=payload, ref=ref)
+                self.markers.record_company(company.domain, payload=payload, ref=ref)
         except BaseException as exc:
             with self._lock:
                 self._companies.pop(key, None)  # let a later visitor try again
@@ -241,7 +204,7 @@ class Pusher:
         if existing is None:
             if marker is not None and marker.state == "pending":
                 pending = Pending(since=marker.pushed_at)
-            elif not self.dry_run:
+            else:
                 self.markers.record(state.visitor.id, part, payload="", state="pending")
         state.writes += 1
         return write(existing, pending)
@@ -289,10 +252,9 @@ class Pusher:
             state.note = "unchanged"
             return
         may_exist = bool(marker and marker.payload_hash == note.key and marker.state == "pending")
-        if not self.dry_run:
-            # Written before the call: if we die after the CRM stored the note but before we
-            # hear back, the next run knows to look for it instead of writing it twice.
-            self.markers.record(state.visitor.id, "note", payload=note.key, state="pending")
+        # Written before the call: if we die after the CRM stored the note but before we
+        # hear back, the next run knows to look for it instead of writing it twice.
+        self.markers.record(state.visitor.id, "note", payload=note.key, state="pending")
         try:
             result = self.destination.add_note(
                 self.connection, person, note.model_copy(update={"may_exist": may_exist})
@@ -307,49 +269,15 @@ class Pusher:
         state.note = result.status
         if result.status == "created":
             state.outcomes["created"] += 1
-        if not self.dry_run:
-            self.markers.record(
-                state.visitor.id, "note", payload=note.key, record_id=result.note_id
-            )
+        self.markers.record(state.visitor.id, "note", payload=note.key, record_id=result.note_id)
         if result.note_id:
             state.records["note"] = result.note_id
 
-    # -- a stream ---------------------------------------------------------------------------
+    # -- a stream: Runner.run calls these -------------------------------------------------------
 
-    def _one(self, record: InputRecord) -> VisitorResult:
-        if record.error is not None or record.visitor is None:
-            err = record.error or InvalidInput(f"line {record.line}: no visitor")
-            return VisitorResult(
-                visitor_id=err.record,
-                line=record.line,
-                status="failed",
-                reason=str(err),
-                field=err.field,
-            )
-        if self._stopped:
-            raise RunAborted(self._stopped)
-        return self.push(record.visitor, line=record.line)
+    def _push(self, item: Visitor, line: int) -> VisitorResult:
+        return self.push(item, line=line)
 
-    def run(
-        self,
-        records: Iterable[InputRecord],
-        on_result: Callable[[InputRecord, VisitorResult], None] | None = None,
-    ) -> RunSummary:
-        """Push a stream of input records with bounded concurrency; results keep input order.
-
-        When the credentials die mid-run, the visitors that finished are still reported and
-        `summary.stopped` says why the rest were not attempted.
-        """
-        return summarise(RunSummary(), self._results(records), on_result)
-
-    def _results(
-        self, records: Iterable[InputRecord]
-    ) -> Iterator[tuple[InputRecord, VisitorResult]]:
+    def _keys(self, item: Visitor) -> tuple[Hashable, ...]:
         # Two lines of one visitor go one after the other: they share its markers.
-        return ordered_results(
-            records,
-            self._one,
-            workers=self.workers,
-            stop=RunAborted,
-            keys=lambda record: (record.visitor.id,) if record.visitor else (),
-        )
+        return (item.id,)

@@ -1,8 +1,8 @@
 """Pushing a stream of actions (records to assert, Segment identify/group events) to a destination.
 
-The action counterpart of the visitor `Pusher`: the same bounded concurrency with results in
-input order, the same rule that a bad line fails that line only, the same stop when the
-credentials die. Asserts are idempotent, so there are no push markers: a re-run asserts again.
+The action counterpart of the visitor `Pusher`, on the same run driver (`push.stream.Runner`):
+bounded concurrency with results in input order, a bad line failing that line only, a stop when
+the credentials die. Asserts are idempotent, so there are no push markers: a re-run asserts again.
 
 Two actions touching the same thing (the same user, workspace, company, person or record) run
 one after the other, in input order, whatever `workers` is: an identify event always lands
@@ -12,14 +12,10 @@ before the group event of the same user that follows it.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Hashable
 
 from crm_push.destination.facade import Destination
-from crm_push.errors import CrmPushError, InvalidInput, ReconnectRequired, RunAborted
-from crm_push.models import REJECT_KEY
+from crm_push.errors import CrmPushError, InvalidInput, ReconnectRequired
 from crm_push.models.actions import (
     Action,
     GroupResult,
@@ -29,14 +25,10 @@ from crm_push.models.actions import (
     WorkspaceGroup,
 )
 from crm_push.models.crm import Connection
-from crm_push.push.stream import Totals, ordered_results, summarise
-from pydantic import BaseModel, Field
+from crm_push.push.results import ActionResult, ActionSummary, Kind, Status
+from crm_push.push.stream import Runner
 
-Status = Literal["created", "updated", "unchanged", "failed", "skipped"]
-Kind = Literal["record", "identify", "group"]
-
-#: What a rejected line's error suggests doing.
-FIX_LINE = "fix the line and push it again"
+__all__ = ["ActionResult", "ActionRunner", "ActionSummary", "kind_of"]
 
 
 def kind_of(action: Action) -> Kind:
@@ -45,69 +37,6 @@ def kind_of(action: Action) -> Kind:
     if isinstance(action, WorkspaceGroup):
         return "group"
     return "record"
-
-
-@dataclass(frozen=True, slots=True)
-class ActionInput:
-    """One non-blank input line: its action, or why it is rejected, or the type it skips."""
-
-    line: int
-    raw: str
-    action: Action | None = None
-    error: InvalidInput | None = None
-    #: Set when the line is valid but not for us (a Segment `track` event, say): its type.
-    skipped: str | None = None
-
-
-def json_object(text: str, line: int, what: str) -> dict[str, Any]:
-    """One JSON Lines line as an object (a `_reject` key from a rejects file is dropped)."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"line {line}: not valid JSON ({exc.msg} at column {exc.colno})",
-            field="(line)",
-            next_step=FIX_LINE,
-        ) from None
-    if not isinstance(data, dict):
-        raise InvalidInput(
-            f"line {line}: expected a JSON object ({what}), got {type(data).__name__}",
-            field="(line)",
-            next_step=FIX_LINE,
-        )
-    data.pop(REJECT_KEY, None)
-    return data
-
-
-class ActionResult(BaseModel):
-    """How one line ended, with the reason when it failed."""
-
-    line: int | None = None
-    kind: Kind | None = None
-    #: What the action was about, in words: "user 'u_1' (ada@acme.com)".
-    subject: str | None = None
-    status: Status
-    reason: str | None = None
-    field: str | None = None
-    #: part ⇒ CRM record id: "record"; "person", "user"; "company", "workspace".
-    records: dict[str, str] = Field(default_factory=dict)
-    #: The event type of a skipped line.
-    skipped_type: str | None = None
-    writes: int = 0
-
-
-class ActionSummary(Totals):
-    """Totals of an action run; `crm-push push --format records|segment --json` prints this."""
-
-    skipped: int = 0
-    #: Skipped lines by event type: {"track": 12, "page": 3}.
-    skipped_types: dict[str, int] = Field(default_factory=dict)
-
-    def add(self, result: ActionResult) -> None:
-        super().add(result)
-        if result.status == "skipped":
-            kind = result.skipped_type or "unknown"
-            self.skipped_types[kind] = self.skipped_types.get(kind, 0) + 1
 
 
 def _keys(action: Action) -> tuple[str, ...]:
@@ -123,25 +52,19 @@ def _keys(action: Action) -> tuple[str, ...]:
     return (f"record:{action.object}:{action.matching_attribute}:{match}",)
 
 
-class ActionRunner:
-    """Runs actions against one destination and connection."""
+class ActionRunner(Runner[Action, ActionResult, ActionSummary]):
+    """Runs actions against one destination and connection (the planner's, for a dry run)."""
+
+    result_type = ActionResult
+    summary_type = ActionSummary
+    thread_name = "crm-push-actions"
 
     def __init__(
-        self,
-        destination: Destination,
-        connection: Connection,
-        *,
-        workers: int = 1,
-        dry_run: bool = False,
-        on_plan: Callable[[str], None] | None = None,
+        self, destination: Destination, connection: Connection, *, workers: int = 1
     ) -> None:
+        super().__init__(workers=workers)
         self.destination = destination
         self.connection = connection
-        self.workers = max(1, workers)
-        self.dry_run = dry_run
-        self.on_plan = on_plan
-        self._stopped: str | None = None
-        self._lock = threading.Lock()
 
     # -- one action -------------------------------------------------------------------------
 
@@ -152,10 +75,6 @@ class ActionRunner:
         """
         kind = kind_of(action)
         base = {"line": line, "kind": kind, "subject": action.describe()}
-        if self.dry_run:
-            if self.on_plan:
-                self.on_plan(f"would {_verb(kind)} {action.describe()}")
-            return ActionResult(**base, status="created")
         try:
             records, outcome = self._call(action)
         except ReconnectRequired:
@@ -184,45 +103,10 @@ class ActionRunner:
         ref = dest.assert_record(conn, action.object, action.matching_attribute, action.values)
         return {"record": ref.record_id}, ref.outcome
 
-    # -- a stream ---------------------------------------------------------------------------
+    # -- a stream: Runner.run calls these -------------------------------------------------------
 
-    def _one(self, item: ActionInput) -> ActionResult:
-        if item.skipped is not None:
-            return ActionResult(line=item.line, status="skipped", skipped_type=item.skipped)
-        if item.error is not None or item.action is None:
-            err = item.error or InvalidInput(f"line {item.line}: nothing to push")
-            return ActionResult(line=item.line, status="failed", reason=str(err), field=err.field)
-        if self._stopped:
-            raise RunAborted(self._stopped)
-        try:
-            return self.perform(item.action, line=item.line)
-        except ReconnectRequired as exc:
-            with self._lock:
-                self._stopped = self._stopped or str(exc)
-            raise RunAborted(str(exc)) from exc
+    def _push(self, item: Action, line: int) -> ActionResult:
+        return self.perform(item, line=line)
 
-    def run(
-        self,
-        items: Iterable[ActionInput],
-        on_result: Callable[[ActionInput, ActionResult], None] | None = None,
-    ) -> ActionSummary:
-        """Push a stream with bounded concurrency; results keep input order.
-
-        When the credentials die mid-run, the lines that finished are still reported and
-        `summary.stopped` says why the rest were not attempted.
-        """
-        return summarise(ActionSummary(), self._results(items), on_result)
-
-    def _results(self, items: Iterable[ActionInput]) -> Iterator[tuple[ActionInput, ActionResult]]:
-        return ordered_results(
-            items,
-            self._one,
-            workers=self.workers,
-            stop=RunAborted,
-            keys=lambda item: _keys(item.action) if item.action is not None else (),
-            name="crm-push-actions",
-        )
-
-
-def _verb(kind: Kind) -> str:
-    return {"record": "assert", "identify": "identify", "group": "group"}[kind]
+    def _keys(self, item: Action) -> tuple[Hashable, ...]:
+        return _keys(item)

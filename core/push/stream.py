@@ -1,66 +1,94 @@
-"""Bounded, ordered concurrency for pushing a stream: memory stays flat, results keep input order.
-
-Shared by the visitor pusher and the records/events runner.
-"""
+"""Pushing a stream of lines: the run driver shared by the visitor pusher and the action runner,
+on bounded, ordered concurrency (memory stays flat, results keep input order)."""
 
 from __future__ import annotations
 
+import threading
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
-from crm_push.errors import RunAborted
-from pydantic import BaseModel
+from crm_push.errors import ReconnectRequired, RunAborted
+from crm_push.inputs.lines import Line
+from crm_push.push.results import Result, Totals
 
 T = TypeVar("T")
 R = TypeVar("R")
+Item = TypeVar("Item")
+Res = TypeVar("Res", bound=Result)
+Sum = TypeVar("Sum", bound=Totals)
 
 
-class Totals(BaseModel):
-    """What every run counts: lines by how they ended, writes, and why it stopped early."""
+class Runner(ABC, Generic[Item, Res, Sum]):
+    """Runs a stream of Lines: each line's item through `_push`, a bad line failing that line only,
+    with `workers` at once in input order; dead credentials stop the run, saying why.
 
-    total: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    failed: int = 0
-    writes: int = 0
-    stopped: str | None = None
+    Subclasses say how one item is pushed (`_push`), what it touches (`_keys`: items sharing a
+    key go one after the other, in input order) and which result and summary types they use.
+    """
 
-    def add(self, result: Any) -> None:
-        """Count one result (it has a `status` naming a counter, and `writes`)."""
-        self.total += 1
-        setattr(self, result.status, getattr(self, result.status) + 1)
-        self.writes += result.writes
+    result_type: type[Res]
+    summary_type: type[Sum]
+    #: Names the worker threads.
+    thread_name = "crm-push"
 
+    def __init__(self, *, workers: int = 1) -> None:
+        self.workers = max(1, workers)
+        self._stopped: str | None = None
+        self._stop_lock = threading.Lock()
 
-R_in = TypeVar("R_in", contravariant=True)
+    @abstractmethod
+    def _push(self, item: Item, line: int) -> Res:
+        """Push one item; may raise ReconnectRequired (or RunAborted) to stop the run."""
 
+    def _keys(self, item: Item) -> tuple[Hashable, ...]:
+        return ()
 
-class Summary(Protocol[R_in]):
-    stopped: str | None
+    def _stop(self, why: str) -> RunAborted:
+        """Stop the run: no line starts after this one. The first reason is the one kept."""
+        with self._stop_lock:
+            self._stopped = self._stopped or why
+        return RunAborted(why)
 
-    def add(self, result: R_in) -> None: ...
+    def _one(self, line: Line[Item]) -> Res:
+        if line.item is None:
+            return self.result_type.not_pushed(line)
+        if self._stopped:
+            raise RunAborted(self._stopped)
+        try:
+            return self._push(line.item, line.line)
+        except ReconnectRequired as exc:
+            raise self._stop(str(exc)) from exc
 
+    def run(
+        self,
+        lines: Iterable[Line[Item]],
+        on_result: Callable[[Line[Item], Res], None] | None = None,
+    ) -> Sum:
+        """Push a stream of lines with bounded concurrency; results keep input order.
 
-S = TypeVar("S", bound=Summary)  # type: ignore[type-arg]
-
-
-def summarise(
-    summary: S,
-    results: Iterable[tuple[T, R]],
-    on_result: Callable[[T, R], None] | None = None,
-) -> S:
-    """Add each result to `summary` (and report it); a RunAborted ends the run, saying why."""
-    try:
-        for item, result in results:
-            summary.add(result)
-            if on_result:
-                on_result(item, result)
-    except RunAborted as exc:
-        summary.stopped = str(exc)
-    return summary
+        When the credentials die mid-run, the lines that finished are still reported and
+        `summary.stopped` says why the rest were not attempted.
+        """
+        summary = self.summary_type()
+        results = ordered_results(
+            lines,
+            self._one,
+            workers=self.workers,
+            stop=RunAborted,
+            keys=lambda line: self._keys(line.item) if line.item is not None else (),
+            name=self.thread_name,
+        )
+        try:
+            for line, result in results:
+                summary.add(result)
+                if on_result:
+                    on_result(line, result)
+        except RunAborted as exc:
+            summary.stopped = str(exc)
+        return summary
 
 
 def _no_keys(_: object) -> tuple[Hashable, ...]:

@@ -71,6 +71,15 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get(DB_ENV) or default_url()
 
 
+def exists(url: str | None = None) -> bool:
+    """Whether the state database is there already, without creating it: for SQLite, whether
+    its file exists (in memory it always does); a database server's is taken to exist."""
+    parsed = sa.make_url(resolve_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database).exists()
+
+
 def _prepare_sqlite_file(url: sa.URL) -> None:
     if not url.database or url.database == ":memory:":
         return
@@ -113,3 +122,18 @@ def engine_for(url: str | None = None) -> sa.Engine:
         metadata.create_all(engine)
         _engines[resolved] = engine
         return engine
+
+
+def existing_engine(url: str | None = None) -> sa.Engine | None:
+    """An engine for reading the state database that creates nothing (no file, no tables), or
+    None when there is no database yet."""
+    resolved = resolve_url(url)
+    if not exists(resolved):
+        return None
+    with _engines_lock:
+        if resolved in _engines:
+            return _engines[resolved]
+    kwargs: dict[str, object] = {}
+    if sa.make_url(resolved).get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    return sa.create_engine(resolved, **kwargs)

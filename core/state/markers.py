@@ -16,7 +16,12 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from crm_push.models.crm import RecordRef
-from crm_push.state.database import company_markers_table, engine_for, markers_table
+from crm_push.state.database import (
+    company_markers_table,
+    engine_for,
+    existing_engine,
+    markers_table,
+)
 from pydantic import AfterValidator, BaseModel
 
 
@@ -280,3 +285,46 @@ class MarkerStore:
                     query = query.where(c.c.workspace == self.workspace)
                 removed += conn.execute(query).rowcount
         return removed
+
+
+class ReadOnlyMarkers(MarkerStore):
+    """The markers as a dry run sees them: it reads what a real push would skip and writes no
+    marker. It creates nothing: with no state database (or no markers in it) the view is empty."""
+
+    def __init__(self, destination: str, workspace: str, db_url: str | None = None) -> None:
+        self.destination = destination
+        self.workspace = workspace
+        self._upsert = None
+        engine = existing_engine(db_url)
+        tables = sa.inspect(engine).get_table_names() if engine is not None else []
+        self.stored = markers_table.name in tables
+        self.stored_companies = company_markers_table.name in tables
+        if engine is not None:
+            self.engine = engine
+
+    def for_visitor(self, visitor_id: str) -> dict[str, Marker]:
+        return super().for_visitor(visitor_id) if self.stored else {}
+
+    def get(self, visitor_id: str, part: str) -> Marker | None:
+        return super().get(visitor_id, part) if self.stored else None
+
+    def list(self, *, limit: int | None = None, visitor_id: str | None = None) -> list[Marker]:
+        return super().list(limit=limit, visitor_id=visitor_id) if self.stored else []
+
+    def record(self, visitor_id: str, part: str, **_: Any) -> None:
+        """Nothing: a dry run writes no marker."""
+
+    def remove(self, visitor_ids: Iterable[str], part: str | None = None) -> int:
+        return 0
+
+    def company(self, domain: str) -> CompanyMarker | None:
+        return super().company(domain) if self.stored_companies else None
+
+    def companies(self, *, limit: int | None = None) -> list[CompanyMarker]:
+        return super().companies(limit=limit) if self.stored_companies else []
+
+    def record_company(self, domain: str, **_: Any) -> None:
+        """Nothing: a dry run writes no marker."""
+
+    def remove_companies(self, domains: Iterable[str]) -> int:
+        return 0

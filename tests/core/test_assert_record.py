@@ -15,8 +15,10 @@ from click.testing import CliRunner
 from crm_push import cli as cli_module
 from crm_push.destination import discovery as loading
 from crm_push.destination.facade import Destination
+from crm_push.destination.planner import PlannerPlugin
 from crm_push.errors import CapabilityMissing, InvalidInput, ReconnectRequired
 from crm_push.hookspecs import hookimpl
+from crm_push.inputs.lines import Line
 from crm_push.inputs.records import read_records
 from crm_push.models.actions import (
     GroupResult,
@@ -26,7 +28,7 @@ from crm_push.models.actions import (
     WorkspaceGroup,
 )
 from crm_push.models.crm import Connection, RecordRef
-from crm_push.push.runner import ActionInput, ActionRunner
+from crm_push.push.runner import ActionRunner
 
 
 class Actions:
@@ -101,8 +103,8 @@ class VisitorsOnly:
 CONNECTION = Connection(destination="memory", workspace_id="ws-1")
 
 
-def item(line: int, action: Any) -> ActionInput:
-    return ActionInput(line, json.dumps({"line": line}), action=action)
+def item(line: int, action: Any) -> Line[Any]:
+    return Line(line, json.dumps({"line": line}), item=action)
 
 
 # -- the facade ------------------------------------------------------------------------------
@@ -177,10 +179,10 @@ def test_a_failed_line_never_stops_the_run_and_a_plugin_bug_fails_its_line_only(
     items = [
         item(1, RecordAssertion(object="deals", matching_attribute="id", values={"name": "x"})),
         item(2, RecordAssertion(object="boom", matching_attribute="id", values={"id": 1})),
-        ActionInput(3, "{}", error=InvalidInput("line 3: bad", field="x")),
-        ActionInput(4, "{}", skipped="track"),
-        ActionInput(5, "{}", skipped="page"),
-        ActionInput(6, "{}", skipped="track"),
+        Line(3, "{}", error=InvalidInput("line 3: bad", field="x")),
+        Line(4, "{}", skipped="track"),
+        Line(5, "{}", skipped="page"),
+        Line(6, "{}", skipped="track"),
         item(7, RecordAssertion(object="deals", matching_attribute="id", values={"id": 1})),
     ]
     results: list[Any] = []
@@ -212,8 +214,11 @@ def test_dead_credentials_stop_the_run(workers: int) -> None:
 
 def test_a_dry_run_says_what_it_would_do_and_calls_nothing() -> None:
     crm = Actions()
+    real = Destination("memory", crm)
     plan: list[str] = []
-    runner = ActionRunner(Destination("memory", crm), CONNECTION, dry_run=True, on_plan=plan.append)
+    # A dry run is the planner destination in place of the real one, through the same runner.
+    planner = Destination(real.name, PlannerPlugin(real.name, on_plan=plan.append))
+    runner = ActionRunner(planner, planner.connect())
     summary = runner.run(
         [
             item(1, UserIdentity(user_id="u_1", email="a@b.io")),
@@ -226,7 +231,8 @@ def test_a_dry_run_says_what_it_would_do_and_calls_nothing() -> None:
         "would group workspace 'w_1' (b.io)",
         "would assert deals by id 'd'",
     ]
-    assert summary.writes == 0 and crm.log == []
+    # The writes a real run would send; none reached the CRM.
+    assert summary.created == summary.writes == 3 and crm.log == []
 
 
 # -- records input ---------------------------------------------------------------------------
@@ -246,7 +252,7 @@ def test_records_lines_are_read_with_their_errors() -> None:
     ]
     items = list(read_records(lines))
     assert [i.line for i in items] == [1, 3, 4, 5, 6, 7]
-    assert items[0].action == RecordAssertion(
+    assert items[0].item == RecordAssertion(
         object="deals", matching_attribute="id", values={"id": 1}
     )
     errors = [str(i.error) for i in items[1:5]]
@@ -255,7 +261,7 @@ def test_records_lines_are_read_with_their_errors() -> None:
     assert errors[2].startswith("line 5: x: unknown key (a line has object, matching_attribute")
     assert errors[3].startswith("line 6: not valid JSON")
     assert items[1].error is not None and items[1].error.field == "matching_attribute"
-    assert items[5].action is not None  # a line of a rejects file pushes again
+    assert items[5].item is not None  # a line of a rejects file pushes again
 
 
 # -- the command line ------------------------------------------------------------------------
@@ -391,6 +397,13 @@ def test_push_records_and_segment(memory: Actions, tmp_path: Path) -> None:
     assert "would identify user 'u_1' (a@b.io)" in dry.output
     assert "Dry run — nothing was written. 3 events" in dry.output
     assert "1 skipped (page: 1)" in dry.output
+
+    # A dry run creates no state database: no file, no tables, nothing stored.
+    none = tmp_path / "none.db"
+    for fmt, file in (("segment", events), ("records", records)):
+        dry = run("--db", f"sqlite:///{none}", "push", "--format", fmt, "--dry-run", str(file))
+        assert "Dry run — nothing was written." in dry.output, dry.output
+    assert not none.exists()
 
 
 def test_mapping_usage_errors(memory: Actions, tmp_path: Path) -> None:

@@ -81,6 +81,14 @@ def test_dry_run_shows_writes_and_writes_nothing(crm_file: Path, visitors: Path)
     assert "2 created" in run("push", str(visitors)).output
 
 
+def test_dry_run_creates_no_state_database(crm_file: Path, visitors: Path, tmp_path: Path) -> None:
+    db = tmp_path / "none.db"
+    result = run("--db", f"sqlite:///{db}", "push", "--dry-run", str(visitors))
+    assert "would assert company by domain acme.com" in result.output, result.output
+    assert "Dry run — nothing was written. 4 visitors" in result.output
+    assert not db.exists() and not crm_file.exists()
+
+
 def test_connect_status_disconnect(crm_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = run("connect")
     assert result.exit_code == 0, result.output

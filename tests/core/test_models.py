@@ -7,7 +7,8 @@ import json
 
 import pytest
 from crm_push import InvalidInput, parse_visitor
-from crm_push.models import Visitor, parse_line
+from crm_push.inputs.visitors import parse_line
+from crm_push.models import Visitor
 
 FULL = {
     "id": "v_123",

@@ -339,3 +339,26 @@ def test_lines_of_one_visitor_are_pushed_in_order_even_with_workers(
     assert summary.failed == 0
     (person,) = crm.snapshot()["people"].values()
     assert person["job_title"] == "Title 7"  # the last line wins, as in the file
+
+
+def test_a_dry_run_is_the_same_flow_through_the_planner_destination(
+    crm: FileCRM, db_url: str
+) -> None:
+    from crm_push import PlannerPlugin, ReadOnlyMarkers, hookspecs
+
+    planner_plugin = PlannerPlugin("filecrm", workspace_id="ws1")
+    planner = Destination("filecrm", planner_plugin)
+    # A plugin like any other: real hook implementations, every core and Segment hook.
+    assert all(planner.implements(h) for h in (*hookspecs.CORE_HOOKS, "assert_record"))
+    assert all(planner.implements(h) for h in ("identify_user", "group_workspace"))
+    first = visitor("v1", person={"email": "jane@acme.com"}, company=ACME, visit={"visit_count": 1})
+    make_pusher(crm, db_url).push(first)
+    dry = Pusher(planner, planner.connect(), ReadOnlyMarkers("filecrm", "ws1", db_url))
+    assert dry.push(first).status == "unchanged" and planner_plugin.plan == []
+    moved = visitor("v1", person={"email": "jane@acme.com", "name": "Jane"}, company=ACME)
+    assert dry.push(moved).status == "created"  # the planner's placeholder outcome
+    assert [line.split(":")[0] for line in planner_plugin.plan] == [
+        "would assert person by email jane@acme.com"
+    ]
+    stored = MarkerStore("filecrm", "ws1", db_url).for_visitor("v1")
+    assert stored["person"].record_id in crm.snapshot()["people"]  # the real one, not rewritten

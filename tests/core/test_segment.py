@@ -119,11 +119,11 @@ def test_a_stream_reports_actions_skips_and_rejects_by_line() -> None:
     ]
     items = list(read_segment(lines))
     assert [i.line for i in items] == [1, 3, 4, 5, 6]
-    assert isinstance(items[0].action, UserIdentity)
-    assert items[1].skipped == "track" and items[1].action is None
+    assert isinstance(items[0].item, UserIdentity)
+    assert items[1].skipped == "track" and items[1].item is None
     assert items[2].error is not None and "line 4: not valid JSON" in str(items[2].error)
     assert items[3].error is not None and "expected a JSON object" in str(items[3].error)
-    assert isinstance(items[4].action, WorkspaceGroup)  # a fixed rejects line pushes again
+    assert isinstance(items[4].item, WorkspaceGroup)  # a fixed rejects line pushes again
 
 
 # -- the mapping -----------------------------------------------------------------------------

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import stat
 from pathlib import Path
 
 import pytest
-from crm_push import Connection, ConnectionStore, Credentials, MarkerStore, RecordRef
+from crm_push import (
+    Connection,
+    ConnectionStore,
+    Credentials,
+    MarkerStore,
+    ReadOnlyMarkers,
+    RecordRef,
+)
 
 
 def test_database_file_is_private(tmp_path: Path) -> None:
@@ -77,3 +85,23 @@ def test_company_markers_are_kept_apart_from_visitors(db_url: str) -> None:
     assert MarkerStore("attio", "", db_url).companies()[0].workspace == "ws1"  # every workspace
     assert b.remove_companies(["acme.com"]) == 0
     assert a.remove_companies(["acme.com", "globex.io"]) == 1 and a.company("acme.com") is None
+
+
+def test_read_only_markers_read_what_is_stored_and_write_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    missing = ReadOnlyMarkers("attio", "ws-1", f"sqlite:///{tmp_path / 'none.db'}")
+    assert missing.for_visitor("v1") == {} and missing.get("v1", "person") is None
+    missing.record("v1", "person", payload="h")
+    assert missing.list() == [] and not (tmp_path / "none.db").exists()
+
+    other = tmp_path / "other.db"  # a database without crm-push's tables gets none
+    sqlite3.connect(other).close()
+    ReadOnlyMarkers("attio", "ws-1", f"sqlite:///{other}").record("v1", "person", payload="h")
+    assert sqlite3.connect(other).execute("select name from sqlite_master").fetchall() == []
+
+    MarkerStore("attio", "ws-1", url).record("v1", "person", payload="h", record_id="r1")
+    view = ReadOnlyMarkers("attio", "ws-1", url)
+    assert view.for_visitor("v1")["person"].record_id == "r1"
+    view.record("v1", "note", payload="n", state="pending")
+    assert view.remove(["v1"]) == 0
+    assert set(MarkerStore("attio", "ws-1", url).for_visitor("v1")) == {"person"}

@@ -121,7 +121,8 @@ def test_exit_codes_are_documented(doc: str) -> None:
 
 
 def test_input_and_rejects_formats_are_documented(doc: str) -> None:
-    from crm_push.models import REJECT_KEY, Visitor
+    from crm_push.inputs.lines import REJECT_KEY
+    from crm_push.models import Visitor
 
     sections = headed_sections(doc)
     assert REJECT_KEY in sections.get("Rejects file", "")
