@@ -3,11 +3,12 @@
 Modules:
 
 - ``plugin``: ``AttioDestination``, the six crm-push hooks.
-- ``client``: ``AttioClient``, a thin typed wrapper of the Attio endpoints on top of
+- ``api``: ``AttioClient``, a thin typed wrapper of the Attio endpoints on top of
   ``crm_push.http.HttpClient``, and ``error_for``, Attio's error bodies as typed errors.
-- ``values``: visitor people and companies as Attio ``values`` dicts.
-- ``typed``: simple values as Attio's typed write format, checked against the attribute
+- ``records``: visitor people and companies as Attio ``values`` dicts.
+- ``attributes``: simple values as Attio's typed write format, checked against the attribute
   metadata (cached) before anything is sent.
+- ``token``: the bearer token on every request, renewed in flight.
 - ``actions``: ``AttioActions``, Segment's assert record, identify user and group workspace.
 - ``oauth``: the OAuth authorization-code flow (loopback redirect), refresh and revoke.
 - ``server``: a local Attio-compatible server for tests, demos and benchmarks.

@@ -38,8 +38,7 @@ from pydantic import SecretStr
 
 from . import oauth
 from .actions import AttioActions
-from .auth import TokenAuth, expired
-from .client import (
+from .api import (
     DEFAULT_BASE_URL,
     NOTES_PAGE,
     RECONNECT,
@@ -52,7 +51,7 @@ from .client import (
     is_retriable,
     written_from,
 )
-from .values import (
+from .records import (
     COMPANIES,
     COMPANY_MATCH,
     PEOPLE,
@@ -63,6 +62,7 @@ from .values import (
     person_values,
     same_values,
 )
+from .token import TokenAuth, expired
 
 NAME = "attio"
 TOKEN_ENV = "ATTIO_ACCESS_TOKEN"
@@ -218,7 +218,7 @@ class AttioDestination:
     def actions(self, connection: Connection) -> AttioActions:
         """Assert record, identify user and group workspace on this connection, as a library
         API (the hooks call these). Cached with the client: attribute metadata is fetched once
-        per connection (and again after `typed.SCHEMA_TTL` seconds)."""
+        per connection (and again after `attributes.SCHEMA_TTL` seconds)."""
         client = self.client(connection)
         key = self._key(connection)
         with self._lock:

@@ -29,7 +29,8 @@ from attio_openapi import check_request  # noqa: E402
 from crm_push.destination.facade import Destination  # noqa: E402
 from crm_push.models.crm import Connection  # noqa: E402
 
-from crm_push_attio import client, plugin  # noqa: E402
+from crm_push_attio import api as attio_api  # noqa: E402
+from crm_push_attio import plugin  # noqa: E402
 from crm_push_attio.plugin import AttioDestination  # noqa: E402
 
 
@@ -80,7 +81,7 @@ def _attio_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("ATTIO_READS_PER_SECOND", "unlimited")
     with plugin._LIMITS_LOCK:
         plugin._LIMITS.clear()
-    client._CREATED_IDS.clear()  # the fixed record ids of the unit tests are "new" each time
+    attio_api._CREATED_IDS.clear()  # the fixed record ids of the unit tests are "new" each time
     yield
     with plugin._LIMITS_LOCK:
         plugin._LIMITS.clear()

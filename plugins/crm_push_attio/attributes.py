@@ -30,9 +30,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from crm_push.errors import InvalidInput, ScopeMissing
-from crm_push.models.fields import normalize_domain, normalize_email
+from crm_push.models import normalize_domain, normalize_email
 
-from .client import AttioClient, ObjectNotFound
+from .api import AttioClient, ObjectNotFound
 
 __all__ = [
     "SCHEMA_TTL",
