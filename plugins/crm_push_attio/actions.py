@@ -5,7 +5,7 @@
     actions.identify_user(UserIdentity(user_id="u_1", email="ada@acme.com"))
     actions.group_workspace(WorkspaceGroup(workspace_id="w_1", domain="acme.com", user_id="u_1"))
 
-Every value goes through `attributes.convert_values` first: all the values of an action are checked
+Every value goes through `convert.convert_values` first: all the values of an action are checked
 against Attio's attribute metadata before its first write, so a bad value writes nothing.
 The `users` and `workspaces` objects are off by default in Attio; when one is not activated the
 action says so and how to turn it on, before writing anything.
@@ -19,8 +19,10 @@ from crm_push.errors import Fatal, InvalidInput
 from crm_push.models.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
 from crm_push.models.crm import RecordRef
 
-from .api import ACTIVATE, AttioClient, ObjectNotFound, Written
-from .attributes import Schemas, convert_values
+from .api import AttioClient, Written
+from .attributes import Schemas
+from .convert import convert_values
+from .errors import ACTIVATE, ObjectNotFound
 
 PEOPLE = "people"
 COMPANIES = "companies"

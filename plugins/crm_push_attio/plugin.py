@@ -41,16 +41,14 @@ from .actions import AttioActions
 from .api import (
     DEFAULT_BASE_URL,
     NOTES_PAGE,
-    RECONNECT,
     REQUIRED_SCOPES,
     SCOPE_NOTES,
     AttioClient,
     Written,
-    error_for,
     format_timestamp,
-    is_retriable,
     written_from,
 )
+from .errors import RECONNECT, error_for, is_retriable
 from .records import (
     COMPANIES,
     COMPANY_MATCH,
