@@ -1,18 +1,22 @@
 """crm-push destination for Attio (REST API v2), registered as entry point ``attio``.
 
-Modules:
+Modules (every CRM package has the first seven, with the same names):
 
-- ``plugin``: ``AttioDestination``, the six crm-push hooks.
-- ``api``: ``AttioClient``, a thin typed wrapper of the Attio endpoints on top of
-  ``crm_push.http.HttpClient``.
-- ``errors``: ``error_for``, Attio's error bodies as typed errors, and the messages.
-- ``records``: visitor people and companies as Attio ``values`` dicts.
-- ``attributes``: the attribute metadata of each object, fetched once and cached.
-- ``convert``: simple values as Attio's typed write format, checked against the attribute
-  metadata before anything is sent.
+- ``plugin``: ``AttioDestination``, the hooks, each a few lines that delegate.
+- ``connect``: a token (environment, stored, OAuth), ``GET /v2/self``, the scopes, the
+  ``Connection``; and disconnecting.
+- ``clients``: one ``AttioClient`` per connection, cached, with the workspace's rate budget.
+- ``api``: ``AttioClient``, one method per Attio endpoint, on ``crm_push.http.HttpClient``.
+- ``errors``: Attio's error bodies as typed errors, and the messages that say what to do.
+- ``records``: people and companies as Attio ``values``, asserted or created once.
+- ``notes``: the visit note, found by its key before it is created.
+- ``limits``: the rate budget of each workspace in this process.
+- ``actions``: Segment's assert record, identify user and group workspace.
+- ``attributes``: each object's attribute metadata, fetched once and cached.
+- ``convert``: simple values as Attio's typed write format, checked before anything is sent.
 - ``token``: the bearer token on every request, renewed in flight.
-- ``actions``: ``AttioActions``, Segment's assert record, identify user and group workspace.
 - ``oauth``: the OAuth authorization-code flow (loopback redirect), refresh and revoke.
+- ``demo``: an offline demo against the local server.
 - ``server``: a local Attio-compatible server for tests, demos and benchmarks.
 
 Nothing here ever sends DELETE to Attio.

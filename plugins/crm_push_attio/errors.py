@@ -30,6 +30,17 @@ RECONNECT = (
 )
 #: Where an Attio admin turns an object on.
 ACTIVATE = "Workspace Settings > Objects"
+NO_TOKEN = (
+    "no Attio token: create an access token in Attio (Workspace settings → Developers → "
+    "access token, with record_permission:read-write, object_configuration:read and "
+    "note:read-write) and `export ATTIO_ACCESS_TOKEN=…`, or run "
+    "`crm-push --dest attio connect --oauth`"
+)
+#: Why a note was skipped, and the warning of a connection that will skip them.
+NOTES_SKIPPED = "the Attio token lacks the note:read-write scope; grant it and reconnect"
+NOTES_WARNING = (
+    "notes will be skipped: grant note:read-write to the Attio token or app, then reconnect"
+)
 
 _RECORDS_PATH = re.compile(r"^/v2/objects/(?P<object>[^/]+)/records(?:/(?P<record>[^/]+))?")
 _OBJECT_PATH = re.compile(r"^/v2/objects/(?P<object>[^/]+)(?:/attributes.*)?$")

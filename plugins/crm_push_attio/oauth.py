@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 from crm_push.errors import ReconnectRequired
-from crm_push.models.crm import Credentials
+from crm_push.models import Credentials
 from pydantic import SecretStr
 
 DEFAULT_API_URL = "https://api.attio.com"

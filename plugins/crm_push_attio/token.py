@@ -13,7 +13,7 @@ import threading
 from collections.abc import Generator
 
 import httpx
-from crm_push.models.crm import Credentials
+from crm_push.models import Credentials
 
 from . import oauth
 

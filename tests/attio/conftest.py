@@ -30,7 +30,7 @@ from crm_push.destination.facade import Destination  # noqa: E402
 from crm_push.models.crm import Connection  # noqa: E402
 
 from crm_push_attio import api as attio_api  # noqa: E402
-from crm_push_attio import plugin  # noqa: E402
+from crm_push_attio import limits  # noqa: E402
 from crm_push_attio.plugin import AttioDestination  # noqa: E402
 
 
@@ -79,12 +79,12 @@ def _attio_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ATTIO_WRITES_PER_SECOND", "unlimited")
     monkeypatch.setenv("ATTIO_READS_PER_SECOND", "unlimited")
-    with plugin._LIMITS_LOCK:
-        plugin._LIMITS.clear()
+    with limits._LIMITS_LOCK:
+        limits._LIMITS.clear()
     attio_api._CREATED_IDS.clear()  # the fixed record ids of the unit tests are "new" each time
     yield
-    with plugin._LIMITS_LOCK:
-        plugin._LIMITS.clear()
+    with limits._LIMITS_LOCK:
+        limits._LIMITS.clear()
 
 
 @pytest.fixture
