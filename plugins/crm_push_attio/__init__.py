@@ -21,3 +21,13 @@ Modules (every CRM package has the first seven, with the same names):
 
 Nothing here ever sends DELETE to Attio.
 """
+
+
+def reset_caches() -> None:
+    """Forget this process's Attio state: the workspaces' rate budgets and the record ids seen
+    created. For tests (one test's budget or ids must not leak into the next)."""
+    from .api import reset_created
+    from .limits import reset_limits
+
+    reset_limits()
+    reset_created()

@@ -122,6 +122,12 @@ def remember_created(record_id: str, created: bool) -> bool:
         return created
 
 
+def reset_created() -> None:
+    """Forget the record ids this process saw created (tests reuse fixed ids)."""
+    with _CREATED_IDS_LOCK:
+        _CREATED_IDS.clear()
+
+
 def _record(data: dict[str, Any]) -> tuple[str, str | None, dt.datetime | None]:
     ident = data.get("id") or {}
     record_id = ident.get("record_id") if isinstance(ident, dict) else None
