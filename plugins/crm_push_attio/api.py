@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.parse
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -69,8 +69,6 @@ class Written:
     record_id: str
     created: bool
     web_url: str | None = None
-    created_at: dt.datetime | None = None
-    values: dict[str, Any] = field(default_factory=dict)
 
 
 def _server_now(response: httpx.Response) -> dt.datetime | None:
@@ -128,18 +126,13 @@ def reset_created() -> None:
         _CREATED_IDS.clear()
 
 
-def _record(data: dict[str, Any]) -> tuple[str, str | None, dt.datetime | None]:
+def written_from(data: dict[str, Any], created: bool) -> Written:
+    """A record of Attio's output shape (a query result, say) as a Written."""
     ident = data.get("id") or {}
     record_id = ident.get("record_id") if isinstance(ident, dict) else None
     if not record_id:
         raise Fatal("Attio answered a record write without a record id")
-    return str(record_id), data.get("web_url"), parse_timestamp(data.get("created_at"))
-
-
-def written_from(data: dict[str, Any], created: bool) -> Written:
-    """A record of Attio's output shape (a query result, say) as a Written."""
-    record_id, web_url, created_at = _record(data)
-    return Written(record_id, created, web_url, created_at, data.get("values") or {})
+    return Written(str(record_id), created, data.get("web_url"))
 
 
 def _q(segment: str) -> str:

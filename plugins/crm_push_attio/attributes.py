@@ -129,11 +129,6 @@ class Schemas:
         result: _T = future.result()
         return result
 
-    def clear(self) -> None:
-        """Forget everything: the next call fetches again."""
-        with self._lock:
-            self._cache.clear()
-
     def object(self, object: str) -> ObjectSchema:
         """The attributes of `object` (slug or id). Raises ObjectNotFound (cached too)."""
 
