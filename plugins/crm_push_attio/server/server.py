@@ -15,8 +15,8 @@ from .auth import DEFAULT_SCOPES, DEFAULT_TOKEN, TokenInfo, TokenStore
 from .catalog import DEFAULT_ACTIVATED
 from .httpd import HTTPServer
 from .ratelimit import FailureInjector, SlidingWindow
-from .state import Workspace
 from .validation import load_spec
+from .workspace import Workspace
 
 
 class AttioServer:
