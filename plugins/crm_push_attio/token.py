@@ -22,6 +22,7 @@ EXPIRY_MARGIN = dt.timedelta(seconds=60)
 
 
 def expired(credentials: Credentials) -> bool:
+    """Whether the credentials' stated expiry is past, or less than EXPIRY_MARGIN away."""
     expires = credentials.expires_at
     if expires is None:
         return False
