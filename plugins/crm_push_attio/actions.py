@@ -5,7 +5,7 @@
     actions.identify_user(UserIdentity(user_id="u_1", email="ada@acme.com"))
     actions.group_workspace(WorkspaceGroup(workspace_id="w_1", domain="acme.com", user_id="u_1"))
 
-Every value goes through `typed.convert_values` first: all the values of an action are checked
+Every value goes through `convert.convert_values` first: all the values of an action are checked
 against Attio's attribute metadata before its first write, so a bad value writes nothing.
 The `users` and `workspaces` objects are off by default in Attio; when one is not activated the
 action says so and how to turn it on, before writing anything.
@@ -16,29 +16,19 @@ from __future__ import annotations
 from typing import Any
 
 from crm_push.errors import Fatal, InvalidInput
-from crm_push.models.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
-from crm_push.models.crm import RecordRef
+from crm_push.models import GroupResult, IdentifyResult, RecordRef, UserIdentity, WorkspaceGroup
 
-from .client import ACTIVATE, AttioClient, ObjectNotFound, Written
-from .typed import Schemas, convert_values
+from .api import AttioClient
+from .attributes import Schemas
+from .convert import convert_values
+from .errors import ACTIVATE, ObjectNotFound
+from .records import COMPANIES, PEOPLE, ref
 
-PEOPLE = "people"
-COMPANIES = "companies"
 USERS = "users"
 WORKSPACES = "workspaces"
 
 #: Standard objects Attio ships switched off; an admin activates them.
 OFF_BY_DEFAULT = {USERS: "Users", WORKSPACES: "Workspaces", "deals": "Deals"}
-
-
-def _ref(object: str, written: Written, linked: tuple[str, ...] = ()) -> RecordRef:
-    return RecordRef(
-        object=object,
-        record_id=written.record_id,
-        outcome="created" if written.created else "updated",
-        linked=linked,
-        web_url=written.web_url,
-    )
 
 
 def _by_id(object: str, record_id: str) -> list[dict[str, str]]:
@@ -96,7 +86,7 @@ class AttioActions:
         match = self.schemas.object(object).find(matching_attribute)
         assert match is not None  # convert_values checked it
         written = self.client.assert_record(object, match.slug, body)
-        return _ref(object, written)
+        return ref(object, written)
 
     def _unknown_object(self, object: str) -> Fatal | InvalidInput:
         label = OFF_BY_DEFAULT.get(object)
@@ -134,9 +124,9 @@ class AttioActions:
             "primary_email_address": identity.email,
         }
         user_body = self.values(USERS, user_values, "user_id")
-        person = _ref(PEOPLE, self.client.assert_record(PEOPLE, "email_addresses", person_body))
+        person = ref(PEOPLE, self.client.assert_record(PEOPLE, "email_addresses", person_body))
         user_body["person"] = _by_id(PEOPLE, person.record_id)
-        user = _ref(
+        user = ref(
             USERS,
             self.client.assert_record(USERS, "user_id", user_body),
             linked=(person.record_id,),
@@ -168,13 +158,13 @@ class AttioActions:
             user_record = self.find_user(group.user_id)
             users += _by_id(USERS, user_record)
 
-        company = _ref(COMPANIES, self.client.assert_record(COMPANIES, "domains", company_body))
+        company = ref(COMPANIES, self.client.assert_record(COMPANIES, "domains", company_body))
         workspace_body["company"] = _by_id(COMPANIES, company.record_id)
         written = self.client.assert_record(WORKSPACES, "workspace_id", workspace_body)
         if users:
             self.client.update_record(WORKSPACES, written.record_id, {"users": users})
         linked = (company.record_id, *((user_record,) if user_record else ()))
-        return GroupResult(company=company, workspace=_ref(WORKSPACES, written, linked=linked))
+        return GroupResult(company=company, workspace=ref(WORKSPACES, written, linked=linked))
 
     def find_user(self, user_id: str) -> str:
         """The record id of the user with this `user_id`, or InvalidInput (a read)."""

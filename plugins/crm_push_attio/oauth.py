@@ -29,10 +29,11 @@ from typing import Any
 
 import httpx
 from crm_push.errors import ReconnectRequired
-from crm_push.models.crm import Credentials
+from crm_push.models import Credentials
 from pydantic import SecretStr
 
-DEFAULT_API_URL = "https://api.attio.com"
+from .api import DEFAULT_BASE_URL
+
 DEFAULT_AUTHORIZE_URL = "https://app.attio.com/authorize"
 DEFAULT_TOKEN_URL = "https://app.attio.com/oauth/token"
 DEFAULT_REVOKE_URL = "https://app.attio.com/oauth/revoke"
@@ -66,8 +67,8 @@ class Endpoints:
         /oauth/revoke, so `--base-url` alone is enough to run the whole flow locally.
         """
         extra = extra or {}
-        base = (base_url or DEFAULT_API_URL).rstrip("/")
-        local = base != DEFAULT_API_URL
+        base = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        local = base != DEFAULT_BASE_URL
         defaults = {
             "authorize_url": f"{base}/authorize" if local else DEFAULT_AUTHORIZE_URL,
             "token_url": f"{base}/oauth/token" if local else DEFAULT_TOKEN_URL,

@@ -13,8 +13,8 @@ import httpx
 import respx
 from attio_helpers import WORKSPACE
 
-from crm_push_attio.server.state import Workspace
 from crm_push_attio.server.validation import load_spec
+from crm_push_attio.server.workspace import Workspace
 
 ALL_OBJECTS = ("people", "companies", "users", "workspaces", "deals")
 MEMBER = "alice@attio.com"

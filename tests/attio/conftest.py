@@ -19,17 +19,13 @@ import respx
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # the helper modules beside this file
     sys.path.insert(0, str(HERE))
-try:
-    import crm_push_attio  # noqa: F401
-except ImportError:  # until pyproject lists the package: import it from the source tree
-    sys.path.insert(0, str(HERE.parents[1] / "plugins"))
 
 from attio_helpers import BASE, FakeSleep, make_connection  # noqa: E402
 from attio_openapi import check_request  # noqa: E402
 from crm_push.destination.facade import Destination  # noqa: E402
 from crm_push.models.crm import Connection  # noqa: E402
 
-from crm_push_attio import client, plugin  # noqa: E402
+import crm_push_attio  # noqa: E402
 from crm_push_attio.plugin import AttioDestination  # noqa: E402
 
 
@@ -78,12 +74,10 @@ def _attio_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ATTIO_WRITES_PER_SECOND", "unlimited")
     monkeypatch.setenv("ATTIO_READS_PER_SECOND", "unlimited")
-    with plugin._LIMITS_LOCK:
-        plugin._LIMITS.clear()
-    client._CREATED_IDS.clear()  # the fixed record ids of the unit tests are "new" each time
+    # Fresh budgets; and the fixed record ids of the unit tests are "new" each time.
+    crm_push_attio.reset_caches()
     yield
-    with plugin._LIMITS_LOCK:
-        plugin._LIMITS.clear()
+    crm_push_attio.reset_caches()
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ from crm_push.errors import ReconnectRequired, ScopeMissing
 from crm_push.models.crm import ConnectOptions, Credentials
 from pydantic import SecretStr
 
-from crm_push_attio.plugin import NOTES_WARNING, AttioDestination, workspace_limits
+from crm_push_attio.errors import NOTES_WARNING
+from crm_push_attio.limits import workspace_limits
+from crm_push_attio.plugin import AttioDestination
 
 
 def _self_route(api: respx.MockRouter, *answers: httpx.Response) -> respx.Route:

@@ -16,7 +16,7 @@ from crm_push.models.crm import ConnectOptions, Credentials
 from crm_push.testing import DestinationContract
 from pydantic import SecretStr
 
-server = pytest.importorskip("crm_push_attio.server")
+from crm_push_attio import server
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from crm_push.errors import Fatal, InvalidInput, ReconnectRequired, RetryLater, 
 from crm_push.models import Company, Person
 from crm_push.models.crm import Connection, RecordRef
 
-from crm_push_attio.client import error_for, field_from, is_retriable, scope_for
+from crm_push_attio.errors import error_for, field_from, is_retriable, scope_for
 from crm_push_attio.plugin import AttioDestination
 
 

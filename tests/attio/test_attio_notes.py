@@ -14,7 +14,8 @@ from crm_push.models import parse_visitor
 from crm_push.models.crm import Connection, Note, NoteResult, RecordRef
 from crm_push.push.notes import visit_note
 
-from crm_push_attio.plugin import NOTES_SKIPPED, AttioDestination
+from crm_push_attio.errors import NOTES_SKIPPED
+from crm_push_attio.plugin import AttioDestination
 
 PERSON = RecordRef(object="people", record_id=PERSON_ID, outcome="created")
 VISITED = dt.datetime(2025, 3, 4, 9, 30, tzinfo=dt.UTC)

@@ -23,7 +23,7 @@ from crm_push.errors import RetryLater
 from crm_push.models import Company, Person
 from crm_push.models.crm import Connection, Pending, RecordRef
 
-from crm_push_attio.client import created_by_this_call
+from crm_push_attio.api import created_by_this_call
 from crm_push_attio.plugin import AttioDestination
 
 NOW = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.UTC)  # fixed times; fresh ones where it matters
@@ -314,7 +314,7 @@ def test_outcome_falls_back_on_the_local_clock() -> None:
 
 
 def test_timestamps_with_nanoseconds_are_read() -> None:
-    from crm_push_attio.client import parse_timestamp
+    from crm_push_attio.api import parse_timestamp
 
     assert parse_timestamp("2022-11-21T13:22:49.061281000Z") == dt.datetime(
         2022, 11, 21, 13, 22, 49, 61281, tzinfo=dt.UTC

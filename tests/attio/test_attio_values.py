@@ -6,7 +6,7 @@ from attio_helpers import COMPANY_ID
 from attio_openapi import check_body
 from crm_push.models import Company, Person
 
-from crm_push_attio.values import company_values, person_name, person_values, same_values
+from crm_push_attio.records import company_values, person_name, person_values, same_values
 
 
 def test_company_all_fields_in_object_forms() -> None:

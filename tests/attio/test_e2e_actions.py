@@ -23,9 +23,9 @@ from crm_push.inputs.segment import SegmentMapping, read_segment
 from crm_push.models.actions import UserIdentity, WorkspaceGroup
 from crm_push.push.runner import ActionRunner
 
+from crm_push_attio import server
 from crm_push_attio.plugin import AttioDestination
 
-server = pytest.importorskip("crm_push_attio.server")
 ALL = ("people", "companies", "users", "workspaces", "deals")
 
 

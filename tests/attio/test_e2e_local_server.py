@@ -25,9 +25,9 @@ from crm_push.push.pusher import Pusher, RunSummary
 from crm_push.state.markers import MarkerStore
 from pydantic import SecretStr
 
-from crm_push_attio.plugin import NOTES_SKIPPED, AttioDestination
-
-server = pytest.importorskip("crm_push_attio.server")
+from crm_push_attio import server
+from crm_push_attio.errors import NOTES_SKIPPED
+from crm_push_attio.plugin import AttioDestination
 
 VISITORS: list[dict[str, Any]] = [
     {

@@ -212,7 +212,7 @@ def push_naive(url: str, path: Path, write_rate: float, read_rate: float) -> dic
     from crm_push.models import parse_visitor
     from crm_push.push.notes import visit_note
 
-    from crm_push_attio.values import company_values, person_values
+    from crm_push_attio.records import company_values, person_values
 
     transport = CountingTransport()
     http = HttpClient(

@@ -25,8 +25,8 @@ from .errors import ApiError, invalid, not_found, validation
 from .model import ObjectDef
 from .ratelimit import FailureInjector, SlidingWindow, rate_limited
 from .responses import Response, error_response, json_response
-from .state import Workspace
 from .validation import Spec
+from .workspace import Workspace
 
 _NOTES_MAX_LIMIT = 50
 _QUERY_DEFAULT_LIMIT = 500

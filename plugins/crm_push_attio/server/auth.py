@@ -16,6 +16,8 @@ DEFAULT_SCOPES: tuple[str, ...] = (
     "user_management:read",
 )
 _CODE_TTL = 600.0
+# Seconds an OAuth access token lives when refresh tokens are issued.
+_ACCESS_TOKEN_TTL = 3600.0
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,6 @@ class TokenStore:
         tokens: dict[str, TokenInfo],
         oauth_clients: dict[str, str],
         issue_refresh_tokens: bool,
-        access_token_ttl: float,
     ) -> None:
         self._lock = threading.Lock()
         self._tokens = dict(tokens)
@@ -79,7 +80,6 @@ class TokenStore:
         self._codes: dict[str, _Code] = {}
         self._refresh: dict[str, tuple[str, str]] = {}  # refresh token -> (client, access)
         self.issue_refresh_tokens = issue_refresh_tokens
-        self.access_token_ttl = access_token_ttl
 
     def get(self, token: str) -> TokenInfo | None:
         with self._lock:
@@ -151,9 +151,9 @@ class TokenStore:
         expires_at = None
         if self.issue_refresh_tokens:
             refresh = secrets.token_urlsafe(32)
-            expires_at = now + self.access_token_ttl
+            expires_at = now + _ACCESS_TOKEN_TTL
             answer["refresh_token"] = refresh
-            answer["expires_in"] = int(self.access_token_ttl)
+            answer["expires_in"] = int(_ACCESS_TOKEN_TTL)
             with self._lock:
                 self._refresh[refresh] = (client_id, access)
         info = TokenInfo(

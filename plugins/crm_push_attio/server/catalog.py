@@ -1,7 +1,7 @@
 """Standard objects and their attributes, as data.
 
 Modelled on Attio's standard objects (people, companies, users, workspaces, deals). Each
-attribute is a dict of flags; `state.Workspace` builds its definitions from these, and tests
+attribute is a dict of flags; `state.State` builds its definitions from these, and tests
 add more at run time with `AttioServer.add_attribute`. Keys:
 
 - ``type``: Attio attribute type (text, email-address, record-reference, ...)

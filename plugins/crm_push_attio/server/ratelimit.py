@@ -101,10 +101,6 @@ class FailureInjector:
                 )
             )
 
-    def clear(self) -> None:
-        with self._lock:
-            self._rules.clear()
-
     def take(self, method: str, path: str) -> ApiError | None:
         with self._lock:
             for rule in self._rules:

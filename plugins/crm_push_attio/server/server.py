@@ -6,7 +6,6 @@ import collections
 import threading
 import uuid
 from collections.abc import Iterable
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -15,8 +14,11 @@ from .auth import DEFAULT_SCOPES, DEFAULT_TOKEN, TokenInfo, TokenStore
 from .catalog import DEFAULT_ACTIVATED
 from .httpd import HTTPServer
 from .ratelimit import FailureInjector, SlidingWindow
-from .state import Workspace
 from .validation import load_spec
+from .workspace import Workspace
+
+# Requests kept in the log, so a long-running dev server does not grow without end.
+_LOG_LIMIT = 100_000
 
 
 class AttioServer:
@@ -33,29 +35,21 @@ class AttioServer:
         write_rate: float | None = None,
         read_rate: float | None = None,
         activated_objects: Iterable[str] = DEFAULT_ACTIVATED,
-        workspace_id: str | None = None,
         workspace_name: str = "Local workspace",
-        workspace_slug: str = "local",
         oauth_clients: dict[str, str] | None = None,
         issue_refresh_tokens: bool = False,
-        access_token_ttl: float = 3600.0,
-        spec_path: str | Path | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        log_limit: int = 100_000,
     ) -> None:
         if tokens is None:
             tokens = {DEFAULT_TOKEN: TokenInfo(scopes=DEFAULT_SCOPES)}
-        self.workspace_id = workspace_id or str(uuid.uuid4())
+        self.workspace_id = str(uuid.uuid4())
         self.workspace_name = workspace_name
-        self.spec = load_spec(spec_path)
-        self.workspace = Workspace(self.spec, self.workspace_id, workspace_slug, activated_objects)
-        self.tokens = TokenStore(
-            tokens, oauth_clients or {}, issue_refresh_tokens, access_token_ttl
-        )
+        self.spec = load_spec()
+        self.workspace = Workspace(self.spec, self.workspace_id, "local", activated_objects)
+        self.tokens = TokenStore(tokens, oauth_clients or {}, issue_refresh_tokens)
         self.faults = FailureInjector()
-        # Bounded, so a long-running dev server does not grow without end.
-        self._log: collections.deque[RequestLog] = collections.deque(maxlen=log_limit)
+        self._log: collections.deque[RequestLog] = collections.deque(maxlen=_LOG_LIMIT)
         self._log_lock = threading.Lock()
         self.app = App(
             workspace=self.workspace,
@@ -131,10 +125,6 @@ class AttioServer:
     def notes(self) -> list[dict[str, Any]]:
         return self.workspace.all_notes()
 
-    def workspace_members(self) -> list[dict[str, Any]]:
-        with self.workspace.lock:
-            return [dict(m) for m in self.workspace.members]
-
     # -- request log ----------------------------------------------------------------------
 
     def _record(self, entry: RequestLog) -> None:
@@ -172,9 +162,6 @@ class AttioServer:
         """The token is dead from now on: /v2/self says active false, other calls 401."""
         self.tokens.expire(token)
 
-    def revoke_token(self, token: str) -> None:
-        self.tokens.revoke(token)
-
     def activate_object(self, slug: str) -> None:
         """Enable a standard object (users, workspaces, deals), as a workspace admin would."""
         self.workspace.activate(slug)
@@ -207,8 +194,3 @@ class AttioServer:
         retry_after_seconds is given, else as an HTTP date (Attio's form).
         """
         self.faults.add(n, status, path_prefix, method, retry_after_seconds)
-
-    inject_failures = fail_next
-
-    def clear_failures(self) -> None:
-        self.faults.clear()

@@ -20,7 +20,6 @@ import functools
 import importlib.resources
 import json
 import threading
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -61,11 +60,8 @@ _TYPE_KEYS: dict[str, tuple[set[str], str | None]] = {
 }
 
 
-def _load_document(spec_path: str | Path | None) -> dict[str, Any]:
-    if spec_path is None:
-        text = importlib.resources.files(__package__).joinpath(SPEC_FILE).read_text("utf-8")
-    else:
-        text = Path(spec_path).read_text("utf-8")
+def _load_document() -> dict[str, Any]:
+    text = importlib.resources.files(__package__).joinpath(SPEC_FILE).read_text("utf-8")
     doc: dict[str, Any] = json.loads(text)
     return doc
 
@@ -244,11 +240,7 @@ def _schema_error(
     return validation(f"{prefix}: {detail}")
 
 
-@functools.lru_cache(maxsize=8)
-def _cached_spec(spec_path: str | None) -> Spec:
-    return Spec(_load_document(spec_path))
-
-
-def load_spec(spec_path: str | Path | None = None) -> Spec:
-    """The spec at spec_path, or the copy shipped in this package; parsed once per path."""
-    return _cached_spec(None if spec_path is None else str(spec_path))
+@functools.cache
+def load_spec() -> Spec:
+    """The spec shipped in this package, parsed once."""
+    return Spec(_load_document())

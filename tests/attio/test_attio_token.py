@@ -12,8 +12,8 @@ from crm_push.errors import ReconnectRequired
 from crm_push.http import HttpClient
 from crm_push.models.crm import Credentials
 
-from crm_push_attio.auth import TokenAuth
 from crm_push_attio.oauth import Endpoints
+from crm_push_attio.token import TokenAuth
 
 API = "https://api.attio.com"
 TOKEN_URL = "https://app.attio.com/oauth/token"

@@ -1,9 +1,8 @@
-"""A thin typed wrapper of the Attio REST API v2 endpoints crm-push uses, on crm_push.http.
+"""A thin typed client of the Attio REST API v2 endpoints crm-push uses, on crm_push.http.
 
-`error_for` turns Attio's error body ``{"status_code", "type", "code", "message"}`` into the
-typed crm-push error that says what to do next; `is_retriable` marks Attio's 409
-``concurrent_write_conflict`` as safe to retry. Rate limiting, 429 ``Retry-After``, 5xx and
-timeouts are the HttpClient's job. There is deliberately no method that deletes anything.
+One method per endpoint, each one request; Attio's answers to record writes come back as
+`Written`. Errors are `errors.error_for`'s, raised by the HttpClient. There is deliberately no
+method that deletes anything.
 """
 
 from __future__ import annotations
@@ -16,18 +15,11 @@ import threading
 import time
 import urllib.parse
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from crm_push.errors import (
-    CrmPushError,
-    Fatal,
-    InvalidInput,
-    ReconnectRequired,
-    RetryLater,
-    ScopeMissing,
-)
+from crm_push.errors import Fatal
 from crm_push.http import HttpClient
 
 DEFAULT_BASE_URL = "https://api.attio.com"
@@ -37,12 +29,6 @@ SCOPE_OBJECTS = "object_configuration:read"
 SCOPE_NOTES = "note:read-write"
 #: Scopes without which nothing can be pushed.
 REQUIRED_SCOPES = (SCOPE_RECORDS, SCOPE_OBJECTS)
-
-RECONNECT = (
-    "reconnect Attio: run `crm-push --dest attio connect` with a valid ATTIO_ACCESS_TOKEN "
-    "(Workspace settings → Developers → access token), or `crm-push --dest attio connect --oauth`"
-)
-
 #: Notes are listed at most this many at a time (Attio's maximum page size).
 NOTES_PAGE = 50
 #: Attributes are listed this many at a time; a shorter page is the last one.
@@ -57,154 +43,6 @@ _LOCAL_CLOCK_SLACK = dt.timedelta(seconds=2)
 _CREATED_IDS: OrderedDict[str, None] = OrderedDict()
 _CREATED_IDS_MAX = 100_000
 _CREATED_IDS_LOCK = threading.Lock()
-
-_RECORDS_PATH = re.compile(r"^/v2/objects/(?P<object>[^/]+)/records(?:/(?P<record>[^/]+))?")
-_OBJECT_PATH = re.compile(r"^/v2/objects/(?P<object>[^/]+)(?:/attributes.*)?$")
-_ANY_OBJECT_PATH = re.compile(r"^/v2/objects/(?P<object>[^/]+)")
-# Where Attio (or the local server) names the attribute a 400 is about.
-_FIELD_PATTERNS = (
-    re.compile(r"\$\.data\.values\.([A-Za-z0-9_\-]+)"),
-    re.compile(r"\$\.data\.(?!values\b)([A-Za-z0-9_\-]+)"),
-    re.compile(r'matching_attribute slug/ID "([^"]+)"', re.IGNORECASE),
-    re.compile(r'attribute(?: with)?(?: api)?(?: slug/ID| slug| ID)? "([^"]+)"', re.IGNORECASE),
-)
-
-
-# -- errors ------------------------------------------------------------------------------------
-
-#: Where an Attio admin turns an object on.
-ACTIVATE = "Workspace Settings > Objects"
-
-
-class ObjectNotFound(Fatal):
-    """Attio answered 404 for an object: it does not exist, or it is not activated."""
-
-    def __init__(self, message: str, *, object: str, next_step: str | None = None) -> None:
-        super().__init__(
-            message,
-            next_step=next_step
-            or f"activate the object in Attio ({ACTIVATE}), or check its slug; then push again",
-        )
-        self.object = object
-
-
-def _error_body(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def scope_for(method: str, path: str) -> str | None:
-    """The scope an endpoint needs, for naming it when Attio answers 403."""
-    if path.startswith("/v2/notes"):
-        return SCOPE_NOTES
-    if _RECORDS_PATH.match(path):
-        return SCOPE_RECORDS
-    if _OBJECT_PATH.match(path) or path == "/v2/objects" or "/attributes" in path:
-        return SCOPE_OBJECTS
-    if path.startswith("/v2/workspace_members"):
-        return "user_management:read"
-    return None
-
-
-def _what(method: str, path: str) -> str:
-    """What a call was, in words: "people record assert", "note create"…"""
-    method = method.upper()
-    records = _RECORDS_PATH.match(path)
-    if records:
-        obj = urllib.parse.unquote(records["object"])
-        if records["record"]:
-            verb = {"GET": "read", "PATCH": "update", "PUT": "update"}.get(method, method)
-        else:
-            verb = {"PUT": "assert", "POST": "create", "GET": "list"}.get(method, method)
-        return f"{obj} record {verb}"
-    if path.startswith("/v2/notes"):
-        return "note " + ("list" if method == "GET" else "create")
-    return f"{method} {path}"
-
-
-def field_from(body: dict[str, Any]) -> str | None:
-    """The attribute (or field) an Attio 400 names, when it names one."""
-    # Attio sometimes adds a list of validation errors with a path (unverified shape).
-    for item in body.get("validation_errors") or ():
-        path = item.get("path") if isinstance(item, dict) else None
-        if isinstance(path, list):
-            parts = [str(p) for p in path if p not in ("data", "values") and not isinstance(p, int)]
-            if parts:
-                return parts[0]
-    message = str(body.get("message") or "")
-    for pattern in _FIELD_PATTERNS:
-        found = pattern.search(message)
-        if found:
-            return found.group(1)
-    return None
-
-
-def error_for(response: httpx.Response) -> CrmPushError | None:
-    """Attio's error answer as a typed error; None leaves it to HttpClient (429, 5xx)."""
-    status = response.status_code
-    if status == 429 or status >= 500:
-        return None
-    body = _error_body(response)
-    code = str(body.get("code") or "")
-    message = str(body.get("message") or response.reason_phrase or "no message").strip()
-    method, path = response.request.method, response.request.url.path
-    what = _what(method, path)
-    if code in ("billing_error", "quota_exceeded"):
-        return Fatal(
-            f"Attio refused the {what}: {message} ({code})",
-            next_step="check the Attio workspace's plan and usage, then push again",
-        )
-    if status == 401:
-        return ReconnectRequired(
-            f"Attio refused the token ({code or 'unauthorized'}): it is invalid, expired or "
-            "revoked",
-            next_step=RECONNECT,
-        )
-    if status == 403:
-        scope = scope_for(method, path)
-        if scope is None:
-            return Fatal(f"Attio refused the {what}: {message} ({code or 'forbidden'})")
-        return ScopeMissing(
-            f"Attio refused the {what}: the token lacks the scope {scope} ({message})",
-            scope=scope,
-            next_step=f"grant {scope} to the access token or app in Attio, then reconnect "
-            "with `crm-push --dest attio connect`",
-        )
-    if status == 409 and code == "concurrent_write_conflict":
-        return RetryLater(f"Attio: {message} ({code})")
-    if status == 404:
-        records = _RECORDS_PATH.match(path)
-        if records and records["record"] and message.lower().startswith("record"):
-            return InvalidInput(
-                f"the Attio record {records['record']} no longer exists (deleted or merged in "
-                f"Attio): {message}",
-                code=code or "not_found",
-                next_step="remove this visitor's push markers (`crm-push --dest attio markers "
-                "remove VISITOR_ID`) to push it as a new record",
-            )
-        if message.lower().startswith("object"):
-            found = _ANY_OBJECT_PATH.match(path)
-            obj = urllib.parse.unquote(found["object"]) if found else path
-            return ObjectNotFound(
-                f"the Attio object {obj!r} does not exist or is not activated in this "
-                f"workspace: {message}",
-                object=obj,
-            )
-    return InvalidInput(
-        f"Attio rejected {what}: {message} ({code or status})",
-        field=field_from(body),
-        code=code or str(status),
-    )
-
-
-def is_retriable(response: httpx.Response) -> bool | None:
-    """A 409 concurrent_write_conflict was not applied and is safe to retry, like a 429."""
-    if response.status_code == 409:
-        return _error_body(response).get("code") == "concurrent_write_conflict"
-    return None
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -231,8 +69,6 @@ class Written:
     record_id: str
     created: bool
     web_url: str | None = None
-    created_at: dt.datetime | None = None
-    values: dict[str, Any] = field(default_factory=dict)
 
 
 def _server_now(response: httpx.Response) -> dt.datetime | None:
@@ -284,18 +120,19 @@ def remember_created(record_id: str, created: bool) -> bool:
         return created
 
 
-def _record(data: dict[str, Any]) -> tuple[str, str | None, dt.datetime | None]:
-    ident = data.get("id") or {}
-    record_id = ident.get("record_id") if isinstance(ident, dict) else None
-    if not record_id:
-        raise Fatal("Attio answered a record write without a record id")
-    return str(record_id), data.get("web_url"), parse_timestamp(data.get("created_at"))
+def reset_created() -> None:
+    """Forget the record ids this process saw created (tests reuse fixed ids)."""
+    with _CREATED_IDS_LOCK:
+        _CREATED_IDS.clear()
 
 
 def written_from(data: dict[str, Any], created: bool) -> Written:
     """A record of Attio's output shape (a query result, say) as a Written."""
-    record_id, web_url, created_at = _record(data)
-    return Written(record_id, created, web_url, created_at, data.get("values") or {})
+    ident = data.get("id") or {}
+    record_id = ident.get("record_id") if isinstance(ident, dict) else None
+    if not record_id:
+        raise Fatal("Attio answered a record write without a record id")
+    return Written(str(record_id), created, data.get("web_url"))
 
 
 def _q(segment: str) -> str:

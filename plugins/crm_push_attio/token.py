@@ -13,7 +13,7 @@ import threading
 from collections.abc import Generator
 
 import httpx
-from crm_push.models.crm import Credentials
+from crm_push.models import Credentials
 
 from . import oauth
 
@@ -22,6 +22,7 @@ EXPIRY_MARGIN = dt.timedelta(seconds=60)
 
 
 def expired(credentials: Credentials) -> bool:
+    """Whether the credentials' stated expiry is past, or less than EXPIRY_MARGIN away."""
     expires = credentials.expires_at
     if expires is None:
         return False

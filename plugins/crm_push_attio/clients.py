@@ -1,0 +1,142 @@
+"""The Attio clients of one destination, one per connection: shared token, budget and stats."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+from crm_push.errors import ReconnectRequired
+from crm_push.http import HttpClient, RateLimits
+from crm_push.models import Connection, Credentials
+
+from . import oauth
+from .actions import AttioActions
+from .api import DEFAULT_BASE_URL, AttioClient
+from .errors import RECONNECT, error_for, is_retriable
+from .limits import workspace_limits
+from .token import TokenAuth
+
+#: What a cached client is for: (base URL, workspace id, a hash of the token).
+Key = tuple[str, str, str]
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("crm-push")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+USER_AGENT = f"crm-push-attio/{_version()}"
+
+
+def key_of(connection: Connection) -> Key:
+    """The cache key of a connection; ReconnectRequired when it holds no token."""
+    token = connection.credentials.access_token
+    if token is None:
+        raise ReconnectRequired("the Attio connection holds no token", next_step=RECONNECT)
+    base_url = (connection.base_url or DEFAULT_BASE_URL).rstrip("/")
+    # The token's hash, not the token, keys the cache: nothing secret in any repr.
+    digest = hashlib.sha256(token.get_secret_value().encode()).hexdigest()[:16]
+    return (base_url, connection.workspace_id, digest)
+
+
+class Clients:
+    """Every Attio client a destination opened, cached per connection. Thread-safe.
+
+    `transport` and `sleep` are the destination's: tests give a fake transport and sleep.
+    """
+
+    def __init__(
+        self,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.transport = transport
+        self.sleep = sleep
+        self._clients: dict[Key, AttioClient] = {}
+        self._auths: dict[Key, TokenAuth] = {}
+        self._actions: dict[Key, AttioActions] = {}
+        self._lock = threading.Lock()
+
+    def http(
+        self, base_url: str, auth: TokenAuth, limits: RateLimits | None, max_retries: int = 5
+    ) -> HttpClient:
+        """An HttpClient on Attio with its error mapping (not cached: the caller closes it)."""
+        return HttpClient(
+            base_url=base_url,
+            auth=auth,
+            secrets=auth.secret_values,
+            limits=limits,
+            timeout=30.0,
+            max_retries=max_retries,
+            user_agent=USER_AGENT,
+            error_for=error_for,
+            is_retriable=is_retriable,
+            transport=self.transport,
+            sleep=self.sleep,
+        )
+
+    def client(self, connection: Connection) -> AttioClient:
+        """The (cached) client of a connection, with its workspace's shared rate budget."""
+        key = key_of(connection)
+        base_url = key[0]
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                limits = workspace_limits(connection.workspace_id)
+                # One token for both clients: a refresh by either serves the other.
+                auth = TokenAuth(
+                    connection.credentials,
+                    oauth.Endpoints.resolve(None, base_url),
+                    self.transport,
+                )
+                self._auths[key] = auth
+                client = self._clients[key] = AttioClient(
+                    self.http(base_url, auth, limits),
+                    # Creates: no retry inside HttpClient (see AttioClient and create_once).
+                    once=self.http(base_url, auth, limits, max_retries=0),
+                )
+            return client
+
+    def actions(self, connection: Connection) -> AttioActions:
+        """The (cached) actions of a connection: attribute metadata is fetched once per
+        connection (and again after `attributes.SCHEMA_TTL` seconds)."""
+        client = self.client(connection)
+        key = key_of(connection)
+        with self._lock:
+            actions = self._actions.get(key)
+            if actions is None or actions.client is not client:
+                actions = self._actions[key] = AttioActions(client)
+            return actions
+
+    def credentials(self, connection: Connection) -> Credentials:
+        """The connection's credentials as they are now: new ones if a refresh happened."""
+        with self._lock:
+            auth = self._auths.get(key_of(connection))
+        return auth.credentials if auth else connection.credentials
+
+    def request_stats(self, connection: Connection) -> dict[str, float]:
+        """What the HTTP clients of this connection's workspace spent: requests, retries, 429s…"""
+        totals: dict[str, float] = {}
+        with self._lock:
+            clients = [c for k, c in self._clients.items() if k[1] == connection.workspace_id]
+        for client in clients:
+            https = {id(client.http): client.http, id(client.once): client.once}
+            for http in https.values():
+                for key, value in http.stats.as_dict().items():
+                    totals[key] = totals.get(key, 0) + value
+        return totals
+
+    def close(self) -> None:
+        """Close every HTTP client opened so far; later calls open new ones."""
+        with self._lock:
+            self._actions = {}
+            clients, self._clients = list(self._clients.values()), {}
+            self._auths = {}
+        for client in clients:
+            client.close()

@@ -1,0 +1,177 @@
+"""Connecting: a token (environment, stored, OAuth), GET /v2/self, the scopes, a Connection.
+
+And disconnecting, which revokes an OAuth token and deletes nothing in Attio.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from typing import Any
+
+from crm_push.errors import Fatal, InvalidInput, ReconnectRequired, ScopeMissing
+from crm_push.models import Connection, ConnectOptions, Credentials, DisconnectResult
+from pydantic import SecretStr
+
+from . import oauth
+from .api import DEFAULT_BASE_URL, REQUIRED_SCOPES, SCOPE_NOTES, AttioClient
+from .clients import Clients
+from .errors import NO_TOKEN, NOTES_WARNING, RECONNECT
+from .token import TokenAuth, expired
+
+NAME = "attio"
+TOKEN_ENV = "ATTIO_ACCESS_TOKEN"
+BASE_URL_ENV = "ATTIO_BASE_URL"
+REDIRECT_URI_ENV = "ATTIO_REDIRECT_URI"
+
+KEPT = "Nothing in Attio was deleted: the records and notes pushed so far stay."
+
+
+def has_scope(scopes: tuple[str, ...] | list[str], needed: str) -> bool:
+    """`needed` is granted, or its read-write form is when only read is needed."""
+    if needed in scopes:
+        return True
+    return needed.endswith(":read") and needed + "-write" in scopes
+
+
+def self_info(clients: Clients, base_url: str, credentials: Credentials) -> dict[str, Any] | None:
+    """GET /v2/self; None when Attio says the token is dead (inactive, 401, malformed)."""
+    assert credentials.access_token is not None
+    client = AttioClient(clients.http(base_url, TokenAuth(credentials), None))
+    try:
+        info = client.self_info()
+    except ReconnectRequired:
+        return None
+    except InvalidInput:
+        # A malformed token gets 400 missing_value on /v2/self.
+        return None
+    finally:
+        client.close()
+    return info if info.get("active") is True else None
+
+
+def resolve_credentials(
+    clients: Clients,
+    credentials: Credentials | None,
+    options: ConnectOptions,
+    endpoints: oauth.Endpoints,
+    *,
+    open_browser: Callable[[str], Any],
+    echo: Callable[[str], None] | None,
+) -> Credentials:
+    """The token to use: a new OAuth one when asked, else ATTIO_ACCESS_TOKEN, else stored."""
+    if options.oauth:
+        # An explicit --oauth wins over any token: the user asked for a new one.
+        if not options.interactive:
+            raise ReconnectRequired(
+                "the Attio OAuth flow needs a browser and cannot run here",
+                next_step="run `crm-push --dest attio connect --oauth` in a terminal",
+            )
+        app = oauth.App.resolve(options.client_id, options.client_secret, options.extra)
+        timeout = float(options.extra.get("oauth_timeout") or oauth.DEFAULT_TIMEOUT)
+        return oauth.authorize(
+            app,
+            endpoints,
+            redirect_uri=options.extra.get("redirect_uri") or os.environ.get(REDIRECT_URI_ENV),
+            timeout=timeout,
+            open_browser=open_browser,
+            echo=echo or oauth.print_line,
+            transport=clients.transport,
+        )
+    env_token = os.environ.get(TOKEN_ENV, "").strip()
+    if env_token:
+        return Credentials(access_token=SecretStr(env_token))
+    if credentials is not None and credentials.access_token is not None:
+        return credentials
+    raise ReconnectRequired(NO_TOKEN, next_step="then run `crm-push --dest attio connect`")
+
+
+def connect(
+    clients: Clients,
+    credentials: Credentials | None,
+    options: ConnectOptions,
+    *,
+    open_browser: Callable[[str], Any],
+    echo: Callable[[str], None] | None,
+) -> Connection:
+    """Resolve a token, check it with GET /v2/self, and describe the workspace."""
+    base = (
+        options.base_url
+        or os.environ.get(BASE_URL_ENV)
+        or options.stored_base_url
+        or DEFAULT_BASE_URL
+    )
+    base_url = base.rstrip("/")
+    endpoints = oauth.Endpoints.resolve(options.extra, base_url)
+    creds = resolve_credentials(
+        clients, credentials, options, endpoints, open_browser=open_browser, echo=echo
+    )
+    refreshed = False
+    if expired(creds) and creds.refresh_token is not None:
+        creds, refreshed = oauth.refresh(creds, endpoints, clients.transport), True
+    info = self_info(clients, base_url, creds)
+    if info is None and creds.refresh_token is not None and not refreshed:
+        creds = oauth.refresh(creds, endpoints, clients.transport)
+        info = self_info(clients, base_url, creds)
+    if info is None:
+        raise ReconnectRequired(
+            "the Attio token is not active: it was revoked or has expired",
+            next_step=RECONNECT,
+        )
+    scopes = tuple(str(info.get("scope") or "").split())
+    missing = [s for s in REQUIRED_SCOPES if not has_scope(scopes, s)]
+    if missing:
+        names = " and ".join(missing)
+        raise ScopeMissing(
+            f"the Attio token lacks {names}, which crm-push needs to write people and companies",
+            scope=" ".join(missing),
+            next_step=f"grant {names} to the access token (Workspace settings → "
+            "Developers) or the app, then run `crm-push --dest attio connect` again",
+        )
+    workspace_id = info.get("workspace_id") or info.get("sub")
+    if not workspace_id:
+        raise Fatal("Attio's /v2/self answer names no workspace")
+    capabilities = {"inline_link"}
+    warnings: list[str] = []
+    if has_scope(scopes, SCOPE_NOTES):
+        capabilities.add("notes")
+    else:
+        warnings.append(NOTES_WARNING)
+    exp = info.get("exp")
+    if creds.expires_at is None and isinstance(exp, int | float):
+        creds = creds.model_copy(
+            update={"expires_at": dt.datetime.fromtimestamp(float(exp), dt.UTC)}
+        )
+    return Connection(
+        destination=NAME,
+        workspace_id=str(workspace_id),
+        workspace_name=info.get("workspace_name"),
+        scopes=scopes,
+        capabilities=frozenset(capabilities),
+        warnings=tuple(warnings),
+        credentials=creds,
+        base_url=base_url,
+    )
+
+
+def disconnect(clients: Clients, connection: Connection) -> DisconnectResult:
+    """Close the clients, and revoke an OAuth token (a workspace token can only be revoked in
+    Attio itself). Nothing in Attio is deleted."""
+    clients.close()
+    creds = connection.credentials
+    if creds.client_id and creds.access_token is not None:
+        endpoints = oauth.Endpoints.resolve(None, connection.base_url)
+        revoked, why = oauth.revoke(creds, endpoints, clients.transport)
+        if revoked:
+            return DisconnectResult(revoked=True, message=f"Revoked the Attio token. {KEPT}")
+        return DisconnectResult(
+            revoked=False,
+            message=f"Could not revoke the Attio token ({why}); remove the app's access in "
+            f"Attio (Workspace settings → Apps). {KEPT}",
+        )
+    return DisconnectResult(
+        revoked=False,
+        message="An Attio workspace access token cannot be revoked through the API: revoke "
+        f"it in Attio (Workspace settings → Developers). {KEPT}",
+    )
