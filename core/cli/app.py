@@ -39,13 +39,17 @@ class Context:
         except PluginLoadError as exc:
             raise click.ClickException(str(exc)) from None
 
-    def session(self) -> Session:
-        """The destination with its stored connection; the CLI lets the destination read its
-        own environment variables (a token in ATTIO_ACCESS_TOKEN wins over a stored one)."""
+    def session(self, destination: Destination | None = None) -> Session:
+        """The destination (loaded now unless given) with its stored connection. The CLI lets
+        the destination read its own environment variables: a token in ATTIO_ACCESS_TOKEN
+        wins over a stored one."""
         from crm_push.session import Session
 
         return Session(
-            self.destination(), workspace=self.workspace, db_url=self.db, environment=True
+            destination or self.destination(),
+            workspace=self.workspace,
+            db_url=self.db,
+            environment=True,
         )
 
 

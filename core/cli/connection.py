@@ -10,31 +10,6 @@ from crm_push.cli.app import Context, _fail, cli, pass_ctx
 from crm_push.errors import CrmPushError
 
 
-def _check_connection(dest: Any, store: Any, stored: Any) -> Any:
-    """Connect with the stored credentials (or the destination's env); keep refreshed tokens."""
-    from crm_push.models.crm import ConnectOptions
-
-    live = dest.connect(
-        credentials=stored.credentials if stored else None,
-        options=ConnectOptions(
-            interactive=False, stored_base_url=stored.base_url if stored else None
-        ),
-    )
-    _keep_renewed(store, stored, live)
-    return live
-
-
-def _keep_renewed(store: Any, stored: Any, connection: Any) -> None:
-    """Store credentials the destination renewed (at connect or mid-run): a rotated refresh
-    token that is not kept would force a reconnect."""
-    if stored is None or connection.workspace_id != stored.workspace_id:
-        return
-    if connection.credentials.refresh_token is None:
-        return
-    if connection.credentials.to_storage() != stored.credentials.to_storage():
-        store.save(connection)
-
-
 def _connection_lines(connection: Any) -> list[str]:
     lines = [
         f"destination: {connection.destination}",

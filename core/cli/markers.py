@@ -26,15 +26,14 @@ def markers(ctx: Context, workspace: str | None) -> None:
 
 
 def _marker_store(ctx: Context) -> MarkerStore:
-    from crm_push.state.connections import ConnectionStore
     from crm_push.state.markers import MarkerStore
 
-    dest = ctx.destination()
+    session = ctx.session()  # nothing is checked with the CRM: markers are local
     workspace = ctx.workspace
     if workspace is None:
-        stored = ConnectionStore(ctx.db).load(dest.name)
+        stored = session.stored
         workspace = stored.workspace_id if stored else ""  # "": every workspace
-    return MarkerStore(dest.name, workspace, ctx.db)
+    return MarkerStore(session.name, workspace, ctx.db)
 
 
 def _marker_json(marker: Any) -> dict[str, Any]:

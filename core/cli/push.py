@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import click
 from crm_push.cli.app import FORMATS, Context, _fail, _need, cli, pass_ctx
-from crm_push.cli.connection import _check_connection, _keep_renewed
 from crm_push.cli.report import RunReport, print_summary
 from crm_push.errors import CrmPushError
 
 if TYPE_CHECKING:  # imported when a push runs: `crm-push --help` stays fast
+    from crm_push.destination.facade import Destination
     from crm_push.inputs.lines import Line
+    from crm_push.models import Connection
+    from crm_push.push.pusher import Pusher
+    from crm_push.push.results import Totals
+    from crm_push.push.runner import ActionRunner
+    from crm_push.session import Session
+    from crm_push.state.markers import MarkerStore
 
 #: What a line of each --format is called in the summary.
 NOUNS = {"visitors": "visitor", "records": "record", "segment": "event"}
@@ -78,58 +85,35 @@ def push(
     --format records asserts one record a line; --format segment turns identify events into
     identify user and group events into group workspace, and counts other events as skipped.
     """
-    from crm_push.destination.facade import Destination
-    from crm_push.destination.planner import PlannerPlugin
-    from crm_push.push.pusher import Pusher
-    from crm_push.push.results import RunSummary
-    from crm_push.push.runner import ActionRunner
-    from crm_push.state.connections import ConnectionStore
-    from crm_push.state.database import exists
-    from crm_push.state.markers import MarkerStore, ReadOnlyMarkers
-
     if file != "-" and not Path(file).exists():
         raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
     if mapping is not None and input_format != "segment":
         raise click.UsageError("--mapping goes with --format segment")
+    from crm_push.push.results import RunSummary
+
     lines = _lines(file, input_format, mapping)
     dest = ctx.destination()
     _need(dest, *NEEDS[input_format])
-    # A dry run reads the stored connection, if any, for the workspace whose markers say what a
-    # real push would skip; it connects to nothing and creates no state database.
-    store = ConnectionStore(ctx.db) if not dry_run or exists(ctx.db) else None
-    stored = store.load(dest.name) if store else None
+    # Made when the run starts, so its clock and progress bar leave the connect check out.
+    report = functools.partial(
+        RunReport, path=file, noun=NOUNS[input_format], as_json=as_json, rejects=rejects
+    )
     if dry_run:
-        workspace = stored.workspace_id if stored else "dry-run"
-        plugin = PlannerPlugin(dest.name, workspace_id=workspace, on_plan=_echo_plan)
-        target = Destination(dest.name, plugin)
-        connection = target.connect()
+        connection, summary, run = _plan(ctx, dest, lines, input_format, workers, report)
     else:
-        assert store is not None
-        try:
-            connection = _check_connection(dest, store, stored)
-        except CrmPushError as exc:
-            raise _fail(exc) from None
-        target = dest
-    runner: Pusher | ActionRunner
-    if input_format == "visitors":
-        markers_type = ReadOnlyMarkers if dry_run else MarkerStore
-        markers = markers_type(dest.name, connection.workspace_id, ctx.db)
-        runner = Pusher(target, connection, markers, workers=workers)
-    else:
-        runner = ActionRunner(target, connection, workers=workers)
-
-    noun = NOUNS[input_format]
-    with RunReport(path=file, noun=noun, as_json=as_json, rejects=rejects) as report:
-        summary = runner.run(lines, on_result=report.on_result)
-    if not dry_run:
-        assert store is not None
-        if isinstance(summary, RunSummary):
-            summary.http = dest.request_stats(connection)
-        renewed = dest.current_credentials(connection)
-        _keep_renewed(store, stored, connection.model_copy(update={"credentials": renewed}))
+        with ctx.session(dest) as session:
+            try:
+                connection = session.connect()
+            except CrmPushError as exc:
+                raise _fail(exc) from None
+            runner = _runner(input_format, workers, session.destination, connection, session)
+            with report() as run:
+                summary = runner.run(lines, on_result=run.on_result)
+            if isinstance(summary, RunSummary):  # visitors: the HTTP line
+                summary.http = session.request_stats()
     if as_json:
         extra = {} if input_format == "visitors" else {"format": input_format}
-        report.print_json(
+        run.print_json(
             summary,
             dry_run=dry_run,
             destination=dest.name,
@@ -137,9 +121,59 @@ def push(
             **extra,
         )
     else:
-        print_summary(summary, report, dry_run=dry_run)
+        print_summary(summary, run, dry_run=dry_run)
     if summary.failed or summary.stopped:
         sys.exit(1)
+
+
+def _runner(
+    input_format: str,
+    workers: int,
+    destination: Destination,
+    connection: Connection,
+    session: Session | None = None,
+    markers: MarkerStore | None = None,
+) -> Pusher | ActionRunner:
+    """The runner of a format: visitors go through the Pusher (with markers), the rest through
+    the ActionRunner."""
+    from crm_push.push.pusher import Pusher
+    from crm_push.push.runner import ActionRunner
+
+    if input_format != "visitors":
+        return ActionRunner(destination, connection, workers=workers)
+    if markers is None:
+        assert session is not None
+        markers = session.markers()
+    return Pusher(destination, connection, markers, workers=workers)
+
+
+def _plan(
+    ctx: Context,
+    dest: Destination,
+    lines: Iterator[Line[Any]],
+    input_format: str,
+    workers: int,
+    report: Callable[[], RunReport],
+) -> tuple[Connection, Totals, RunReport]:
+    """A dry run: the same runner against the planner destination, with the stored workspace's
+    markers read (never written). It connects to nothing and creates no state database."""
+    from crm_push.destination.facade import Destination
+    from crm_push.destination.planner import PlannerPlugin
+    from crm_push.state.connections import ConnectionStore
+    from crm_push.state.database import exists
+    from crm_push.state.markers import ReadOnlyMarkers
+
+    stored = ConnectionStore(ctx.db).load(dest.name) if exists(ctx.db) else None
+    workspace = stored.workspace_id if stored else "dry-run"
+    planner = Destination(
+        dest.name, PlannerPlugin(dest.name, workspace_id=workspace, on_plan=_echo_plan)
+    )
+    connection = planner.connect()
+    markers = ReadOnlyMarkers(dest.name, connection.workspace_id, ctx.db)
+    runner = _runner(input_format, workers, planner, connection, markers=markers)
+    with report() as run:
+        summary = runner.run(lines, on_result=run.on_result)
+    return connection, summary, run
 
 
 def _echo_plan(line: str) -> None:

@@ -8,6 +8,7 @@ and run, so a known company is not written again for a new visitor.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import hashlib
 import json
@@ -258,7 +259,7 @@ class MarkerStore:
         with self.engine.begin() as conn:
             _WRITE_COMPANY(conn, row)
 
-    def companies(self, *, limit: int | None = None) -> list[CompanyMarker]:
+    def companies(self, *, limit: int | None = None) -> builtins.list[CompanyMarker]:
         """Company markers, newest first (of every workspace when the store's is "")."""
         c = company_markers_table
         query = sa.select(c).where(c.c.destination == self.destination)
@@ -320,7 +321,7 @@ class ReadOnlyMarkers(MarkerStore):
     def company(self, domain: str) -> CompanyMarker | None:
         return super().company(domain) if self.stored_companies else None
 
-    def companies(self, *, limit: int | None = None) -> list[CompanyMarker]:
+    def companies(self, *, limit: int | None = None) -> builtins.list[CompanyMarker]:
         return super().companies(limit=limit) if self.stored_companies else []
 
     def record_company(self, domain: str, **_: Any) -> None:

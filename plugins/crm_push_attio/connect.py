@@ -79,7 +79,9 @@ def resolve_credentials(
             echo=echo or oauth.print_line,
             transport=clients.transport,
         )
-    env_token = os.environ.get(TOKEN_ENV, "").strip()
+    # Only when the caller allows it (the CLI does; a host app's Session does not), so a stray
+    # variable never overrides the credentials a host app passed or stored.
+    env_token = os.environ.get(TOKEN_ENV, "").strip() if options.environment else ""
     if env_token:
         return Credentials(access_token=SecretStr(env_token))
     if credentials is not None and credentials.access_token is not None:
@@ -98,7 +100,7 @@ def connect(
     """Resolve a token, check it with GET /v2/self, and describe the workspace."""
     base = (
         options.base_url
-        or os.environ.get(BASE_URL_ENV)
+        or (os.environ.get(BASE_URL_ENV) if options.environment else None)
         or options.stored_base_url
         or DEFAULT_BASE_URL
     )

@@ -57,6 +57,21 @@ def test_env_token_takes_precedence_over_stored(
     assert route.calls.last.request.headers["Authorization"] == f"Bearer {TOKEN}"
 
 
+def test_without_environment_the_given_token_and_stored_base_url_win(
+    attio: AttioDestination, api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a host app's Session asks: a stray ATTIO_ACCESS_TOKEN / ATTIO_BASE_URL in the
+    # process must not redirect a tenant's pushes.
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", "someone-elses-token")
+    monkeypatch.setenv("ATTIO_BASE_URL", "https://elsewhere.example")
+    route = _self_route(api, httpx.Response(200, json=self_body()))
+    given = Credentials(access_token=SecretStr(TOKEN))
+    options = ConnectOptions(environment=False, stored_base_url=BASE, interactive=False)
+    conn = attio.connect(credentials=given, options=options)
+    assert route.calls.last.request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert conn.base_url == BASE
+
+
 def test_stored_token_used_without_env(attio: AttioDestination, api: respx.MockRouter) -> None:
     route = _self_route(api, httpx.Response(200, json=self_body()))
     stored = Credentials(access_token=SecretStr("stored-token-xyz"))
