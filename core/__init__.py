@@ -64,6 +64,7 @@ _EXPORTS = {
     "Pending": "crm_push.models.crm",
     "RecordRef": "crm_push.models.crm",
     "Session": "crm_push.session",
+    "StubDestination": "crm_push.destination.stub",
 }
 
 __all__ = [
@@ -102,6 +103,7 @@ __all__ = [
     "ScopeMissing",
     "SegmentMapping",
     "Session",
+    "StubDestination",
     "Visit",
     "Visitor",
     "VisitorResult",
@@ -139,6 +141,7 @@ if TYPE_CHECKING:
     )
     from crm_push.destination.facade import Destination
     from crm_push.destination.planner import PlannerPlugin
+    from crm_push.destination.stub import StubDestination
     from crm_push.errors import (
         CapabilityMissing,
         CrmPushError,

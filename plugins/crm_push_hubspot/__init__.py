@@ -1,6 +1,6 @@
 """HubSpot destination for crm-push — a stub: listed, documented, and not implemented yet."""
 
-from crm_push.destination.stub import StubDestination
+from crm_push import StubDestination
 
 
 class HubSpotDestination(StubDestination):

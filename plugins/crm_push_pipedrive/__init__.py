@@ -1,6 +1,6 @@
 """Pipedrive destination for crm-push — a stub: listed, documented, and not implemented yet."""
 
-from crm_push.destination.stub import StubDestination
+from crm_push import StubDestination
 
 
 class PipedriveDestination(StubDestination):

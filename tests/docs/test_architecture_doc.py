@@ -31,6 +31,39 @@ def test_core_top_level_holds_only_the_five_files() -> None:
     assert files == {"__init__.py", "__main__.py", "hookspecs.py", "errors.py", "session.py"}
 
 
-def test_every_destination_package_has_the_common_file_names() -> None:
-    common = {"plugin.py", "connect.py", "api.py", "errors.py", "records.py", "notes.py"}
-    assert common <= _table_rows("## `plugins/`")
+def test_the_common_destination_files_are_described() -> None:
+    common = {"plugin.py", "connect.py", "clients.py", "api.py", "errors.py", "records.py"}
+    assert common | {"notes.py"} <= _table_rows("## `plugins/`")
+
+
+PUBLIC_MODULES = {
+    "crm_push",
+    "crm_push.hookspecs",
+    "crm_push.errors",
+    "crm_push.models",
+    "crm_push.http",
+    "crm_push.testing",
+}
+
+
+def test_docs_code_imports_only_public_names() -> None:
+    """The docs teach the public API: their code imports no internal module of crm_push."""
+    bad = []
+    docs = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+    for doc in docs:
+        for block in re.findall(r"^```python\n(.*?)^```", doc.read_text(), re.S | re.M):
+            for module in re.findall(r"^\s*(?:from|import) (crm_push[\w.]*)", block, re.M):
+                if module not in PUBLIC_MODULES:
+                    bad.append(f"{doc.name}: {module}")
+    assert not bad, f"docs import internal modules: {bad}"
+
+
+def test_destination_packages_have_the_common_file_names() -> None:
+    """Every real destination (one with a plugin.py) has the files every other one has."""
+    common = {"plugin.py", "connect.py", "clients.py", "api.py", "errors.py", "records.py"}
+    common.add("notes.py")
+    packages = [p for p in (ROOT / "plugins").glob("crm_push_*") if (p / "plugin.py").exists()]
+    assert packages, "no destination package with a plugin.py"
+    for package in packages:
+        missing = common - {f.name for f in package.glob("*.py")}
+        assert not missing, f"{package.name} lacks {sorted(missing)}"
