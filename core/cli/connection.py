@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Any
 
@@ -10,10 +11,47 @@ from crm_push.cli.app import Context, _fail, cli, pass_ctx
 from crm_push.errors import CrmPushError
 
 
+def _token_kind(connection: Any) -> str:
+    """What kind of credentials, in words; never any part of them."""
+    creds = connection.credentials
+    if creds.access_token is None:
+        return "none"
+    if creds.refresh_token is not None or creds.client_id:
+        return "OAuth access token (renewed with its refresh token)"
+    return "access token"
+
+
+def _expiry(connection: Any) -> str:
+    when = connection.credentials.expires_at
+    return f"{when:%Y-%m-%d %H:%M} UTC" if when else "never (or not reported)"
+
+
+def _connection_facts(connection: Any) -> dict[str, Any]:
+    """What `status --json` prints of a connection: no secret."""
+    return {
+        "destination": connection.destination,
+        "workspace_id": connection.workspace_id,
+        "workspace_name": connection.workspace_name,
+        "base_url": connection.base_url,
+        "scopes": list(connection.scopes),
+        "capabilities": sorted(connection.capabilities),
+        "token": _token_kind(connection),
+        "expires_at": (
+            connection.credentials.expires_at.isoformat()
+            if connection.credentials.expires_at
+            else None
+        ),
+        "warnings": list(connection.warnings),
+        "connected_at": connection.connected_at.isoformat(),
+    }
+
+
 def _connection_lines(connection: Any) -> list[str]:
     lines = [
         f"destination: {connection.destination}",
         f"workspace:   {connection.workspace_name or '?'} ({connection.workspace_id})",
+        f"base URL:    {connection.base_url or '(the destination default)'}",
+        f"token:       {_token_kind(connection)}, expires {_expiry(connection)}",
         f"scopes:      {' '.join(connection.scopes) or '(none reported)'}",
         f"can:         {', '.join(sorted(connection.capabilities)) or '(nothing optional)'}",
     ]
@@ -47,7 +85,8 @@ def connect(
     """Check credentials with the CRM and store the connection.
 
     Tokens come from the destination's environment variable (e.g. ATTIO_ACCESS_TOKEN) or from
-    --oauth. The stored token is kept in the state database (file mode 0600) and never printed.
+    --oauth. The token is stored in the state database (the default SQLite file is readable
+    by its owner only; protect any other database) and never printed.
     """
     from crm_push.models.crm import ConnectOptions
     from pydantic import SecretStr
@@ -79,28 +118,49 @@ def connect(
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the stored and live facts as JSON.")
 @pass_ctx
-def status(ctx: Context) -> None:
+def status(ctx: Context, as_json: bool) -> None:
     """Show the stored connection and check it with the CRM.
 
-    Changes nothing, except that a token the CRM rotated during the check is kept.
+    Shows the workspace, base URL, kind of token and its expiry, scopes and what the destination
+    can do. Stores nothing new, except a token the destination renewed during the check (a
+    rotated refresh token that was not kept would force a reconnect). Exit 1 when the check
+    fails, with the reason on stderr.
     """
     with ctx.session() as session:
         stored = session.stored
+        try:
+            live = session.connect()
+            problem = None
+        except CrmPushError as exc:
+            live, problem = None, str(exc)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "destination": session.name,
+                    "stored": _connection_facts(stored) if stored else None,
+                    "live": _connection_facts(live) if live else None,
+                    "error": problem,
+                },
+                indent=2,
+            )
+        )
+    else:
         if stored:
             click.echo(f"Stored connection (since {stored.connected_at:%Y-%m-%d %H:%M} UTC):")
             for line in _connection_lines(stored):
                 click.echo("  " + line)
         else:
             click.echo(f"No stored connection for {session.name}.")
-        try:
-            live = session.connect()
-        except CrmPushError as exc:
-            click.echo(f"Check failed: {exc}")
-            sys.exit(1)
-    click.echo("Checked now with the CRM:")
-    for line in _connection_lines(live):
-        click.echo("  " + line)
+        if live:
+            click.echo("Checked now with the CRM:")
+            for line in _connection_lines(live):
+                click.echo("  " + line)
+    if problem:
+        click.echo(f"Check failed: {problem}", err=True)
+        sys.exit(1)
 
 
 @cli.command()
