@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import click
-from crm_push.errors import CrmPushError, DestinationNotFound, PluginLoadError
+from crm_push.errors import ConfigurationError, CrmPushError, DestinationNotFound, PluginLoadError
 
 if TYPE_CHECKING:  # imported lazily at run time: `crm-push --help` stays fast
     from crm_push.destination.facade import Destination
@@ -56,7 +56,26 @@ def _fail(exc: CrmPushError) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class BadSetting(click.ClickException):
+    """A ConfigurationError as the CLI shows it: one line on stderr, exit 2 like a usage error."""
+
+    exit_code = 2
+
+
+class CrmPushGroup(click.Group):
+    """The root group; the one place that turns a wrong setting (a bad `--db`) into exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigurationError as exc:
+            raise BadSetting(str(exc)) from None
+
+
+@click.group(
+    cls=CrmPushGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--dest",
     envvar=DEST_ENV,
@@ -68,7 +87,7 @@ def _fail(exc: CrmPushError) -> click.ClickException:
     envvar="CRM_PUSH_DB",
     metavar="URL",
     help="State database URL (markers, connections). Default: a SQLite file in the user data "
-    "dir. Env: CRM_PUSH_DB. Example: sqlite:///state.db or postgresql://…",
+    "dir. Env: CRM_PUSH_DB. Example: sqlite:///state.db or postgresql+psycopg://…",
 )
 @click.option(
     "-v", "--verbose", count=True, help="More logging (-vv for debug). Never logs secrets."
