@@ -218,6 +218,9 @@ def _open(resolved: str) -> tuple[sa.Engine, str | None]:
         shown = sqlite_file.shown
         connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
         kwargs["connect_args"] = connect_args
+        if not sqlite_file.path:
+            # One database for every thread (SQLAlchemy's default gives each its own, empty).
+            kwargs["poolclass"] = sa.pool.StaticPool
         if sqlite_file.uri:
             uri = sqlite_file.uri
             kwargs["creator"] = lambda: sqlite3.connect(uri, uri=True, **connect_args)

@@ -315,3 +315,19 @@ def test_check_for_push_accepts_a_file(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv(db.DB_ENV, f"sqlite:///{tmp_path / 'env.db'}")
     db.check_for_push(None)  # CRM_PUSH_DB, as the CLI passes it
     assert not db.is_in_memory(None)
+
+
+def test_an_in_memory_database_is_one_for_every_thread() -> None:
+    import threading
+
+    url = "sqlite:///:memory:"
+    forget_engine(url)
+    MarkerStore("hubspot", "ws", url).record("v1", "person", payload="h", record_id="p1")
+    seen: list[object] = []
+    worker = threading.Thread(
+        target=lambda: seen.append(MarkerStore("hubspot", "ws", url).get("v1", "person"))
+    )
+    worker.start()
+    worker.join()
+    assert seen and seen[0] is not None  # the pusher's workers see the same markers
+    forget_engine(url)
