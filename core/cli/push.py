@@ -69,6 +69,7 @@ def push(
     from crm_push.inputs.visitors import read_jsonl
     from crm_push.push.pusher import Pusher
     from crm_push.state.connections import ConnectionStore
+    from crm_push.state.database import check_for_push
     from crm_push.state.markers import MarkerStore
 
     if file != "-" and not Path(file).exists():
@@ -78,6 +79,8 @@ def push(
     if input_format != "visitors":
         _push_actions(ctx, file, input_format, mapping, as_json, rejects, dry_run, workers)
         return
+    if not dry_run:  # markers in memory or read-only would be lost: the next push duplicates
+        check_for_push(ctx.db)
     dest = ctx.destination()
     store = ConnectionStore(ctx.db)
     stored = store.load(dest.name)

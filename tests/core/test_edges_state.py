@@ -331,3 +331,25 @@ def test_an_in_memory_database_is_one_for_every_thread() -> None:
     worker.join()
     assert seen and seen[0] is not None  # the pusher's workers see the same markers
     forget_engine(url)
+
+
+@pytest.mark.usefixtures("with_test_plugins")
+@pytest.mark.parametrize("kind", ["memory", "read-only"])
+def test_push_refuses_a_state_database_that_cannot_keep_markers(
+    kind: str, tmp_path: Path, crm_file: Path
+) -> None:
+    visitors = tmp_path / "visitors.jsonl"
+    visitors.write_text('{"id": "v1", "person": {"name": "No Email"}}\n')
+    url = "sqlite://"
+    if kind == "read-only":
+        path = tmp_path / "state.db"
+        db.engine_for(f"sqlite:///{path}")
+        url = f"sqlite:///file:{path}?mode=ro&uri=true"
+    result = CliRunner().invoke(cli, ["--dest", "filecrm", "--db", url, "push", str(visitors)])
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and "--db or CRM_PUSH_DB" in result.stderr
+    assert not crm_file.exists()  # nothing was written to the CRM
+    dry = CliRunner().invoke(
+        cli, ["--dest", "filecrm", "--db", url, "push", "--dry-run", str(visitors)]
+    )
+    assert dry.exit_code == 0, dry.output  # a dry run writes no marker
