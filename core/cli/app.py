@@ -25,10 +25,10 @@ class Context:
         self.workspace: str | None = None  # `markers --workspace`
 
     def destination(self) -> Destination:
-        from crm_push.destination.discovery import available, load_destination
+        from crm_push.destination.discovery import describe_available, load_destination
 
         if not self.dest_name:
-            names = ", ".join(available()) or "none installed"
+            names = describe_available()
             raise click.UsageError(
                 f"choose a destination with --dest NAME (or {DEST_ENV}): {names}"
             )
