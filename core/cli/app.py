@@ -52,14 +52,17 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
-def _fail(exc: CrmPushError) -> click.ClickException:
-    return click.ClickException(str(exc))
-
-
 class BadSetting(click.ClickException):
     """A ConfigurationError as the CLI shows it: one line on stderr, exit 2 like a usage error."""
 
     exit_code = 2
+
+
+def _fail(exc: CrmPushError) -> click.ClickException:
+    """The error for the user: exit 1, or 2 for a wrong setting (a read-only `--db`, say)."""
+    if isinstance(exc, ConfigurationError):
+        return BadSetting(str(exc))
+    return click.ClickException(str(exc))
 
 
 class CrmPushGroup(click.Group):

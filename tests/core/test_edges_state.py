@@ -353,3 +353,13 @@ def test_push_refuses_a_state_database_that_cannot_keep_markers(
         cli, ["--dest", "filecrm", "--db", url, "push", "--dry-run", str(visitors)]
     )
     assert dry.exit_code == 0, dry.output  # a dry run writes no marker
+
+
+@pytest.mark.usefixtures("with_test_plugins", "crm_file")
+def test_connect_to_a_read_only_database_is_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    db.engine_for(f"sqlite:///{path}")
+    url = f"sqlite:///file:{path}?mode=ro&uri=true"
+    result = CliRunner().invoke(cli, ["--dest", "filecrm", "--db", url, "connect"])
+    assert result.exit_code == 2, result.output  # commands' own `except CrmPushError` too
+    assert result.stderr.count("\n") == 1 and "is read-only" in result.stderr
