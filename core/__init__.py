@@ -20,6 +20,7 @@ _EXPORTS = {
     "ConnectionStore": "crm_push.state.connections",
     "Destination": "crm_push.destination.facade",
     "CapabilityMissing": "crm_push.errors",
+    "ConfigurationError": "crm_push.errors",
     "CrmPushError": "crm_push.errors",
     "DestinationNotFound": "crm_push.errors",
     "Fatal": "crm_push.errors",
@@ -74,6 +75,7 @@ __all__ = [
     "ActionSummary",
     "CapabilityMissing",
     "Company",
+    "ConfigurationError",
     "ConnectOptions",
     "Connection",
     "ConnectionStore",
@@ -144,6 +146,7 @@ if TYPE_CHECKING:
     from crm_push.destination.stub import StubDestination
     from crm_push.errors import (
         CapabilityMissing,
+        ConfigurationError,
         CrmPushError,
         DestinationNotFound,
         Fatal,

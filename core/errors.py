@@ -86,6 +86,13 @@ class NotImplementedYet(CrmPushError):
     next_step = "use a destination whose status is `ok` in `crm-push plugins`"
 
 
+class ConfigurationError(CrmPushError):
+    """A setting is wrong (the state database URL, a missing driver, an unreadable file): fix it
+    and run again. Nothing was pushed; the CLI exits 2, as for a usage error."""
+
+    next_step = "fix the setting and run again; nothing was pushed"
+
+
 class DestinationNotFound(CrmPushError):
     """No installed destination has that name."""
 

@@ -1,6 +1,7 @@
 """The crm-push command line, one module per command: `crm-push [--dest NAME] [--db URL] CMD`.
 
-Exit codes: 0 every visitor succeeded, 1 some failed (or the run stopped), 2 usage errors.
+Exit codes: 0 every visitor succeeded, 1 some failed (or the run stopped), 2 usage or
+configuration errors (a wrong setting such as `--db`: nothing was pushed).
 """
 
 from crm_push.cli import connection, markers, plugins, push, record, schema  # noqa: F401  (commands)

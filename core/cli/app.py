@@ -6,7 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import click
-from crm_push.errors import CrmPushError, DestinationNotFound, PluginLoadError
+from crm_push.errors import ConfigurationError, CrmPushError, DestinationNotFound, PluginLoadError
 
 if TYPE_CHECKING:  # imported lazily at run time: `crm-push --help` stays fast
     from crm_push.destination.facade import Destination
@@ -25,10 +25,10 @@ class Context:
         self.workspace: str | None = None  # `markers --workspace`
 
     def destination(self) -> Destination:
-        from crm_push.destination.discovery import available, load_destination
+        from crm_push.destination.discovery import describe_available, load_destination
 
         if not self.dest_name:
-            names = ", ".join(available()) or "none installed"
+            names = describe_available()
             raise click.UsageError(
                 f"choose a destination with --dest NAME (or {DEST_ENV}): {names}"
             )
@@ -56,11 +56,33 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+class BadSetting(click.ClickException):
+    """A ConfigurationError as the CLI shows it: one line on stderr, exit 2 like a usage error."""
+
+    exit_code = 2
+
+
 def _fail(exc: CrmPushError) -> click.ClickException:
+    """The error for the user: exit 1, or 2 for a wrong setting (a read-only `--db`, say)."""
+    if isinstance(exc, ConfigurationError):
+        return BadSetting(str(exc))
     return click.ClickException(str(exc))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class CrmPushGroup(click.Group):
+    """The root group; the one place that turns a wrong setting (a bad `--db`) into exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigurationError as exc:
+            raise BadSetting(str(exc)) from None
+
+
+@click.group(
+    cls=CrmPushGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--dest",
     envvar=DEST_ENV,
@@ -72,7 +94,7 @@ def _fail(exc: CrmPushError) -> click.ClickException:
     envvar="CRM_PUSH_DB",
     metavar="URL",
     help="State database URL (markers, connections). Default: a SQLite file in the user data "
-    "dir. Env: CRM_PUSH_DB. Example: sqlite:///state.db or postgresql://…",
+    "dir. Env: CRM_PUSH_DB. Example: sqlite:///state.db or postgresql+psycopg://…",
 )
 @click.option(
     "-v", "--verbose", count=True, help="More logging (-vv for debug). Never logs secrets."

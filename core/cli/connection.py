@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 from crm_push.cli.app import Context, _fail, cli, pass_ctx
-from crm_push.errors import CrmPushError
+from crm_push.errors import ConfigurationError, CrmPushError
 
 
 def _token_kind(connection: Any) -> str:
@@ -133,6 +133,8 @@ def status(ctx: Context, as_json: bool) -> None:
         try:
             live = session.connect()
             problem = None
+        except ConfigurationError:
+            raise  # a wrong setting (a read-only --db): exit 2, like every command
         except CrmPushError as exc:
             live, problem = None, str(exc)
     if as_json:

@@ -45,13 +45,28 @@ def _scope(store: MarkerStore) -> str:
     return f"workspace {store.workspace}" if store.workspace else "every workspace"
 
 
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """Columns as wide as their widest cell (a long contact part or domain never shifts them)."""
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in (headers, *rows)
+    ]
+
+
 @markers.command("list")
 @click.option(
     "--companies",
     is_flag=True,
     help="List company markers (one per domain, shared by every visitor) instead of visitors'.",
 )
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="At most this many markers, newest first.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def markers_list(ctx: Context, companies: bool, limit: int, as_json: bool) -> None:
@@ -62,18 +77,32 @@ def markers_list(ctx: Context, companies: bool, limit: int, as_json: bool) -> No
         click.echo(json.dumps([_marker_json(m) for m in rows], indent=2))
         return
     kind = "company" if companies else "visitor"
+    scope = _scope(store)
+    if not store.workspace:
+        scope += " (no stored connection; --workspace ID for one)"
     if not rows:
-        click.echo(f"No {kind} markers yet ({_scope(store)}).")
+        click.echo(f"No {kind} markers yet ({scope}).")
         return
-    click.echo(f"{kind.capitalize()} markers of {_scope(store)}, newest first:")
+    click.echo(f"{kind.capitalize()} markers of {scope}, newest first:")
+    headers = ["TIME (UTC)"] + ([] if store.workspace else ["WORKSPACE"])
+    if companies:
+        headers += ["DOMAIN", "OBJECT", "RECORD"]
+    else:
+        headers += ["VISITOR", "PART", "RECORD", "STATE"]
+    cells = []
     for m in rows:
-        head = f"{m.pushed_at:%Y-%m-%d %H:%M:%S}  "
+        line = [f"{m.pushed_at:%Y-%m-%d %H:%M:%S}"]
         if not store.workspace:
-            head += f"{m.workspace:<24} "  # of every workspace: one domain may be in several
+            line.append(m.workspace)  # of every workspace: one visitor may be in several
         if companies:
-            click.echo(f"{head}{m.domain:<32} {m.object or '-':<16} {m.record_id or '-'}")
+            line += [m.domain, m.object or "-", m.record_id or "-"]
         else:
-            click.echo(f"{head}{m.visitor_id:<20} {m.part:<24} {m.record_id or '-':<38} {m.state}")
+            line += [m.visitor_id, m.part, m.record_id or "-", m.state]
+        cells.append(line)
+    for text in _table(headers, cells):
+        click.echo(text)
+    if len(rows) == limit:
+        click.echo(f"(the {limit} newest; --limit N for more)")
 
 
 @markers.command("show")
@@ -97,10 +126,23 @@ def _domain(value: str) -> str:
         raise click.BadParameter(str(exc), param_hint="--company") from None
 
 
+def _part(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    from crm_push.state.markers import PARTS_HELP, is_part
+
+    if value is not None and not is_part(value):
+        raise click.BadParameter(f"{value!r} is not a part; the parts are: {PARTS_HELP}")
+    return value
+
+
+def _warn(text: str) -> None:
+    click.echo(f"warning: {text}", err=True)
+
+
 @markers.command("remove")
 @click.argument("visitor_ids", nargs=-1)
 @click.option(
     "--part",
+    callback=_part,
     help="Only this part: company, person, link, note, contact:<email or name>, link:contact:<…>.",
 )
 @click.option(
@@ -116,24 +158,39 @@ def markers_remove(
 ) -> None:
     """Forget markers of VISITOR_IDS (or of companies) so the next push asserts them again.
 
-    This never touches the CRM: records and notes stay where they are.
+    This never touches the CRM: records and notes stay where they are. Ids (or domains) with
+    no marker to remove are named in a warning on stderr.
     """
     if domains:
         if visitor_ids or part:
             raise click.UsageError("--company takes no VISITOR_IDS and no --part.")
         normalized = [_domain(d) for d in domains]
-        removed = _marker_store(ctx).remove_companies(normalized)
-        click.echo(
-            f"Removed {removed} company marker(s). Nothing in the CRM was deleted or changed; a "
-            "new visitor of these companies (or one whose company data changed) asserts the "
-            "company again, matched by its domain."
-        )
+        store = _marker_store(ctx)
+        counts = {d: store.remove_companies([d]) for d in dict.fromkeys(normalized)}
+        removed = sum(counts.values())
+        message = f"Removed {removed} company marker(s)."
+        if removed:
+            message += (
+                " Nothing in the CRM was deleted or changed; a new visitor of these companies "
+                "(or one whose company data changed) asserts the company again, matched by its "
+                "domain."
+            )
+        click.echo(message)
+        for domain in (d for d, n in counts.items() if not n):
+            _warn(f"no company marker of {domain} in {_scope(store)}; nothing removed for it")
         return
     if not visitor_ids:
         raise click.UsageError("Give one or more VISITOR_IDS, or --company DOMAIN.")
-    removed = _marker_store(ctx).remove(visitor_ids, part)
-    click.echo(
-        f"Removed {removed} marker(s). Nothing in the CRM was deleted or changed; the next push "
-        "of these visitors asserts them again (a visitor without email or domain may then be "
-        "created anew)."
-    )
+    store = _marker_store(ctx)
+    counts = {vid: store.remove([vid], part) for vid in dict.fromkeys(visitor_ids)}
+    removed = sum(counts.values())
+    message = f"Removed {removed} marker(s)."
+    if removed:
+        message += (
+            " Nothing in the CRM was deleted or changed; the next push of these visitors "
+            "asserts them again (a visitor without email or domain may then be created anew)."
+        )
+    click.echo(message)
+    what = f"no {part!r} marker" if part else "no marker"
+    for vid in (v for v, n in counts.items() if not n):
+        _warn(f"{what} of visitor {vid!r} in {_scope(store)}; nothing removed for it")

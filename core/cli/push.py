@@ -85,15 +85,18 @@ def push(
     --format records asserts one record a line; --format segment turns identify events into
     identify user and group events into group workspace, and counts other events as skipped.
     """
+    from crm_push.push.results import RunSummary
+    from crm_push.state.database import check_for_push
+
     if file != "-" and not Path(file).exists():
         raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
     if mapping is not None and input_format != "segment":
         raise click.UsageError("--mapping goes with --format segment")
-    from crm_push.push.results import RunSummary
-
     lines = _lines(file, input_format, mapping)
     dest = ctx.destination()
     _need(dest, *NEEDS[input_format])
+    if not dry_run:  # markers in memory or read-only would be lost: the next push duplicates
+        check_for_push(ctx.db)
     # Made when the run starts, so its clock and progress bar leave the connect check out.
     report = functools.partial(
         RunReport, path=file, noun=NOUNS[input_format], as_json=as_json, rejects=rejects

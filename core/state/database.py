@@ -1,18 +1,28 @@
 """The state database: push markers, company markers and connections, on SQLAlchemy Core.
 
 The default is a SQLite file in the user data dir; `--db URL` or `CRM_PUSH_DB` points elsewhere
-(PostgreSQL when several workers share state). The SQLite file is created 0600: it holds tokens.
+(PostgreSQL when several workers share state). A new SQLite file is created 0600 (it holds
+tokens); an existing file's mode is never changed, and one that cannot be written (a read-only
+directory or mount) is opened read-only, so reading commands still work. A URL that cannot be
+used raises ConfigurationError naming the setting and the fix, and creating a new state
+database is logged (a warning: a mistyped URL would otherwise silently start from nothing).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
+import sqlite3
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 import sqlalchemy as sa
+from crm_push.errors import ConfigurationError
 
 DB_ENV = "CRM_PUSH_DB"
 
@@ -80,47 +90,122 @@ def exists(url: str | None = None) -> bool:
     return Path(parsed.database).exists()
 
 
-def _prepare_sqlite_file(url: sa.URL) -> None:
-    if not url.database or url.database == ":memory:":
-        return
-    path = Path(url.database)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        # Create it private before SQLite writes a byte of it.
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
-    os.chmod(path, 0o600)
+logger = logging.getLogger(__name__)
+
+#: How messages name the setting, for CLI users and library callers alike.
+SETTING = f"--db or {DB_ENV}"
+_EXAMPLES = "sqlite:///state.db or postgresql+psycopg://user@host/crm_push"
+# Credentials in a URL that SQLAlchemy cannot parse (and so cannot hide) are masked by hand.
+_USERINFO = re.compile(r"(?<=//)([^/@:]*):[^/@]*@")
+# Drivers to suggest when a URL names one that is not installed, by backend.
+_DRIVERS = {
+    "postgresql": "pip install 'crm-push[postgres]' and use postgresql+psycopg://…",
+    "mysql": "pip install pymysql and use mysql+pymysql://…",
+}
+
+
+def _shown(url: str, parsed: sa.URL | None = None) -> str:
+    """The URL as messages show it: never with its password."""
+    if parsed is not None:
+        return parsed.render_as_string(hide_password=True)
+    return _USERINFO.sub(r"\1:***@", url)
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return lines[0].strip() if lines else type(orig).__name__
+
+
+def is_in_memory(url: str | None = None) -> bool:
+    """Whether the state database lives in this process's memory only (`sqlite://`,
+    `sqlite:///:memory:`, a `mode=memory` URI): what it holds is gone when the process ends."""
+    try:
+        parsed = sa.make_url(resolve_url(url))
+    except sa.exc.ArgumentError:
+        return False
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    return (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or parsed.query.get("mode") == "memory"
+        or "mode=memory" in database
+    )
+
+
+@dataclass
+class _SqliteFile:
+    """How a SQLite state database is opened."""
+
+    shown: str  # the path (or URI) as messages name it
+    path: bool = True  # False: in memory
+    read_only: bool = False
+    uri: str | None = None  # a `file:` URI to open instead of the URL's path (read-only)
+
+
+def _prepare_sqlite_file(url: sa.URL) -> _SqliteFile:
+    """Create a new file 0600 before SQLite writes a byte of it; never change an existing one.
+
+    An existing file that this process cannot write (or whose directory it cannot write: the
+    journal lives there) is opened read-only. When its write-ahead log is not there (the last
+    writer checkpointed it), it is opened `immutable`: SQLite would otherwise need to create the
+    log's index beside it, which a read-only directory forbids.
+    """
+    database = url.database or ""
+    if is_in_memory(url.render_as_string(hide_password=False)):
+        return _SqliteFile("(in memory)", path=False)
+    if database.startswith("file:") or url.query.get("uri") == "true":
+        # A URI the user wrote (`sqlite:///file:state.db?mode=ro&uri=true`): taken as given.
+        return _SqliteFile(database, read_only=url.query.get("mode") == "ro")
+    path = Path(database).absolute()
+    if path.is_dir():
+        raise ConfigurationError(
+            f"the state database {str(path)!r} ({SETTING}) is a directory",
+            next_step=f"name a file in it: sqlite:///{path / 'crm-push.db'}",
+        )
+    if path.exists():
+        if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
+            return _SqliteFile(str(path))
+        wal = path.with_name(path.name + "-wal")
+        shm = path.with_name(path.name + "-shm")
+        query = "mode=ro" if wal.exists() and shm.exists() else "mode=ro&immutable=1"
+        return _SqliteFile(str(path), read_only=True, uri=f"{path.as_uri()}?{query}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Another process may have created it a moment ago: then its mode is its creator's.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the state database {str(path)!r} ({SETTING}): {exc.strerror or exc}",
+            next_step=f"point {SETTING} at a file in a writable directory",
+        ) from None
+    return _SqliteFile(str(path))
 
 
 _engines: dict[str, sa.Engine] = {}
+_read_only: dict[str, str] = {}  # URL ⇒ the database as messages name it
 _engines_lock = threading.Lock()
 
 
 def engine_for(url: str | None = None) -> sa.Engine:
-    """One engine per URL per process, with the tables created."""
+    """One engine per URL per process, with the tables created.
+
+    Raises ConfigurationError (with the fix as its next step) when the URL does not parse,
+    names a database type or driver that is not installed, or the database cannot be opened:
+    an unreachable server, a file that is not a SQLite database, a read-only database without
+    crm-push's tables.
+    """
     resolved = resolve_url(url)
     with _engines_lock:
         if resolved in _engines:
             return _engines[resolved]
-        parsed = sa.make_url(resolved)
-        kwargs: dict[str, object] = {}
-        if parsed.get_backend_name() == "sqlite":
-            _prepare_sqlite_file(parsed)
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        engine = sa.create_engine(resolved, **kwargs)
-        if parsed.get_backend_name() == "sqlite":
-
-            @sa.event.listens_for(engine, "connect")
-            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-                # WAL lets the progress reader and the writer workers overlap; NORMAL sync is
-                # durable across a killed process (only an OS crash can lose the last commit).
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=NORMAL")
-                cur.close()
-
-        metadata.create_all(engine)
+        engine, read_only = _open(resolved)
         _engines[resolved] = engine
+        if read_only is not None:
+            _read_only[resolved] = read_only
         return engine
 
 
@@ -137,3 +222,152 @@ def existing_engine(url: str | None = None) -> sa.Engine | None:
     if sa.make_url(resolved).get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     return sa.create_engine(resolved, **kwargs)
+
+
+def _open(resolved: str) -> tuple[sa.Engine, str | None]:
+    """The engine, and when it is read-only how messages name the database."""
+    try:
+        parsed = sa.make_url(resolved)
+    except sa.exc.ArgumentError:
+        raise ConfigurationError(
+            f"the state database URL {_shown(resolved)!r} ({SETTING}) is not a database URL",
+            next_step=f"give a URL such as {_EXAMPLES}",
+        ) from None
+    shown = _shown(resolved, parsed)
+    backend = parsed.get_backend_name()
+    kwargs: dict[str, Any] = {}
+    sqlite_file = None
+    if backend == "sqlite":
+        sqlite_file = _prepare_sqlite_file(parsed)
+        shown = sqlite_file.shown
+        connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
+        kwargs["connect_args"] = connect_args
+        if not sqlite_file.path:
+            # One database for every thread (SQLAlchemy's default gives each its own, empty).
+            kwargs["poolclass"] = sa.pool.StaticPool
+        if sqlite_file.uri:
+            uri = sqlite_file.uri
+            kwargs["creator"] = lambda: sqlite3.connect(uri, uri=True, **connect_args)
+    elif backend == "postgresql" and _libpq(parsed) and "connect_timeout" not in parsed.query:
+        # An unreachable server fails in seconds, not after the system's TCP timeout.
+        kwargs["connect_args"] = {"connect_timeout": 10}
+    try:
+        engine = sa.create_engine(resolved, **kwargs)
+    except sa.exc.NoSuchModuleError:
+        raise ConfigurationError(
+            f"the state database URL {shown!r} ({SETTING}) names an unknown database type "
+            f"{parsed.drivername!r}",
+            next_step=f"give a URL such as {_EXAMPLES}",
+        ) from None
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or _first_line(exc)
+        hint = _DRIVERS.get(backend, "install the driver, or name an installed one in the URL")
+        raise ConfigurationError(
+            f"the driver of the state database URL {shown!r} ({SETTING}) is not installed "
+            f"(no module {missing!r})",
+            next_step=hint,
+        ) from None
+    except sa.exc.ArgumentError as exc:
+        raise ConfigurationError(
+            f"the state database URL {shown!r} ({SETTING}) is not usable: {_first_line(exc)}",
+            next_step=f"give a URL such as {_EXAMPLES}",
+        ) from None
+    read_only = bool(sqlite_file and sqlite_file.read_only)
+    if backend == "sqlite":
+        _sqlite_events(engine, shown, read_only)
+    try:
+        new = not sa.inspect(engine).has_table(markers_table.name)
+        metadata.create_all(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        raise _unusable(exc, shown, backend, read_only) from None
+    if new and sqlite_file is not None and not sqlite_file.path:
+        logger.warning("the state database is in memory: nothing is kept after this process")
+    elif new:
+        logger.warning(
+            "created a new, empty state database %s; if you meant an existing one, fix %s",
+            shown,
+            SETTING,
+        )
+    return engine, shown if read_only else None
+
+
+def _libpq(url: sa.URL) -> bool:
+    """Whether the URL's PostgreSQL driver is libpq's (psycopg, psycopg2: the default ones)."""
+    return url.drivername.partition("+")[2] in ("", "psycopg", "psycopg2")
+
+
+def _unusable(exc: BaseException, shown: str, backend: str, read_only: bool) -> ConfigurationError:
+    if isinstance(exc, ConfigurationError):
+        return exc
+    why = _first_line(exc)
+    if read_only:
+        return ConfigurationError(
+            f"the state database {shown!r} ({SETTING}) is read-only and has no crm-push "
+            f"tables: {why}",
+            next_step="open it once where it can be written, or point --db at the right file",
+        )
+    if backend == "sqlite":
+        return ConfigurationError(
+            f"the state database {shown!r} ({SETTING}) cannot be opened as SQLite: {why}",
+            next_step="point it at crm-push's state database file, or at a new file name",
+        )
+    return ConfigurationError(
+        f"cannot connect to the state database {shown!r} ({SETTING}): {why}",
+        next_step="check that the server is running and reachable and that the URL's host, "
+        "port, user and database are right",
+    )
+
+
+def _sqlite_events(engine: sa.Engine, shown: str, read_only: bool) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        # WAL lets the progress reader and the writer workers overlap; NORMAL sync is durable
+        # across a killed process (only an OS crash can lose the last commit). A read-only
+        # database keeps its journal mode: changing it is a write.
+        cur = dbapi_conn.cursor()
+        if not read_only:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @sa.event.listens_for(engine, "handle_error")
+    def _read_only_write(context: Any) -> None:
+        # A write to a read-only database: one line naming the database, not a traceback.
+        orig = context.original_exception
+        if getattr(orig, "sqlite_errorname", "").startswith("SQLITE_READONLY"):
+            raise ConfigurationError(
+                f"the state database {shown!r} ({SETTING}) is read-only: this command writes to it",
+                next_step="make the file and its directory writable, or point --db at a "
+                "writable copy",
+            ) from None
+
+
+def is_read_only(url: str | None = None) -> bool:
+    """Whether the state database was opened read-only (a SQLite file this process cannot
+    write, or a `mode=ro` URI): reading works, writing raises ConfigurationError."""
+    resolved = resolve_url(url)
+    engine_for(resolved)
+    return resolved in _read_only
+
+
+def check_for_push(url: str | None = None) -> None:
+    """Raise ConfigurationError unless the state database can keep a push's markers.
+
+    A push writes to the CRM first and its markers after: with markers in memory (gone when
+    the process ends) or in a read-only database, the next push would create email-less people
+    and notes again. Call it before pushing for real (a dry run writes no marker).
+    """
+    if is_in_memory(url):
+        raise ConfigurationError(
+            f"the state database ({SETTING}) is in memory: a push's markers would be lost when "
+            "it ends, and the next push would duplicate notes and people without an email",
+            next_step=f"point {SETTING} at a file or a server, e.g. {_EXAMPLES}",
+        )
+    if is_read_only(url):
+        shown = _read_only.get(resolve_url(url), "")
+        raise ConfigurationError(
+            f"the state database {shown!r} ({SETTING}) is read-only: a push "
+            "could not keep its markers",
+            next_step="make the file and its directory writable, or point --db at a writable copy",
+        )

@@ -72,6 +72,21 @@ class CompanyMarker(BaseModel):
         return _unchanged_ref(self.object, self.record_id)
 
 
+#: The parts of a visitor that get a marker, besides its key contacts' `contact:<email or name>`
+#: and `link:contact:<email or name>`.
+VISITOR_PARTS = ("company", "person", "link", "note")
+CONTACT_PARTS = ("contact:", "link:contact:")
+#: The parts as users read them, for help and error messages.
+PARTS_HELP = "company, person, link, note, contact:<email or name>, link:contact:<email or name>"
+
+
+def is_part(part: str) -> bool:
+    """Whether `part` names a part of a visitor that a marker can be kept for."""
+    if part in VISITOR_PARTS:
+        return True
+    return any(part.startswith(p) and part[len(p) :].strip() for p in CONTACT_PARTS)
+
+
 def payload_hash(payload: Any) -> str:
     """A stable hash of what was sent (JSON with sorted keys)."""
     text = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))

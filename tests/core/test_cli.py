@@ -129,11 +129,12 @@ def test_markers_list_shows_visitors_and_companies_apart(crm_file: Path, visitor
     run("push", str(visitors))
     listing = run("markers", "list").output.splitlines()
     assert listing[0] == "Visitor markers of workspace file:crm.json, newest first:"
-    assert {line.split()[2] for line in listing[1:]} == {"v1", "v3"}
+    assert listing[1].split() == ["TIME", "(UTC)", "VISITOR", "PART", "RECORD", "STATE"]
+    assert {line.split()[2] for line in listing[2:]} == {"v1", "v3"}
     assert not any("acme.com" in line or "globex.io" in line for line in listing)
     companies = run("markers", "list", "--companies").output.splitlines()
     assert companies[0] == "Company markers of workspace file:crm.json, newest first:"
-    assert sorted(line.split()[2] for line in companies[1:]) == ["acme.com", "globex.io"]
+    assert sorted(line.split()[2] for line in companies[2:]) == ["acme.com", "globex.io"]
     as_json = json.loads(run("markers", "list", "--companies", "--json").output)
     assert {m["domain"] for m in as_json} == {"acme.com", "globex.io"}
     assert {m["workspace"] for m in as_json} == {"file:crm.json"} and "visitor_id" not in as_json[0]
