@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -69,14 +70,80 @@ def _fail(exc: CrmPushError) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
+#: The global options that may also come after the command (`crm-push push --dest attio F`).
+GLOBAL_WITH_VALUE = ("--dest", "--db")
+GLOBAL_FLAGS = ("-v", "--verbose")
+#: Exit code of a crash (a bug): never the "some visitors failed" of 1.
+CRASH_EXIT = 3
+#: Loggers of libraries that stay at WARNING unless -vvv asks for them.
+QUIET_LOGGERS = ("httpcore", "stevedore", "urllib3", "sqlalchemy", "hpack")
+
+
+def _is_flag(arg: str) -> bool:
+    return arg in GLOBAL_FLAGS or (len(arg) > 1 and arg[0] == "-" and set(arg[1:]) == {"v"})
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options given after the command to before it, where click expects them.
+
+    Only up to a `--` (after it everything is an argument); `-v` only as a whole word (`-vv`
+    too), so a command's own values are never taken for them.
+    """
+    i = 0
+    while i < len(args) and args[i].startswith("-"):  # the global options before the command
+        i += 2 if args[i] in GLOBAL_WITH_VALUE else 1
+    if i >= len(args):
+        return args
+    before, command, after = args[:i], args[i], args[i + 1 :]
+    moved: list[str] = []
+    kept: list[str] = []
+    j = 0
+    while j < len(after):
+        arg = after[j]
+        if arg == "--":
+            kept += after[j:]
+            break
+        if arg.split("=", 1)[0] in GLOBAL_WITH_VALUE:
+            if "=" in arg:
+                moved.append(arg)
+            elif j + 1 < len(after):
+                moved += [arg, after[j + 1]]
+                j += 1
+            else:
+                kept.append(arg)  # no value: click says so
+        elif _is_flag(arg):
+            moved.append(arg)
+        else:
+            kept.append(arg)
+        j += 1
+    return [*before, *moved, command, *kept]
+
+
 class CrmPushGroup(click.Group):
-    """The root group; the one place that turns a wrong setting (a bad `--db`) into exit 2."""
+    """The root group: global options anywhere, a wrong setting (a bad `--db`) is exit 2, and
+    a crash (a bug) says so with exit 3 instead of a bare traceback with 1."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ConfigurationError as exc:
             raise BadSetting(str(exc)) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            verbose = isinstance(ctx.obj, Context) and ctx.obj.verbose >= 2
+            if verbose:
+                traceback.print_exc()
+            click.echo(
+                f"crm-push crashed: {type(exc).__name__}: {exc}\nThis is a bug. What was "
+                "pushed stays pushed. Please report it with the output of the same command "
+                "run with -vv.",
+                err=True,
+            )
+            ctx.exit(CRASH_EXIT)
 
 
 @click.group(
@@ -97,7 +164,11 @@ class CrmPushGroup(click.Group):
     "dir. Env: CRM_PUSH_DB. Example: sqlite:///state.db or postgresql+psycopg://…",
 )
 @click.option(
-    "-v", "--verbose", count=True, help="More logging (-vv for debug). Never logs secrets."
+    "-v",
+    "--verbose",
+    count=True,
+    help="More logging on stderr: -v info, -vv debug, -vvv the libraries' debug too. Never "
+    "logs secrets.",
 )
 @click.version_option(package_name="crm-push")
 @click.pass_context
@@ -116,6 +187,10 @@ def cli(ctx: click.Context, dest: str | None, db: str | None, verbose: int) -> N
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # -vv is crm-push's debug; -vvv adds the libraries' own.
+    quiet = logging.WARNING if verbose < 3 else logging.NOTSET
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)
     ctx.obj = Context(dest, db, verbose)
 
 

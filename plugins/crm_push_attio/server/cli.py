@@ -43,6 +43,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ID:SECRET",
         help="register an OAuth client (repeatable)",
     )
+    p.add_argument(
+        "--member",
+        action="append",
+        default=[],
+        metavar="EMAIL",
+        help="add a workspace member, for actor-reference values such as a deal's owner "
+        "(repeatable)",
+    )
+    p.add_argument(
+        "--attribute",
+        action="append",
+        default=[],
+        metavar="OBJECT.SLUG:TYPE[:OPTION,...]",
+        help="add a custom attribute, e.g. users.plan:select:free,pro (repeatable)",
+    )
     p.add_argument("--refresh-tokens", action="store_true", help="OAuth issues refresh tokens")
     p.add_argument("--workspace-name", default="Local workspace")
     return p
@@ -78,6 +93,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
+    for email in args.member:
+        srv.add_workspace_member(email.strip())
+    for spec in args.attribute:
+        where, sep, rest = spec.partition(":")
+        object_slug, dot, slug = where.partition(".")
+        type_, _, options = rest.partition(":")
+        if not (sep and dot and object_slug and slug and type_):
+            print(
+                f"--attribute expects OBJECT.SLUG:TYPE[:OPTION,...], got {spec!r}", file=sys.stderr
+            )
+            return 2
+        flags = {"options": [o.strip() for o in options.split(",") if o.strip()]} if options else {}
+        try:
+            srv.add_attribute(object_slug, slug, type_, **flags)
+        except (KeyError, ValueError) as exc:
+            print(f"error: --attribute {spec!r}: {exc}", file=sys.stderr)
+            return 2
     try:
         srv.start()
     except OSError as exc:
