@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "ConnectionStore": "crm_push.state.connections",
     "Destination": "crm_push.destination.facade",
+    "AmbiguousConnection": "crm_push.errors",
     "CapabilityMissing": "crm_push.errors",
     "ConfigurationError": "crm_push.errors",
     "CrmPushError": "crm_push.errors",
@@ -73,6 +74,7 @@ __all__ = [
     "ActionResult",
     "ActionRunner",
     "ActionSummary",
+    "AmbiguousConnection",
     "CapabilityMissing",
     "Company",
     "ConfigurationError",
@@ -145,6 +147,7 @@ if TYPE_CHECKING:
     from crm_push.destination.planner import PlannerPlugin
     from crm_push.destination.stub import StubDestination
     from crm_push.errors import (
+        AmbiguousConnection,
         CapabilityMissing,
         ConfigurationError,
         CrmPushError,

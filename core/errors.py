@@ -93,6 +93,18 @@ class ConfigurationError(CrmPushError):
     next_step = "fix the setting and run again; nothing was pushed"
 
 
+class AmbiguousConnection(ConfigurationError):
+    """Several connections are stored for a destination and none was chosen: choose one.
+
+    `workspaces` lists the stored workspace ids; never "the most recent", which would push one
+    customer's visitors into another's workspace.
+    """
+
+    def __init__(self, message: str, *, workspaces: tuple[str, ...], next_step: str) -> None:
+        super().__init__(message, next_step=next_step)
+        self.workspaces = workspaces
+
+
 class DestinationNotFound(CrmPushError):
     """No installed destination has that name."""
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from crm_push.destination.discovery import load_destination
 from crm_push.destination.facade import Destination
-from crm_push.errors import ReconnectRequired
+from crm_push.errors import AmbiguousConnection, ReconnectRequired
 from crm_push.models.crm import Connection, ConnectOptions, Credentials, DisconnectResult
 from crm_push.state.connections import ConnectionStore
 
@@ -35,7 +35,8 @@ class Session:
 
     :param destination: an entry-point name ("attio") or a loaded `Destination`.
     :param workspace: the workspace whose stored connection to use; None: the destination's
-        stored connection (the most recent one when there are several).
+        only stored connection (with several, the one the credentials reach, else
+        AmbiguousConnection listing them — never a guess).
     :param db_url: the state database (markers and connections); None: `CRM_PUSH_DB` or the
         default SQLite file.
     :param credentials: explicit credentials; they win over stored ones and the environment.
@@ -59,7 +60,14 @@ class Session:
         self.environment = environment
         self.store = ConnectionStore(db_url)
         #: The connection as stored (None: never connected), before any check with the CRM.
-        self.stored = self.store.load(self.destination.name, workspace)
+        self.stored: Connection | None = None
+        #: Set when several connections are stored and no workspace was chosen: raised as soon
+        #: as one is needed (a connect with no other credentials, a disconnect).
+        self.ambiguous: AmbiguousConnection | None = None
+        try:
+            self.stored = self.store.load(self.destination.name, workspace)
+        except AmbiguousConnection as exc:
+            self.ambiguous = exc
         self._credentials = credentials
         self._connection: Connection | None = None
 
@@ -87,7 +95,15 @@ class Session:
                 "environment": self.environment and self._credentials is None,
             }
         )
-        live = self.destination.connect(credentials=credentials, options=options)
+        try:
+            live = self.destination.connect(credentials=credentials, options=options)
+        except ReconnectRequired:
+            if self.ambiguous is not None and credentials is None:
+                raise self.ambiguous from None  # which stored token? the caller must say
+            raise
+        if self.ambiguous is not None:  # the token reached one workspace: its stored connection
+            self.stored = self.store.load(self.name, live.workspace_id)
+            self.ambiguous = None
         self._connection = live
         self.keep_renewed()
         return live
@@ -129,6 +145,8 @@ class Session:
         Nothing in the CRM is deleted. The credentials are forgotten even when the revoke
         fails (its error is raised after forgetting).
         """
+        if self.ambiguous is not None:
+            raise self.ambiguous
         stored = self.stored
         if stored is None:
             raise ReconnectRequired(

@@ -1,4 +1,4 @@
-"""`crm-push connect`, `status` and `disconnect`: the stored connection of a destination."""
+"""`crm-push connect`, `status`, `disconnect` and `connections`: stored connections."""
 
 from __future__ import annotations
 
@@ -60,6 +60,12 @@ def _connection_lines(connection: Any) -> list[str]:
 
 
 @cli.command()
+@click.option(
+    "--workspace",
+    metavar="ID",
+    help="The workspace whose stored connection to use (needed when several are stored; see "
+    "`crm-push connections`).",
+)
 @click.option("--oauth", is_flag=True, help="Run the OAuth authorization-code flow in a browser.")
 @click.option("--client-id", envvar="CRM_PUSH_CLIENT_ID", help="OAuth client id.")
 @click.option(
@@ -76,6 +82,7 @@ def _connection_lines(connection: Any) -> list[str]:
 @pass_ctx
 def connect(
     ctx: Context,
+    workspace: str | None,
     oauth: bool,
     client_id: str | None,
     client_secret: str | None,
@@ -91,6 +98,7 @@ def connect(
     from crm_push.models.crm import ConnectOptions
     from pydantic import SecretStr
 
+    ctx.workspace = workspace
     pairs = {}
     for item in extra:
         key, sep, value = item.partition("=")
@@ -118,9 +126,15 @@ def connect(
 
 
 @cli.command()
+@click.option(
+    "--workspace",
+    metavar="ID",
+    help="The workspace whose stored connection to use (needed when several are stored; see "
+    "`crm-push connections`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the stored and live facts as JSON.")
 @pass_ctx
-def status(ctx: Context, as_json: bool) -> None:
+def status(ctx: Context, workspace: str | None, as_json: bool) -> None:
     """Show the stored connection and check it with the CRM.
 
     Shows the workspace, base URL, kind of token and its expiry, scopes and what the destination
@@ -128,7 +142,10 @@ def status(ctx: Context, as_json: bool) -> None:
     rotated refresh token that was not kept would force a reconnect). Exit 1 when the check
     fails, with the reason on stderr.
     """
+    ctx.workspace = workspace
     with ctx.session() as session:
+        if session.ambiguous is not None:
+            raise session.ambiguous  # which one to show? exit 2, listing them
         stored = session.stored
         try:
             live = session.connect()
@@ -166,13 +183,22 @@ def status(ctx: Context, as_json: bool) -> None:
 
 
 @cli.command()
+@click.option(
+    "--workspace",
+    metavar="ID",
+    help="The workspace whose stored connection to use (needed when several are stored; see "
+    "`crm-push connections`).",
+)
 @pass_ctx
-def disconnect(ctx: Context) -> None:
+def disconnect(ctx: Context, workspace: str | None) -> None:
     """Revoke the token where the CRM allows it and forget stored credentials.
 
     Nothing in the CRM is deleted: records and notes pushed so far stay.
     """
+    ctx.workspace = workspace
     with ctx.session() as session:
+        if session.ambiguous is not None:
+            raise session.ambiguous  # which one to forget? exit 2, listing them
         stored = session.stored
         if stored is None:
             click.echo(f"No stored connection for {session.name}; nothing to forget.")
@@ -185,3 +211,50 @@ def disconnect(ctx: Context) -> None:
         f"Forgot the stored credentials for {session.name} ({stored.workspace_id}). "
         "Nothing in the CRM was deleted: records and notes stay."
     )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print them as a JSON list.")
+@pass_ctx
+def connections(ctx: Context, as_json: bool) -> None:
+    """List the stored connections (of --dest, or of every destination); never a secret.
+
+    Each is addressed by its workspace: `--workspace ID` on connect, status, disconnect, push
+    and markers.
+    """
+    from crm_push.state.connections import ConnectionStore
+
+    rows = ConnectionStore(ctx.db).list(ctx.dest_name)
+    facts = [
+        {
+            "destination": c.destination,
+            "workspace_id": c.workspace_id,
+            "workspace_name": c.workspace_name,
+            "scopes": list(c.scopes),
+            "base_url": c.base_url,
+            "connected_at": c.connected_at.isoformat(),
+        }
+        for c in rows
+    ]
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    if not rows:
+        where = f" for {ctx.dest_name}" if ctx.dest_name else ""
+        click.echo(f"No stored connections{where}. `crm-push --dest NAME connect` stores one.")
+        return
+    head = ("DESTINATION", "WORKSPACE", "NAME", "CONNECTED (UTC)", "BASE URL")
+    table = [
+        (
+            c.destination,
+            c.workspace_id,
+            c.workspace_name or "-",
+            f"{c.connected_at:%Y-%m-%d %H:%M}",
+            c.base_url or "(default)",
+        )
+        for c in rows
+    ]
+    widths = [max(len(r[i]) for r in (head, *table)) for i in range(len(head) - 1)]
+    for row in (head, *table):
+        cells = [v.ljust(w) for v, w in zip(row[:-1], widths, strict=True)]
+        click.echo("  ".join([*cells, row[-1]]))

@@ -30,6 +30,8 @@ def _marker_store(ctx: Context) -> MarkerStore:
 
     session = ctx.session()  # nothing is checked with the CRM: markers are local
     workspace = ctx.workspace
+    if workspace is None and session.ambiguous is not None:
+        raise session.ambiguous  # several stored connections: which workspace? exit 2
     if workspace is None:
         stored = session.stored
         workspace = stored.workspace_id if stored else ""  # "": every workspace

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from crm_push import (
+    AmbiguousConnection,
     Connection,
     ConnectionStore,
     Credentials,
@@ -49,12 +50,17 @@ def test_connection_round_trip_keeps_secret_out_of_repr(
     assert store.load("attio") is None
 
 
-def test_latest_connection_wins_and_workspaces_are_separate(db_url: str) -> None:
+def test_several_connections_are_never_guessed_between(db_url: str) -> None:
     store = ConnectionStore(db_url)
-    store.save(Connection(destination="attio", workspace_id="one"))
+    store.save(Connection(destination="attio", workspace_id="one", workspace_name="Acme"))
+    assert store.load("attio").workspace_id == "one"  # type: ignore[union-attr]  # the only one
     store.save(Connection(destination="attio", workspace_id="two"))
-    assert store.load("attio").workspace_id == "two"  # type: ignore[union-attr]
+    with pytest.raises(AmbiguousConnection, match=r"one \(Acme\), two") as info:
+        store.load("attio")  # never "the most recent": that could be another customer's
+    assert info.value.workspaces == ("one", "two") and "--workspace" in str(info.value)
     assert store.load("attio", "one").workspace_id == "one"  # type: ignore[union-attr]
+    assert [c.workspace_id for c in store.list("attio")] == ["one", "two"]
+    assert store.list("hubspot") == []
 
 
 def test_markers_are_per_destination_and_workspace(db_url: str) -> None:
