@@ -6,16 +6,16 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from crm_push.cli.app import FORMATS, Context, _fail, _need, cli, pass_ctx
-from crm_push.cli.report import RunReport, print_summary
+from crm_push.cli.report import RejectsFile, RunReport, print_summary
 from crm_push.errors import CrmPushError
 
 if TYPE_CHECKING:  # imported when a push runs: `crm-push --help` stays fast
     from crm_push.destination.facade import Destination
-    from crm_push.inputs.lines import Line
+    from crm_push.inputs.lines import InputFile, Line
     from crm_push.models import Connection
     from crm_push.push.pusher import Pusher
     from crm_push.push.results import Totals
@@ -38,8 +38,9 @@ NEEDS = {
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option(
     "--rejects",
-    type=click.File("w", encoding="utf-8", lazy=True),
-    help="Write each failed visitor here (JSONL, with a `_reject` reason); fix and push it again.",
+    type=click.Path(dir_okay=False),
+    help="Write each failed visitor here (JSONL, with a `_reject` reason); fix and push it again. "
+    "Replaced when the run ends; removed when nothing failed.",
 )
 @click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
 @click.option(
@@ -69,7 +70,7 @@ def push(
     ctx: Context,
     file: str,
     as_json: bool,
-    rejects: IO[str] | None,
+    rejects: str | None,
     dry_run: bool,
     workers: int,
     input_format: str,
@@ -92,14 +93,22 @@ def push(
         raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
     if mapping is not None and input_format != "segment":
         raise click.UsageError("--mapping goes with --format segment")
-    lines = _lines(file, input_format, mapping)
     dest = ctx.destination()
     _need(dest, *NEEDS[input_format])
     if not dry_run:  # markers in memory or read-only would be lost: the next push duplicates
         check_for_push(ctx.db)
+    # Before anything is read or connected: a rejects file that is the input, or cannot be
+    # written, and an input that is clearly not JSON Lines text, are usage errors.
+    rejects_file = _rejects(rejects, file)
+    source = _open(file, ctx.dest_name or dest.name)
+    lines = _lines(source, input_format, mapping)
     # Made when the run starts, so its clock and progress bar leave the connect check out.
     report = functools.partial(
-        RunReport, path=file, noun=NOUNS[input_format], as_json=as_json, rejects=rejects
+        RunReport,
+        size=source.size,
+        noun=NOUNS[input_format],
+        as_json=as_json,
+        rejects=rejects_file,
     )
     if dry_run:
         connection, summary, run = _plan(ctx, dest, lines, input_format, workers, report)
@@ -183,22 +192,44 @@ def _echo_plan(line: str) -> None:
     click.echo(line, err=True)
 
 
-def _lines(file: str, input_format: str, mapping_file: str | None) -> Iterator[Line[Any]]:
-    """The input, read lazily as Lines of the format's items."""
-    from crm_push.inputs.lines import open_lines
+def _rejects(path: str | None, input_path: str) -> RejectsFile | None:
+    """The --rejects file, checked before anything is read (exit 2)."""
+    if path is None:
+        return None
+    try:
+        return RejectsFile(path, input_path=input_path)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--rejects") from None
 
+
+def _open(file: str, dest_name: str) -> InputFile:
+    """The input, opened and looked at (exit 2 when it is clearly not JSON Lines text)."""
+    from crm_push.inputs.lines import InputFile, NotJsonLines
+
+    try:
+        return InputFile(file)
+    except NotJsonLines as exc:
+        raise click.BadParameter(
+            exc.advice(f"crm-push --dest {dest_name} push"), param_hint="FILE"
+        ) from None
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {file}: {exc.strerror}", param_hint="FILE") from None
+
+
+def _lines(source: InputFile, input_format: str, mapping_file: str | None) -> Iterator[Line[Any]]:
+    """The input, read lazily as Lines of the format's items."""
     if input_format == "visitors":
         from crm_push.inputs.visitors import read_jsonl
 
-        return read_jsonl(open_lines(file))
+        return read_jsonl(source)
     if input_format == "records":
         from crm_push.inputs.records import read_records
 
-        return read_records(open_lines(file))
+        return read_records(source)
     from crm_push.inputs.segment import SegmentMapping, read_segment
 
     try:
         mapping = SegmentMapping.load(mapping_file) if mapping_file else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--mapping") from None
-    return read_segment(open_lines(file), mapping)
+    return read_segment(source, mapping)

@@ -3,9 +3,15 @@ rejects file, the summary and the JSON summary. One for every --format."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, TextIO, cast
 
@@ -20,24 +26,101 @@ if TYPE_CHECKING:  # pydantic models: imported when a push runs, not for `crm-pu
 HELD_FAILURES = 20
 
 
-def count_lines(path: str) -> int | None:
-    """Non-blank lines of a file (for the bar's ETA); None for stdin."""
-    if path == "-":
-        return None
-    with open(path, "rb") as fh:
-        return sum(1 for line in fh if line.strip())
-
-
 def reject_line(item: Line[Any], result: Result) -> str:
-    """The input line with a `_reject` key saying why; pushable again once fixed."""
+    """The input line with a `_reject` key saying why; pushable again once fixed. A line that was
+    not a JSON object (or not readable at all) is kept as text under `_reject.raw`."""
     reject = {"line": result.line, "reason": result.reason, "field": result.field}
-    try:
-        data = json.loads(item.raw)
-    except ValueError:
-        data = None
+    data = None
+    if result.field != "(line)":
+        with contextlib.suppress(ValueError):
+            data = json.loads(item.raw)
     if isinstance(data, dict):
-        return json.dumps({**data, REJECT_KEY: reject}, ensure_ascii=False)
-    return json.dumps({REJECT_KEY: {**reject, "raw": item.raw}}, ensure_ascii=False)
+        return _dumps({**data, REJECT_KEY: reject})
+    return _dumps({REJECT_KEY: {**reject, "raw": item.raw}})
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    """One JSON line, as UTF-8 text when it can be; a lone surrogate (half an emoji, as read
+    from a `\\ud83d` escape) is written as the same escape, so the line reads back the same."""
+    text = json.dumps(data, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data)
+    return text
+
+
+class RejectsFile:
+    """The --rejects file. Failed lines go to a temporary file in its directory, renamed into
+    place when the run ends: the input (were it the same file) and an earlier rejects file are
+    never cut short, and a crash never leaves a half-written one. When nothing failed, an old
+    rejects file of that name is removed, so it cannot say that this run failed.
+
+    Made before anything is read: raises ValueError when the path is the input or cannot be
+    written. A path that is not a regular file (`/dev/null`, a pipe) is written as it is."""
+
+    def __init__(self, path: str, *, input_path: str) -> None:
+        self.name = path
+        #: An old rejects file was removed because nothing failed.
+        self.removed = False
+        self._out: IO[str] | None = None
+        self._tmp = ""
+        target = Path(os.path.realpath(path))
+        if _same_file(target, input_path):
+            raise ValueError(f"{path} is the input file; write the rejects to another file")
+        if target.is_dir():
+            raise ValueError(f"{path} is a directory")
+        self._direct = target.exists() and not target.is_file()
+        self._target = target
+        if not self._direct:
+            if not target.parent.is_dir():
+                raise ValueError(f"cannot write {path}: there is no directory {target.parent}")
+            try:
+                probe = self._open()  # the directory can be written: know it before connecting
+            except OSError as exc:
+                raise ValueError(f"cannot write {path}: {exc.strerror}") from None
+            probe.close()
+            os.unlink(self._tmp)
+
+    def _open(self) -> IO[str]:
+        if self._direct:
+            return open(self._target, "w", encoding="utf-8")
+        fd, self._tmp = tempfile.mkstemp(
+            dir=self._target.parent, prefix=f".{self._target.name}.", suffix=".tmp"
+        )
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)  # as a file opened for writing would be, not 0600
+        return open(fd, "w", encoding="utf-8", newline="\n")
+
+    def write(self, line: str) -> None:
+        if self._out is None:
+            self._out = self._open()
+        self._out.write(line)
+
+    def close(self) -> None:
+        """Rename what was written into place; with nothing written, remove an old file."""
+        if self._out is not None:
+            self._out.close()
+            if not self._direct:
+                os.replace(self._tmp, self._target)
+            self._out = None
+        elif not self._direct and self._target.is_file():
+            self._target.unlink()
+            self.removed = True
+
+
+def _same_file(target: Path, input_path: str) -> bool:
+    """Whether the rejects path is the input: the same path once resolved, or the same inode
+    (a hard link, /dev/stdin, stdin redirected from it)."""
+    if input_path != "-" and Path(os.path.realpath(input_path)) == target:
+        return True
+    try:
+        info = os.fstat(sys.stdin.fileno()) if input_path == "-" else os.stat(input_path)
+        mine = os.stat(target)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+    return (info.st_dev, info.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def failure_line(result: Result) -> str:
@@ -55,6 +138,11 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def _endless() -> Iterator[None]:
+    """What a bar without a total iterates over: nothing, with no length."""
+    yield from ()
+
+
 class _Null:
     def write(self, _: str) -> int:
         return 0
@@ -69,7 +157,9 @@ class _Null:
 class RunReport:
     """Use as a context manager around a run; pass `on_result` to the runner."""
 
-    def __init__(self, *, path: str, noun: str, as_json: bool, rejects: IO[str] | None) -> None:
+    def __init__(
+        self, *, size: int | None, noun: str, as_json: bool, rejects: RejectsFile | None
+    ) -> None:
         self.noun = noun
         self.as_json = as_json
         self.rejects = rejects
@@ -78,12 +168,17 @@ class RunReport:
         self.done = 0
         self.held: list[str] = []
         self.failed = 0
+        # A file's bar is sized in bytes and advances by the bytes of each line; a pipe's (no
+        # size) is a counter with no total.
+        self._sized = size is not None
+        self._at = 0
         self._bar = click.progressbar(
-            length=count_lines(path) or 0,
+            iterable=None if self._sized else iter(_endless()),
+            length=size,
             label="Pushing",
             file=sys.stderr if self.show_bar else cast(TextIO, _Null()),
-            show_pos=True,
-            show_eta=True,
+            show_percent=self._sized,
+            show_eta=self._sized,
             item_show_func=self._rate,
         )
 
@@ -93,7 +188,8 @@ class RunReport:
 
     def _rate(self, _: Any) -> str:
         elapsed = self.elapsed
-        return f"{self.done / elapsed:.1f} {self.noun}s/s" if elapsed > 0 else ""
+        rate = f", {self.done / elapsed:.1f}/s" if elapsed > 0 and self.done else ""
+        return f"{plural(self.done, self.noun)}{rate}"
 
     def __enter__(self) -> RunReport:
         self._bar.__enter__()
@@ -101,7 +197,11 @@ class RunReport:
 
     def on_result(self, item: Line[Any], result: Result) -> None:
         self.done += 1
-        self._bar.update(1, result)
+        if not self._sized:
+            self._bar.update(1, result)
+        elif item.end is not None and item.end > self._at:
+            self._bar.update(item.end - self._at, result)
+            self._at = item.end
         if result.status != "failed":
             return
         self.failed += 1
@@ -133,6 +233,12 @@ class RunReport:
             click.echo(f"… and {self.failed - len(self.held)} more failures.", err=True)
         if self.rejects is not None:
             self.rejects.close()
+
+    def rejects_note(self) -> str | None:
+        """What the summary says of an old rejects file removed because nothing failed."""
+        if self.rejects is not None and self.rejects.removed:
+            return f"No failures: removed the old rejects file {self.rejects.name}."
+        return None
 
     def failure_hint(self) -> str:
         where = (
@@ -168,6 +274,8 @@ def print_summary(summary: Totals, report: RunReport, *, dry_run: bool) -> None:
         _print_details(summary)
     if summary.failed:
         click.echo(report.failure_hint())
+    if note := report.rejects_note():
+        click.echo(note)
     if summary.stopped:
         again = (
             "run the same command again after fixing this and it resumes where it stopped."

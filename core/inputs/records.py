@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from crm_push.inputs.lines import Line, invalid_input, json_object, read_lines
+from crm_push.inputs.lines import Line, RawLine, invalid_input, json_object, read_lines
 from crm_push.models.actions import RecordAssertion
 from pydantic import ValidationError
 
@@ -31,7 +31,7 @@ def parse_record(text: str, *, line: int) -> RecordAssertion:
         raise invalid_input(exc, f"line {line}", whole="(record)", extra=unknown) from None
 
 
-def read_records(lines: Iterable[str]) -> Iterator[Line[RecordAssertion]]:
+def read_records(lines: Iterable[str | bytes | RawLine]) -> Iterator[Line[RecordAssertion]]:
     """Yield each non-blank line as a Line of a RecordAssertion; a bad line never stops the
     stream."""
     return read_lines(lines, parse_record)

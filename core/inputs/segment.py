@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from crm_push.errors import InvalidInput
-from crm_push.inputs.lines import FIX_LINE, Line, Skip, invalid_input, json_object, read_lines
+from crm_push.inputs.lines import (
+    FIX_LINE,
+    Line,
+    RawLine,
+    Skip,
+    invalid_input,
+    json_object,
+    read_lines,
+)
 from crm_push.models.actions import Action, UserIdentity, WorkspaceGroup
 from pydantic import ValidationError
 
@@ -298,7 +306,7 @@ def parse_segment_line(
 
 
 def read_segment(
-    lines: Iterable[str], mapping: SegmentMapping | None = None
+    lines: Iterable[str | bytes | RawLine], mapping: SegmentMapping | None = None
 ) -> Iterator[Line[Action]]:
     """Yield each non-blank line as a Line: an action, a rejection or a skip."""
     mapping = mapping or SegmentMapping()

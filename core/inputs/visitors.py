@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from crm_push.errors import InvalidInput
-from crm_push.inputs.lines import REJECT_KEY, Line, invalid_input, json_object, read_lines
+from crm_push.inputs.lines import REJECT_KEY, Line, RawLine, invalid_input, json_object, read_lines
 from crm_push.models.visitor import Visitor
 from pydantic import ValidationError
 
@@ -20,8 +20,11 @@ def parse_visitor(data: Any, *, line: int | None = None) -> Visitor:
     if line is not None:
         where += f" (line {line})"
     if not isinstance(data, dict):
+        # Not an object at all: the whole line (or payload) is at fault, as with broken JSON.
         raise InvalidInput(
-            f"{where}: expected a JSON object, got {type(data).__name__}", record=record
+            f"{where}: expected a JSON object, got {type(data).__name__}",
+            field="(line)" if line is not None else "(visitor)",
+            record=record,
         )
     if REJECT_KEY in data:
         # A line from a --rejects file, fixed and pushed again: its reject note is not input.
@@ -37,6 +40,6 @@ def parse_line(text: str, *, line: int) -> Visitor:
     return parse_visitor(json_object(text, line=line, what="a visitor", next_step=None), line=line)
 
 
-def read_jsonl(lines: Iterable[str]) -> Iterator[Line[Visitor]]:
+def read_jsonl(lines: Iterable[str | bytes | RawLine]) -> Iterator[Line[Visitor]]:
     """Yield each non-blank line as a Line of a Visitor; a bad line never stops the stream."""
     return read_lines(lines, parse_line)
