@@ -125,11 +125,13 @@ def _same_file(target: Path, input_path: str) -> bool:
 
 def failure_line(result: Result) -> str:
     # Input errors already name the visitor and line; CRM errors do not.
+    from crm_push.models.fields import quote
+
     reason = result.reason or ""
     where = f"line {result.line}" if result.line else "input"
     visitor = getattr(result, "visitor_id", None)
-    if visitor and f"{visitor!r}" not in reason:
-        where += f" visitor {visitor!r}"
+    if visitor and quote(visitor) not in reason:
+        where += f" visitor {quote(visitor)}"
     prefix = "" if reason.startswith(("line ", "visitor ")) else f"{where}: "
     return f"failed: {prefix}{reason}"
 

@@ -327,8 +327,12 @@ def json_object(
 
 def field_path(loc: Iterable[int | str]) -> str:
     """A pydantic error location as a reader writes it: `key_contacts[0].email`."""
+    from crm_push.models.fields import QUOTE_CHARS  # with pydantic, when a line is validated
+
     out = ""
     for part in loc:
+        if isinstance(part, str) and len(part) > QUOTE_CHARS:  # an unknown key of megabytes
+            part = f"{part[:QUOTE_CHARS]}… ({len(part):,} characters)"
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
@@ -354,6 +358,8 @@ def invalid_input(
     message = first["msg"].removeprefix("Value error, ")
     if extra is not None and first["type"] == "extra_forbidden":
         message = extra
+    if first["type"] == "string_unicode":  # a lone surrogate, from a "\ud83d" escape
+        message = "holds half a character (a lone surrogate such as \\ud83d: an emoji cut in two)"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return InvalidInput(
         f"{where}: {field}: {message}{more}", field=field, record=record, next_step=next_step

@@ -38,6 +38,7 @@ from crm_push.inputs.lines import (
     read_lines,
 )
 from crm_push.models.actions import Action, UserIdentity, WorkspaceGroup
+from crm_push.models.fields import quote
 from pydantic import ValidationError
 
 #: The records a mapping may add attributes to: identify ⇒ person, user; group ⇒ company,
@@ -152,7 +153,7 @@ def _path(text: str, where: str) -> tuple[str, ...]:
     parts = tuple(path.split("."))
     if not path or any(not p for p in parts) or parts[0] not in EVENT_FIELDS:
         raise ValueError(
-            f"{where}: {text!r} is not an event path (paths start with one of the event's "
+            f"{where}: {quote(text)} is not an event path (paths start with one of the event's "
             "fields: traits., properties., context., userId, groupId, …); for a fixed value "
             f"write {{literal: {json.dumps(text)}}}"
         )
@@ -253,7 +254,7 @@ def parse_event(data: Mapping[str, Any], mapping: SegmentMapping, *, line: int) 
         email = _first(data, "traits.email", "email")
         if email is None:
             raise InvalidInput(
-                f"line {line}: identify event of user {user_id!r} has no email "
+                f"line {line}: identify event of user {quote(str(user_id))} has no email "
                 "(traits.email or email)",
                 field="traits.email",
                 next_step=FIX_LINE,
@@ -278,7 +279,7 @@ def parse_event(data: Mapping[str, Any], mapping: SegmentMapping, *, line: int) 
         domain = _first(data, "traits.website", "website")
         if domain is None:
             raise InvalidInput(
-                f"line {line}: group event of workspace {workspace_id!r} has no website "
+                f"line {line}: group event of workspace {quote(str(workspace_id))} has no website "
                 "(traits.website or website) to find its company by",
                 field="traits.website",
                 next_step=FIX_LINE,

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from crm_push.errors import InvalidInput
 from crm_push.inputs.lines import REJECT_KEY, Line, RawLine, invalid_input, json_object, read_lines
-from crm_push.models.visitor import Visitor
+from crm_push.models.fields import quote
+from crm_push.models.visitor import Visitor, id_text
 from pydantic import ValidationError
 
 
 def parse_visitor(data: Any, *, line: int | None = None) -> Visitor:
     """Validate one visitor; raise InvalidInput naming the visitor id (or line) and the field."""
     record = None
-    if isinstance(data, dict) and data.get("id") not in (None, ""):
-        record = str(data["id"])
-    where = f"visitor {record!r}" if record else "visitor without id"
+    if isinstance(data, dict):
+        with contextlib.suppress(ValueError):
+            record = id_text(data.get("id"))
+    where = f"visitor {quote(record)}" if record else "visitor without id"
     if line is not None:
         where += f" (line {line})"
     if not isinstance(data, dict):

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 from crm_push import InvalidInput, parse_visitor
@@ -191,6 +192,7 @@ def test_a_lone_surrogate_can_be_written_to_the_rejects_file(
     result = run("push", "--rejects", str(rejects), str(path))
     assert result.exit_code == 1, result.output
     assert "1 created" in result.output and "1 failed" in result.output
+    assert "half a character (a lone surrogate" in result.output
     [row] = rejects_of(rejects)
     assert row["person"]["email"] == "x\ud83d@acme.com"  # the same value, pushable once fixed
 
@@ -239,7 +241,200 @@ def test_a_stale_rejects_file_is_removed_when_nothing_fails(crm_file: Path, tmp_
     assert f"No failures: removed the old rejects file {rejects}." in result.output
 
 
-# Row 18: huge lines -----------------------------------------------------------------------
+# Row 17: types, and the schema accepts exactly what push does -------------------------------
+
+COMPANY = {"domain": "acme.com"}
+#: (a visitor line, accepted by push?). The schema must agree on every one.
+CASES: list[tuple[dict[str, Any], bool]] = [
+    ({"id": "v", "company": COMPANY}, True),
+    ({"id": 7, "company": COMPANY}, True),
+    ({"id": 1e3, "company": COMPANY}, True),
+    ({"id": "", "company": COMPANY}, False),
+    ({"id": "  ", "company": COMPANY}, False),
+    ({"id": True, "company": COMPANY}, False),
+    ({"id": None, "company": COMPANY}, False),
+    ({"id": ["v"], "company": COMPANY}, False),
+    ({"company": COMPANY}, False),
+    ({"id": "v"}, False),
+    ({"id": "v", "company": None}, False),
+    ({"id": "v", "company": {}}, False),
+    ({"id": "v", "company": {"name": " "}}, False),
+    ({"id": "v", "company": {"name": "Acme"}}, True),
+    ({"id": "v", "company": {"name": 5}}, False),
+    ({"id": "v", "company": {"name": "Acme", "domain": None}}, True),
+    ({"id": "v", "company": {"name": "Acme", "domain": ""}}, True),
+    ({"id": "v", "company": COMPANY, "extra": 1}, False),
+    ({"id": "v", "company": {**COMPANY, "size": 9}}, False),
+    ({"id": "v", "person": {"name": "Ada"}}, True),
+    ({"id": "v", "person": {"last_name": "Lovelace"}}, True),
+    ({"id": "v", "person": {"email": "ada@acme.com"}}, True),
+    ({"id": "v", "person": {"job_title": "CTO"}}, False),
+    ({"id": "v", "person": {"name": ""}}, False),
+    ({"id": "v", "person": "Ada"}, False),
+    ({"id": "v", "key_contacts": [{"name": "Ada"}], "company": COMPANY}, True),
+    ({"id": "v", "key_contacts": [{"name": "Ada"}]}, False),
+    ({"id": "v", "key_contacts": [], "company": COMPANY}, True),
+    ({"id": "v", "key_contacts": [], "person": {"name": "Ada"}}, True),
+    ({"id": "v", "key_contacts": []}, False),
+    ({"id": "v", "key_contacts": None, "company": COMPANY}, True),
+    ({"id": "v", "key_contacts": {"name": "Ada"}, "company": COMPANY}, False),
+    ({"id": "v", "key_contacts": [{}], "company": COMPANY}, False),
+    ({"id": "v", "company": COMPANY, "visit": None}, True),
+    ({"id": "v", "company": COMPANY, "visit": {}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"pages": []}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"visited_at": None}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"visited_at": " "}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"pages": ["/pricing"]}}, True),
+    ({"id": "v", "company": COMPANY, "visit": {"pages": "/pricing"}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"pages": [1]}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"pages": [""]}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"pages": None, "visit_count": 1}}, True),
+    ({"id": "v", "company": COMPANY, "visit": {"visit_count": 3}}, True),
+    ({"id": "v", "company": COMPANY, "visit": {"visit_count": 3.0}}, True),
+    ({"id": "v", "company": COMPANY, "visit": {"visit_count": 0}}, True),
+    ({"id": "v", "company": COMPANY, "visit": {"visit_count": -1}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"visit_count": 2.5}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"visit_count": True}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"visit_count": "3"}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"quality_score": 87.5}}, True),
+    ({"id": "v", "company": COMPANY, "visit": {"quality_score": 100}}, True),
+    ({"id": "v", "company": COMPANY, "visit": {"quality_score": 101}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"quality_score": False}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"quality_score": "87"}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"visited_at": "2026-11-20T10:00:00Z"}}, True),
+    ({"id": "v", "company": COMPANY, "visit": {"visited_at": "2026-11-20 10:00"}}, True),
+    ({"id": "v", "company": COMPANY, "visit": {"visited_at": "2026-11-20"}}, True),
+    ({"id": "v", "company": COMPANY, "visit": {"visited_at": "2026-11-20T10:00:00.5+02:00"}}, True),
+    ({"id": "v", "company": COMPANY, "visit": {"visited_at": "yesterday"}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"visited_at": "2026-13-01"}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"visited_at": 1700000000}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"seen": 1}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"visit_count": None, "pages": ["/a"]}}, True),
+    ({"id": "v", "company": COMPANY, "visit": {"quality_score": None}}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"visit_count": 1e3}}, True),
+    ({"id": "v", "company": COMPANY, "visit": []}, False),
+    ({"id": "v", "company": COMPANY, "visit": {"visited_at": "2026-11-20T10:00+0530"}}, True),
+    ({"id": "v", "company": COMPANY, "visit": {"visited_at": "2026-11-20T25:00"}}, False),
+    ({"id": "v", "key_contacts": [{"name": "Ada"}], "company": None}, False),
+    ({"id": " v ", "company": COMPANY}, True),
+    ({"id": 1.5, "company": COMPANY}, True),
+    ({"id": "v", "person": {"name": "Ada", "email": None}}, True),
+    ({"id": "v", "person": {"name": ["Ada"]}}, False),
+    ({"id": "v", "company": {"domain": " ", "name": "X"}}, True),
+    ({"id": "v", "person": {"name": "Ada"}, "company": "Acme"}, False),
+    ({"id": "v", "company": COMPANY, "_reject": {"line": 3}}, True),
+    ({"id": "v", "company": COMPANY, "_reject": "anything"}, True),
+]
+
+
+def _accepted_by_push(data: dict[str, Any]) -> bool:
+    try:
+        parse_visitor(data)
+    except InvalidInput:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def printed_schema() -> dict[str, Any]:
+    result = CliRunner().invoke(cli, ["schema"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_schema_carries_its_draft(printed_schema: dict[str, Any]) -> None:
+    assert printed_schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(printed_schema)
+
+
+@pytest.mark.parametrize(("data", "accepted"), CASES, ids=[json.dumps(c[0]) for c in CASES])
+def test_push_and_schema_accept_and_refuse_the_same_lines(
+    printed_schema: dict[str, Any], data: dict[str, Any], accepted: bool
+) -> None:
+    valid = jsonschema.Draft202012Validator(printed_schema).is_valid(data)
+    assert (_accepted_by_push(data), valid) == (accepted, accepted)
+
+
+#: What a JSON Schema cannot check: the schema accepts these, push refuses them (documented).
+PUSH_ONLY = [
+    {"id": "v", "person": {"email": "not-an-email"}},
+    {"id": "v", "company": {"domain": "localhost"}},
+    {"id": "v", "company": {"name": "A", "linkedin_url": "ftp://x"}},
+    {"id": "v", "company": COMPANY, "visit": {"visited_at": "2026-02-30"}},
+]
+
+
+@pytest.mark.parametrize("data", PUSH_ONLY, ids=[json.dumps(c) for c in PUSH_ONLY])
+def test_values_only_push_can_check(printed_schema: dict[str, Any], data: dict[str, Any]) -> None:
+    assert jsonschema.Draft202012Validator(printed_schema).is_valid(data)
+    assert not _accepted_by_push(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        ({"id": "", "company": COMPANY}, "id", "must not be empty"),
+        ({"id": True, "company": COMPANY}, "id", "text or a number, not true"),
+        ({"id": "v", "company": COMPANY, "visit": {}}, "visit", "must not be empty"),
+        ({"id": "v", "company": COMPANY, "visit": {"pages": "/p"}}, "visit.pages", "list of"),
+        ({"id": "v", "company": COMPANY, "visit": {"pages": [""]}}, "visit.pages[0]", "empty"),
+        (
+            {"id": "v", "company": COMPANY, "visit": {"visit_count": True}},
+            "visit.visit_count",
+            "a whole number, not true",
+        ),
+        (
+            {"id": "v", "company": COMPANY, "visit": {"visit_count": "3"}},
+            "visit.visit_count",
+            "a whole number, not text ('3')",
+        ),
+        (
+            {"id": "v", "company": COMPANY, "visit": {"quality_score": "87"}},
+            "visit.quality_score",
+            "a number, not text ('87')",
+        ),
+        (
+            {"id": "v", "company": COMPANY, "visit": {"visited_at": "yesterday"}},
+            "visit.visited_at",
+            "ISO 8601",
+        ),
+    ],
+)
+def test_type_errors_say_the_real_problem(data: dict[str, Any], field: str, words: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        parse_visitor(data)
+    assert info.value.field == field
+    assert words in str(info.value)
+
+
+def test_a_number_id_is_kept_as_text() -> None:
+    assert parse_visitor({"id": 1e3, "company": COMPANY}).id == "1000"
+    assert parse_visitor({"id": 12.5, "company": COMPANY}).id == "12.5"
+    assert parse_visitor({"id": 42, "company": COMPANY}).id == "42"
+
+
+# Row 18: huge values and huge lines ---------------------------------------------------------
+
+
+def test_a_long_value_is_quoted_cut_with_its_size(crm_file: Path, tmp_path: Path) -> None:
+    big = "x" * 500_000 + "@"
+    path = write(tmp_path / "v.jsonl", [json.dumps({"id": "v1", "person": {"email": big}})])
+    rejects = tmp_path / "r.jsonl"
+    result = run("push", "--rejects", str(rejects), str(path))
+    assert result.exit_code == 1
+    assert "(500,001 characters)" in result.output and len(result.output) < 2000
+    [row] = rejects_of(rejects)
+    assert row["person"]["email"] == big and len(row["_reject"]["reason"]) < 1000
+
+
+def test_a_long_id_or_key_is_quoted_cut() -> None:
+    for data in (
+        {"id": "i" * 10_000, "person": {"email": "bad"}},
+        {"id": "v", "company": COMPANY, "k" * 10_000: 1},
+    ):
+        with pytest.raises(InvalidInput) as info:
+            parse_visitor(data)
+        assert "(10,000 characters)" in str(info.value) and len(str(info.value)) < 500
 
 
 def test_a_line_over_the_limit_is_rejected_unparsed(crm_file: Path, tmp_path: Path) -> None:
