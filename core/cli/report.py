@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -65,6 +66,11 @@ class RejectsFile:
         self.removed = False
         self._out: IO[str] | None = None
         self._tmp = ""
+        # The mode a file opened for writing gets (not mkstemp's 0600). Read here, before any
+        # worker thread runs: reading the umask means setting it for a moment.
+        mask = os.umask(0o077)
+        os.umask(mask)
+        self._mode = 0o666 & ~mask
         target = Path(os.path.realpath(path))
         if _same_file(target, input_path):
             raise ValueError(f"{path} is the input file; write the rejects to another file")
@@ -88,9 +94,7 @@ class RejectsFile:
         fd, self._tmp = tempfile.mkstemp(
             dir=self._target.parent, prefix=f".{self._target.name}.", suffix=".tmp"
         )
-        mask = os.umask(0)
-        os.umask(mask)
-        os.fchmod(fd, 0o666 & ~mask)  # as a file opened for writing would be, not 0600
+        os.fchmod(fd, self._mode)
         return open(fd, "w", encoding="utf-8", newline="\n")
 
     def write(self, line: str) -> None:
@@ -119,6 +123,8 @@ def _same_file(target: Path, input_path: str) -> bool:
         info = os.fstat(sys.stdin.fileno()) if input_path == "-" else os.stat(input_path)
         mine = os.stat(target)
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+    if not stat.S_ISREG(mine.st_mode):  # /dev/null for both, say: nothing to cut short
         return False
     return (info.st_dev, info.st_ino) == (mine.st_dev, mine.st_ino)
 

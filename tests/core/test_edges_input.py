@@ -172,6 +172,19 @@ def test_binary_input_stops_before_connecting(crm_file: Path, tmp_path: Path) ->
     assert "looks like a binary file" in result.output and not crm_file.exists()
 
 
+def test_text_in_another_encoding_is_read_line_by_line(crm_file: Path, tmp_path: Path) -> None:
+    path = tmp_path / "cp1251.jsonl"
+    name = "Дмитрий Иванович Менделеев " * 4
+    lines = [
+        json.dumps({"id": f"v{i}", "person": {"name": name}}, ensure_ascii=False) for i in range(9)
+    ]
+    path.write_bytes(b"".join(x.encode("cp1251") + b"\n" for x in lines) + visitor(9).encode())
+    result = run("push", str(path))
+    assert result.exit_code == 1, result.output
+    assert "1 created" in result.output and "9 failed" in result.output
+    assert "line 1: not UTF-8 text" in result.output
+
+
 def test_a_utf8_bom_at_the_start_is_accepted(crm_file: Path, tmp_path: Path) -> None:
     path = tmp_path / "bom.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + (visitor(1) + "\n" + visitor(2) + "\n").encode())
