@@ -79,6 +79,8 @@ class RejectsFile:
         self._direct = target.exists() and not target.is_file()
         self._target = target
         if not self._direct:
+            if target.exists() and not os.access(target, os.W_OK):
+                raise ValueError(f"cannot write {path}: it is read-only")
             if not target.parent.is_dir():
                 raise ValueError(f"cannot write {path}: there is no directory {target.parent}")
             try:

@@ -224,6 +224,15 @@ def test_an_unwritable_rejects_path_exits_2_before_connecting(
     assert run("push", "--rejects", str(tmp_path), str(path)).exit_code == 2  # a directory
 
 
+def test_bytes_lines_are_decoded_one_by_one() -> None:
+    from crm_push import read_jsonl
+
+    lines = [visitor(1).encode() + b"\n", b"\xff\n", visitor(3).encode()]
+    out = list(read_jsonl(lines))
+    assert [x.item is not None for x in out] == [True, False, True]
+    assert out[1].error is not None and "not UTF-8" in str(out[1].error)
+
+
 # Row 11: JSON that is not an object ---------------------------------------------------------
 
 
