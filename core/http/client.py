@@ -11,7 +11,9 @@
   budget for every thread; 5xx, timeouts and connection failures back off exponentially with
   jitter. Other 4xx are never retried. When retries run out: :class:`~crm_push.errors.RetryLater`.
 * Non-2xx answers become typed errors (see :meth:`HttpClient.request`).
-* Headers are never logged, and header secrets are scrubbed from every message we build.
+* Headers are never logged, and header secrets are scrubbed, in any encoding, from every
+  message built from a response or an exception: ours, the plugin's ``error_for`` errors and
+  errors raised by the auth flow.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any, Self
 import httpx
 from crm_push.errors import CrmPushError, Fatal, InvalidInput, ReconnectRequired, RetryLater
 from crm_push.http.limits import Kind, RateLimits
-from crm_push.http.redact import redact, secrets_in
+from crm_push.http.redact import redact, redact_error, secrets_in
 from crm_push.http.retry_after import response_retry_after
 from crm_push.http.stats import HttpStats
 
@@ -74,7 +76,8 @@ class HttpClient:
     mapping: 401 -> ReconnectRequired, 403 -> Fatal (permissions), 400/404/409/422 ->
     InvalidInput (``code`` from a JSON body's ``"code"``), anything else -> Fatal.
 
-    Headers are never logged; header secrets are scrubbed from every message this class builds.
+    Headers are never logged; header secrets (and those ``secrets`` gives) are scrubbed from
+    every error this class raises, ``error_for``'s included, whatever their encoding.
     """
 
     def __init__(
@@ -193,6 +196,9 @@ class HttpClient:
                     self._redact(f"{method} {shown} to {self.name} failed: {exc}"),
                     next_step="check the destination's base URL and settings",
                 ) from None
+            except CrmPushError as exc:
+                # Raised by the auth flow (a token refresh that failed, say): scrubbed too.
+                raise redact_error(exc, self._all_secrets()) from None
             else:
                 status = response.status_code
                 elapsed_ms = (time.perf_counter() - started) * 1000
@@ -276,9 +282,12 @@ class HttpClient:
         cap = min(self.backoff_max, self.backoff_base * 2 ** min(retries, 32))
         return cap * (0.5 + self._rng.random() / 2)
 
-    def _redact(self, text: str) -> str:
+    def _all_secrets(self) -> tuple[str, ...]:
         live = tuple(self._live_secrets()) if self._live_secrets else ()
-        return redact(text, (*self._secrets, *live))
+        return (*self._secrets, *live)
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._all_secrets())
 
     def _describe(self, response: httpx.Response) -> tuple[str | None, str]:
         """(code, short human detail) from an error body, JSON or not, secrets removed."""
@@ -309,7 +318,8 @@ class HttpClient:
         if self._error_for is not None:
             mapped = self._error_for(response)
             if mapped is not None:
-                return mapped
+                # The plugin's message may quote the body: scrub it as our own messages are.
+                return redact_error(mapped, self._all_secrets())
         status = response.status_code
         code, detail = self._describe(response)
         message = f"{self.name} answered {status} to {method} {shown}: {detail}"

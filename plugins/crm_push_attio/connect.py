@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from crm_push.errors import Fatal, InvalidInput, ReconnectRequired, ScopeMissing
+from crm_push.http import has_control_characters
 from crm_push.models import Connection, ConnectOptions, Credentials, DisconnectResult
 from pydantic import SecretStr
 
@@ -51,6 +52,35 @@ def self_info(clients: Clients, base_url: str, credentials: Credentials) -> dict
     return info if info.get("active") is True else None
 
 
+#: Where a token came from, as messages name it ("the token in ATTIO_ACCESS_TOKEN was refused").
+FROM_ENV = f"the token in {TOKEN_ENV}"
+FROM_STORED = "the token of the stored Attio connection"
+FROM_OAUTH = "the token the Attio OAuth flow returned"
+
+
+def _again(source: str) -> str:
+    """How to give a good token again, depending on where the bad one came from."""
+    if source == FROM_ENV:
+        return (
+            f"set {TOKEN_ENV} to the token alone, on one line (copy it again from Attio: "
+            "Workspace settings → Developers → access token)"
+        )
+    if source == FROM_OAUTH:
+        return "run `crm-push --dest attio connect --oauth` again"
+    return RECONNECT
+
+
+def check_token(credentials: Credentials, source: str) -> None:
+    """Refuse, before it is sent, a token no HTTP header can carry; never echo it."""
+    token = credentials.access_token
+    if token is not None and has_control_characters(token.get_secret_value()):
+        raise ReconnectRequired(
+            f"{source} holds a control character (a line break or a tab, say), which no HTTP "
+            "header can carry; it was not sent",
+            next_step=_again(source),
+        )
+
+
 def resolve_credentials(
     clients: Clients,
     credentials: Credentials | None,
@@ -59,8 +89,25 @@ def resolve_credentials(
     *,
     open_browser: Callable[[str], Any],
     echo: Callable[[str], None] | None,
-) -> Credentials:
-    """The token to use: a new OAuth one when asked, else ATTIO_ACCESS_TOKEN, else stored."""
+) -> tuple[Credentials, str]:
+    """The token to use and where it came from (FROM_*): a new OAuth one when asked, else
+    ATTIO_ACCESS_TOKEN, else stored. A token with a control character is refused here."""
+    creds, source = _resolve(
+        clients, credentials, options, endpoints, open_browser=open_browser, echo=echo
+    )
+    check_token(creds, source)
+    return creds, source
+
+
+def _resolve(
+    clients: Clients,
+    credentials: Credentials | None,
+    options: ConnectOptions,
+    endpoints: oauth.Endpoints,
+    *,
+    open_browser: Callable[[str], Any],
+    echo: Callable[[str], None] | None,
+) -> tuple[Credentials, str]:
     if options.oauth:
         # An explicit --oauth wins over any token: the user asked for a new one.
         if not options.interactive:
@@ -70,7 +117,7 @@ def resolve_credentials(
             )
         app = oauth.App.resolve(options.client_id, options.client_secret, options.extra)
         timeout = float(options.extra.get("oauth_timeout") or oauth.DEFAULT_TIMEOUT)
-        return oauth.authorize(
+        creds = oauth.authorize(
             app,
             endpoints,
             redirect_uri=options.extra.get("redirect_uri") or os.environ.get(REDIRECT_URI_ENV),
@@ -79,13 +126,14 @@ def resolve_credentials(
             echo=echo or oauth.print_line,
             transport=clients.transport,
         )
+        return creds, FROM_OAUTH
     # Only when the caller allows it (the CLI does; a host app's Session does not), so a stray
     # variable never overrides the credentials a host app passed or stored.
     env_token = os.environ.get(TOKEN_ENV, "").strip() if options.environment else ""
     if env_token:
-        return Credentials(access_token=SecretStr(env_token))
+        return Credentials(access_token=SecretStr(env_token)), FROM_ENV
     if credentials is not None and credentials.access_token is not None:
-        return credentials
+        return credentials, FROM_STORED
     raise ReconnectRequired(NO_TOKEN, next_step="then run `crm-push --dest attio connect`")
 
 
@@ -106,7 +154,7 @@ def connect(
     )
     base_url = base.rstrip("/")
     endpoints = oauth.Endpoints.resolve(options.extra, base_url)
-    creds = resolve_credentials(
+    creds, _source = resolve_credentials(
         clients, credentials, options, endpoints, open_browser=open_browser, echo=echo
     )
     refreshed = False

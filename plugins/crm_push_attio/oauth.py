@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 from crm_push.errors import ReconnectRequired
+from crm_push.http import redact
 from crm_push.models import Credentials
 from pydantic import SecretStr
 
@@ -141,7 +142,9 @@ def _post_form(
         ) from None
 
 
-def _credentials(response: httpx.Response, app: App, what: str) -> Credentials:
+def _credentials(
+    response: httpx.Response, app: App, what: str, sent: Mapping[str, str]
+) -> Credentials:
     try:
         body = response.json()
     except ValueError:
@@ -150,12 +153,12 @@ def _credentials(response: httpx.Response, app: App, what: str) -> Credentials:
         body = {}
     token = body.get("access_token")
     if response.status_code >= 400 or not token:
-        # The error fields are OAuth's public codes, never the secrets that were sent.
+        # OAuth's error fields, with whatever was sent (secret, code, tokens) scrubbed out.
         reason = body.get("error_description") or body.get("error") or body.get("message")
+        message = f"Attio refused the OAuth {what} (HTTP {response.status_code}"
+        message += f": {reason})" if reason else ")"
         raise ReconnectRequired(
-            f"Attio refused the OAuth {what} (HTTP {response.status_code}"
-            + (f": {reason}" if reason else "")
-            + ")",
+            redact(message, _secrets_of(sent)),
             next_step="run `crm-push --dest attio connect --oauth` again",
         )
     expires_at = None
@@ -172,6 +175,12 @@ def _credentials(response: httpx.Response, app: App, what: str) -> Credentials:
     )
 
 
+def _secrets_of(form: Mapping[str, str]) -> list[str]:
+    """The values of a form that must never be shown."""
+    keys = ("client_secret", "code", "refresh_token", "token")
+    return [form[k] for k in keys if form.get(k)]
+
+
 def exchange_code(
     app: App,
     endpoints: Endpoints,
@@ -186,7 +195,8 @@ def exchange_code(
         "redirect_uri": redirect_uri,
         **app.form(),
     }
-    return _credentials(_post_form(endpoints.token_url, form, transport), app, "code exchange")
+    response = _post_form(endpoints.token_url, form, transport)
+    return _credentials(response, app, "code exchange", form)
 
 
 def refresh(
@@ -201,7 +211,8 @@ def refresh(
         "refresh_token": credentials.refresh_token.get_secret_value(),
         **app.form(),
     }
-    new = _credentials(_post_form(endpoints.token_url, form, transport), app, "token refresh")
+    response = _post_form(endpoints.token_url, form, transport)
+    new = _credentials(response, app, "token refresh", form)
     if new.refresh_token is None:
         new = new.model_copy(update={"refresh_token": credentials.refresh_token})
     return new

@@ -253,3 +253,45 @@ def test_clients_of_one_workspace_share_the_budget(attio: AttioDestination) -> N
         assert a.once.max_retries == 0  # creates are never retried blindly
     finally:
         other.close()
+
+
+@pytest.mark.parametrize(
+    ("where", "named"),
+    [
+        ("env", "ATTIO_ACCESS_TOKEN"),
+        ("stored", "stored Attio connection"),
+    ],
+)
+def test_a_token_with_a_control_character_is_refused_unsent(
+    attio: AttioDestination,
+    api: respx.MockRouter,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+    named: str,
+) -> None:
+    bad = "attio-first-line\nattio-second-line"
+    route = _self_route(api, httpx.Response(200, json=self_body()))
+    stored = None
+    if where == "env":
+        monkeypatch.setenv("ATTIO_ACCESS_TOKEN", bad)
+    else:
+        stored = Credentials(access_token=SecretStr(bad))
+    with pytest.raises(ReconnectRequired) as caught:
+        attio.connect(stored, ConnectOptions())
+    text = str(caught.value)
+    assert named in text and "control character" in text
+    assert "first-line" not in text and "second-line" not in text
+    assert not route.called
+
+
+def test_a_connection_whose_token_has_a_newline_sends_nothing(
+    attio: AttioDestination, api: respx.MockRouter
+) -> None:
+    from attio_helpers import make_connection
+
+    route = api.get("/v2/objects").respond(json={"data": []})
+    bad = make_connection(credentials=Credentials(access_token=SecretStr("tok-first\ntok-second")))
+    with pytest.raises(ReconnectRequired) as caught:
+        attio.client(bad).list_objects()
+    assert "control character" in str(caught.value) and "tok-" not in str(caught.value)
+    assert not route.called

@@ -240,3 +240,25 @@ def test_unknown_respx_guard_sanity(sent: object) -> None:
         router.get("https://example.test/").respond(200)
         httpx.get("https://example.test/")
     assert sent.methods == ["GET"]  # type: ignore[attr-defined]
+
+
+def test_a_refused_exchange_never_echoes_what_was_sent() -> None:
+    browser = Browser(lambda q: {"code": "the-secret-code", "state": q["state"]})
+    with respx.mock() as router:
+        router.post(TOKEN_URL).respond(
+            401,
+            json={
+                "error": "invalid_client",
+                "error_description": "client_secret 'csecret-long' and code the-secret-code "
+                "do not match",
+            },
+        )
+        options = ConnectOptions(
+            oauth=True, client_id="cid", client_secret=SecretStr("csecret-long")
+        )
+        with pytest.raises(ReconnectRequired) as caught:
+            _destination(browser, []).connect(None, options)
+    browser.join()
+    text = str(caught.value)
+    assert "csecret-long" not in text and "the-secret-code" not in text
+    assert "do not match" in text
