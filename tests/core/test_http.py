@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -569,3 +570,66 @@ def test_errors_raised_by_the_auth_flow_are_redacted() -> None:
     with pytest.raises(ReconnectRequired) as info:
         client.request("GET", "/v2/self")
     assert "TOPSECRET" not in str(info.value)
+
+
+# -- retries are never silent: WARNING when one waits more than a second, INFO always ------
+
+
+def _retry_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "crm_push.http" and "retrying" in r.message]
+
+
+def test_a_long_retry_wait_is_one_warning_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="crm_push.http")
+    refused = httpx.ConnectError("[Errno 111] Connection refused")
+    client, _ = make_client([refused, ok()], backoff_base=4.0, rng=random_fixed(0.0))
+    client.request("GET", "/v2/self?email=ada@example.com")
+    [record] = _retry_records(caplog)
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == (
+        "Example: GET /v2/self could not be reached (connection refused); "
+        "retrying in 2.0 s (attempt 2 of 6)"
+    )
+
+
+def test_a_short_retry_wait_is_info(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="crm_push.http")
+    body = {"message": f"busy, {TOKEN}"}
+    client, _ = make_client(
+        [httpx.Response(503, json=body), ok()], backoff_base=0.4, rng=random_fixed(0.0)
+    )
+    client.request("GET", "/v2/self")
+    [record] = _retry_records(caplog)
+    assert record.levelno == logging.INFO
+    assert record.getMessage() == (
+        "Example: GET /v2/self answered 503 (busy, ***); retrying in 0.2 s (attempt 2 of 6)"
+    )
+
+
+def test_a_throttled_retry_names_retry_after(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="crm_push.http")
+    client, _ = make_client([httpx.Response(429, headers={"Retry-After": "3"}), ok()])
+    client.request("PUT", "/v2/records", json={})
+    [record] = _retry_records(caplog)
+    assert record.levelno == logging.WARNING
+    assert "PUT /v2/records answered 429 (throttled); retrying in 3.0 s (attempt 2 of 6)" in (
+        record.getMessage()
+    )
+
+
+def test_rate_limit_waits_are_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="crm_push.http")
+    clock = FakeClock()
+    limits = RateLimits(writes_per_second=1, clock=clock, sleep=clock.sleep)
+    client, _ = make_client([ok()], limits=limits)
+    client.request("PUT", "/v2/records", json={})
+    client.request("PUT", "/v2/records", json={})
+    [record] = [r for r in caplog.records if "rate limit" in r.getMessage()]
+    assert record.levelno == logging.INFO
+    assert record.getMessage() == "Example: waited 1.05 s for the write rate limit"
+
+
+def random_fixed(value: float) -> random.Random:
+    rng = random.Random()
+    rng.random = lambda: value  # type: ignore[method-assign]
+    return rng
