@@ -386,3 +386,30 @@ def _spy(send: Any, before: Any) -> Any:
         return response
 
     return wrapped
+
+
+@pytest.mark.not_attio
+def test_cli_connect_tells_a_wrong_base_url_from_a_wrong_token(
+    srv: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+    from crm_push.cli import cli
+
+    db = ["--dest", "attio", "--db", f"sqlite:///{tmp_path / 'state.db'}"]
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", server.DEFAULT_TOKEN)
+    monkeypatch.setenv("ATTIO_BASE_URL", srv.base_url + "/v2")
+    wrong_url = CliRunner().invoke(cli, [*db, "connect"])
+    assert wrong_url.exit_code == 1
+    assert f"{srv.base_url}/v2 (from ATTIO_BASE_URL) is not Attio's API: GET " in wrong_url.output
+    assert f"{srv.base_url}/v2/v2/self answered 404" in wrong_url.output
+    assert "must not end in /v2" in wrong_url.output and "revoked" not in wrong_url.output
+
+    monkeypatch.setenv("ATTIO_BASE_URL", srv.base_url)
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", "a-token-attio-never-issued")
+    wrong_token = CliRunner().invoke(cli, [*db, "connect"])
+    assert wrong_token.exit_code == 1
+    assert (
+        "the token in ATTIO_ACCESS_TOKEN was refused (invalid, revoked or expired) by "
+        f"{srv.base_url} (from ATTIO_BASE_URL)"
+    ) in wrong_token.output
+    assert "never-issued" not in wrong_token.output
