@@ -20,6 +20,7 @@ from . import oauth
 from .api import DEFAULT_BASE_URL, REQUIRED_SCOPES, SCOPE_NOTES, AttioClient, NotAttio
 from .clients import Clients
 from .errors import NO_TOKEN, NOTES_WARNING, RECONNECT, SettingError, self_error_for
+from .limits import check_settings
 from .token import TokenAuth, expired
 
 NAME = "attio"
@@ -194,7 +195,11 @@ def connect(
     open_browser: Callable[[str], Any],
     echo: Callable[[str], None] | None,
 ) -> Connection:
-    """Resolve a token, check it with GET /v2/self, and describe the workspace."""
+    """Resolve a token, check it with GET /v2/self, and describe the workspace.
+
+    Settings are checked first (ATTIO_*_PER_SECOND), before any browser or request.
+    """
+    check_settings()
     base = BaseUrl.resolve(options)
     base_url = base.url
     endpoints = oauth.Endpoints.resolve(options.extra, base_url)

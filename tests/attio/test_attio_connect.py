@@ -418,3 +418,27 @@ def test_an_unreachable_base_url_is_named(
     text = str(caught.value)
     assert "connection refused" in text
     assert "http://127.0.0.1:9 (from ATTIO_BASE_URL)" in text and "--base-url" in text
+
+
+# -- a bad rate setting is one error at connect, before any visitor ------------------------
+
+
+@pytest.mark.parametrize("name", ["ATTIO_WRITES_PER_SECOND", "ATTIO_READS_PER_SECOND"])
+@pytest.mark.parametrize("oauth", [False, True])
+def test_a_bad_rate_setting_fails_connect_before_anything_is_sent(
+    api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch, name: str, oauth: bool
+) -> None:
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv(name, "fast")
+    route = _self_route(api, httpx.Response(200, json=self_body()))
+    opened: list[str] = []
+    attio = AttioDestination(open_browser=opened.append, echo=lambda line: None)
+    extra = {"oauth_timeout": "0.5"}  # should the check come too late
+    options = ConnectOptions(oauth=oauth, client_id="cid", interactive=True, extra=extra)
+    with pytest.raises(Fatal) as caught:
+        attio.connect(None, options)
+    assert str(caught.value) == (
+        f"{name}='fast' is not a request rate — set {name} to a positive number of requests "
+        "per second, 0 or 'unlimited'"
+    )
+    assert not route.called and opened == []
