@@ -165,8 +165,8 @@ def _resolve(
                 "the Attio OAuth flow needs a browser and cannot run here",
                 next_step="run `crm-push --dest attio connect --oauth` in a terminal",
             )
+        timeout = oauth.timeout_option(options.extra)
         app = oauth.App.resolve(options.client_id, options.client_secret, options.extra)
-        timeout = float(options.extra.get("oauth_timeout") or oauth.DEFAULT_TIMEOUT)
         creds = oauth.authorize(
             app,
             endpoints,
