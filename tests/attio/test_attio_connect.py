@@ -9,11 +9,11 @@ import httpx
 import pytest
 import respx
 from attio_helpers import ALL_SCOPES, BASE, TOKEN, WORKSPACE, error, self_body
-from crm_push.errors import Fatal, ReconnectRequired, RetryLater, ScopeMissing
+from crm_push.errors import ReconnectRequired, RetryLater, ScopeMissing
 from crm_push.models.crm import ConnectOptions, Credentials
 from pydantic import SecretStr
 
-from crm_push_attio.errors import NOTES_WARNING
+from crm_push_attio.errors import NOTES_WARNING, SettingError
 from crm_push_attio.limits import workspace_limits
 from crm_push_attio.plugin import AttioDestination
 
@@ -331,7 +331,7 @@ def test_a_wrong_base_url_says_so_naming_the_variable_and_the_url_tried(
     monkeypatch.setenv("ATTIO_BASE_URL", f"{BASE}/v2")
     with respx.mock(assert_all_called=True) as router:
         router.get(f"{BASE}/v2/v2/self").mock(return_value=answer)
-        with pytest.raises(Fatal) as caught:
+        with pytest.raises(SettingError) as caught:
             attio.connect(None, ConnectOptions())
     text = str(caught.value)
     assert not isinstance(caught.value, ReconnectRequired)
@@ -348,7 +348,7 @@ def test_a_wrong_base_url_option_is_named_as_the_option(
     monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
     with respx.mock(assert_all_called=True) as router:
         router.get("http://intranet.example/v2/self").respond(200, text="<html>hi</html>")
-        with pytest.raises(Fatal) as caught:
+        with pytest.raises(SettingError) as caught:
             attio.connect(None, ConnectOptions(base_url="http://intranet.example/"))
     text = str(caught.value)
     assert "http://intranet.example (from --base-url) is not Attio's API" in text
@@ -435,7 +435,7 @@ def test_a_bad_rate_setting_fails_connect_before_anything_is_sent(
     attio = AttioDestination(open_browser=opened.append, echo=lambda line: None)
     extra = {"oauth_timeout": "0.5"}  # should the check come too late
     options = ConnectOptions(oauth=oauth, client_id="cid", interactive=True, extra=extra)
-    with pytest.raises(Fatal) as caught:
+    with pytest.raises(SettingError) as caught:
         attio.connect(None, options)
     assert str(caught.value) == (
         f"{name}='fast' is not a request rate — set {name} to a positive number of requests "

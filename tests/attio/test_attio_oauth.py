@@ -19,10 +19,11 @@ import httpx
 import pytest
 import respx
 from attio_helpers import BASE, TOKEN, make_connection, self_body
-from crm_push.errors import Fatal, ReconnectRequired
+from crm_push.errors import ReconnectRequired
 from crm_push.models.crm import ConnectOptions, Credentials
 from pydantic import SecretStr
 
+from crm_push_attio.errors import SettingError
 from crm_push_attio.oauth import App, Endpoints, authorize
 from crm_push_attio.plugin import AttioDestination
 
@@ -304,7 +305,7 @@ def test_a_refused_code_exchange_shows_an_error_page() -> None:
 @pytest.mark.parametrize("value", ["abc", "0", "-5", "nan", "inf"])
 def test_oauth_timeout_must_be_a_number_of_seconds(value: str) -> None:
     browser = Browser()
-    with pytest.raises(Fatal) as caught:
+    with pytest.raises(SettingError) as caught:
         _destination(browser, []).connect(None, _options(oauth_timeout=value))
     assert str(caught.value).startswith(
         f"--option oauth_timeout must be a number of seconds, not {value!r}"
