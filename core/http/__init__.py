@@ -8,7 +8,7 @@ with HttpClient("https://api.attio.com", headers={"Authorization": "Bearer …"}
 
 from crm_push.http.client import HttpClient
 from crm_push.http.limits import WINDOW_MARGIN, Kind, RateLimits
-from crm_push.http.redact import redact, secrets_in
+from crm_push.http.redact import has_control_characters, redact, redact_error, secrets_in
 from crm_push.http.retry_after import retry_after_seconds
 from crm_push.http.stats import HttpStats
 
@@ -18,7 +18,9 @@ __all__ = [
     "HttpStats",
     "Kind",
     "RateLimits",
+    "has_control_characters",
     "redact",
+    "redact_error",
     "retry_after_seconds",
     "secrets_in",
 ]

@@ -10,8 +10,13 @@
 * Retries: 429 waits ``Retry-After`` (seconds or HTTP date; 1 s when absent) and pauses that
   budget for every thread; 5xx, timeouts and connection failures back off exponentially with
   jitter. Other 4xx are never retried. When retries run out: :class:`~crm_push.errors.RetryLater`.
+  Every retry and rate-limit wait is logged at INFO on ``crm_push.http``; a retry that waits
+  more than a second at WARNING too ("api.attio.com: GET /v2/self could not be reached
+  (connection refused); retrying in 4.0 s (attempt 2 of 6)"), so a wait is never silent.
 * Non-2xx answers become typed errors (see :meth:`HttpClient.request`).
-* Headers are never logged, and header secrets are scrubbed from every message we build.
+* Headers are never logged, and header secrets are scrubbed, in any encoding, from every
+  message built from a response or an exception: ours, the plugin's ``error_for`` errors and
+  errors raised by the auth flow.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any, Self
 import httpx
 from crm_push.errors import CrmPushError, Fatal, InvalidInput, ReconnectRequired, RetryLater
 from crm_push.http.limits import Kind, RateLimits
-from crm_push.http.redact import redact, secrets_in
+from crm_push.http.redact import redact, redact_error, secrets_in
 from crm_push.http.retry_after import response_retry_after
 from crm_push.http.stats import HttpStats
 
@@ -40,6 +45,8 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 INPUT_STATUSES = frozenset({400, 404, 409, 422})
 #: When Retry-After is absent on a 429, wait this long (seconds).
 DEFAULT_THROTTLE_WAIT = 1.0
+#: A retry that waits longer than this (seconds) is logged at WARNING, not only INFO.
+NOTICEABLE_WAIT = 1.0
 #: Longest excerpt of a response body quoted in an error message.
 BODY_EXCERPT_CHARS = 300
 
@@ -74,7 +81,8 @@ class HttpClient:
     mapping: 401 -> ReconnectRequired, 403 -> Fatal (permissions), 400/404/409/422 ->
     InvalidInput (``code`` from a JSON body's ``"code"``), anything else -> Fatal.
 
-    Headers are never logged; header secrets are scrubbed from every message this class builds.
+    Headers are never logged; header secrets (and those ``secrets`` gives) are scrubbed from
+    every error this class raises, ``error_for``'s included, whatever their encoding.
     """
 
     def __init__(
@@ -169,6 +177,7 @@ class HttpClient:
                 waited = self.limits.acquire(kind)
                 if waited:
                     self.stats.add(limiter_wait_seconds=waited)
+                    logger.info("%s: waited %.2f s for the %s rate limit", self.name, waited, kind)
             self.stats.add(requests=1, **{"reads" if kind == "read" else "writes": 1})
             started = time.perf_counter()
             try:
@@ -177,14 +186,14 @@ class HttpClient:
                 )
             except httpx.TimeoutException as exc:
                 self.stats.add(timeouts=1)
-                problem = f"timed out ({type(exc).__name__})"
-                self._log_failure(method, shown, problem, started)
+                problem = _transport_problem(exc)
+                self._log_failure(method, shown, problem, started, exc)
                 last: _Failure = _Failure(problem, maybe_applied=_maybe_sent(exc))
                 wait = self._backoff(retries)
             except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 self.stats.add(transport_errors=1)
-                problem = f"could not be reached ({type(exc).__name__})"
-                self._log_failure(method, shown, problem, started)
+                problem = _transport_problem(exc)
+                self._log_failure(method, shown, problem, started, exc)
                 last = _Failure(problem, maybe_applied=_maybe_sent(exc))
                 wait = self._backoff(retries)
             except httpx.HTTPError as exc:
@@ -193,6 +202,9 @@ class HttpClient:
                     self._redact(f"{method} {shown} to {self.name} failed: {exc}"),
                     next_step="check the destination's base URL and settings",
                 ) from None
+            except CrmPushError as exc:
+                # Raised by the auth flow (a token refresh that failed, say): scrubbed too.
+                raise redact_error(exc, self._all_secrets()) from None
             else:
                 status = response.status_code
                 elapsed_ms = (time.perf_counter() - started) * 1000
@@ -226,14 +238,17 @@ class HttpClient:
                 )
             retries += 1
             self.stats.add(retries=1)
-            logger.info(
-                "%s %s %s; retry %d/%d in %.2fs",
+            # Never silent: a wait a user notices is a WARNING (stderr in the CLI), any is INFO.
+            logger.log(
+                logging.WARNING if wait > NOTICEABLE_WAIT else logging.INFO,
+                "%s: %s %s %s; retrying in %.1f s (attempt %d of %d)",
+                self.name,
                 method,
                 shown,
-                f"got {last.what}" if last.status else last.what,
-                retries,
-                self.max_retries,
+                f"answered {last.what}" if last.status else last.what,
                 wait,
+                retries + 1,
+                self.max_retries + 1,
             )
             self._sleep(wait)
 
@@ -276,9 +291,12 @@ class HttpClient:
         cap = min(self.backoff_max, self.backoff_base * 2 ** min(retries, 32))
         return cap * (0.5 + self._rng.random() / 2)
 
-    def _redact(self, text: str) -> str:
+    def _all_secrets(self) -> tuple[str, ...]:
         live = tuple(self._live_secrets()) if self._live_secrets else ()
-        return redact(text, (*self._secrets, *live))
+        return (*self._secrets, *live)
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._all_secrets())
 
     def _describe(self, response: httpx.Response) -> tuple[str | None, str]:
         """(code, short human detail) from an error body, JSON or not, secrets removed."""
@@ -309,7 +327,8 @@ class HttpClient:
         if self._error_for is not None:
             mapped = self._error_for(response)
             if mapped is not None:
-                return mapped
+                # The plugin's message may quote the body: scrub it as our own messages are.
+                return redact_error(mapped, self._all_secrets())
         status = response.status_code
         code, detail = self._describe(response)
         message = f"{self.name} answered {status} to {method} {shown}: {detail}"
@@ -346,9 +365,12 @@ class HttpClient:
             return "retry later; the write may already have been applied, so it must be idempotent"
         return None
 
-    def _log_failure(self, method: str, shown: str, problem: str, started: float) -> None:
+    def _log_failure(
+        self, method: str, shown: str, problem: str, started: float, exc: Exception
+    ) -> None:
         elapsed_ms = (time.perf_counter() - started) * 1000
-        logger.debug("%s %s -> %s after %.0f ms", method, shown, problem, elapsed_ms)
+        detail = self._redact(f"{type(exc).__name__}: {exc}")
+        logger.debug("%s %s -> %s after %.0f ms (%s)", method, shown, problem, elapsed_ms, detail)
 
 
 @dataclass(frozen=True)
@@ -358,6 +380,30 @@ class _Failure:
     what: str
     status: int | None = None
     maybe_applied: bool = False  # the server may have acted on it (sent, answer lost)
+
+
+def _transport_problem(exc: httpx.TransportError) -> str:
+    """What went wrong, in words: "could not be reached (connection refused)"."""
+    text = str(exc).lower()
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timed out connecting"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "timed out waiting for a free connection"
+    if isinstance(exc, httpx.WriteTimeout):
+        return "timed out sending the request"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out waiting for the answer"
+    if isinstance(exc, httpx.ConnectError):
+        if "refused" in text:
+            return "could not be reached (connection refused)"
+        if any(w in text for w in ("name or service", "nodename", "getaddrinfo", "resolution")):
+            return "could not be reached (host name not found)"
+        if "ssl" in text or "certificate" in text:
+            return "could not be reached (TLS handshake failed)"
+        return "could not be reached"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "closed the connection without a proper answer"
+    return "lost the connection"
 
 
 def _maybe_sent(exc: httpx.TransportError) -> bool:

@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Literal
 
-from crm_push.errors import Fatal
+from crm_push.errors import ConfigurationError
 
 Kind = Literal["read", "write"]
 
@@ -129,7 +129,8 @@ class RateLimits:
         """Read ``{PREFIX}_WRITES_PER_SECOND`` and ``{PREFIX}_READS_PER_SECOND``.
 
         Unset or empty -> the default. ``0`` or ``unlimited`` -> no limit. Anything else must
-        be a positive number, or :class:`~crm_push.errors.Fatal` says which variable to fix.
+        be a positive number, or :class:`~crm_push.errors.ConfigurationError` names the
+        variable to fix.
         """
         env = os.environ if environ is None else environ
         stem = prefix.strip().rstrip("_").upper()
@@ -146,7 +147,7 @@ class RateLimits:
             except ValueError:
                 value = math.nan
             if not math.isfinite(value) or value < 0:
-                raise Fatal(
+                raise ConfigurationError(
                     f"{name}={raw!r} is not a request rate",
                     next_step=f"set {name} to a positive number of requests per second, "
                     "0 or 'unlimited'",

@@ -135,6 +135,13 @@ def written_from(data: dict[str, Any], created: bool) -> Written:
     return Written(str(record_id), created, data.get("web_url"))
 
 
+class NotAttio(Fatal):
+    """An answer Attio never gives to GET /v2/self: the base URL points somewhere else.
+
+    The message is what happened ("answered 404 (…)"); connect says which URL was wrong.
+    """
+
+
 def _q(segment: str) -> str:
     return urllib.parse.quote(segment, safe="")
 
@@ -161,9 +168,23 @@ class AttioClient:
         return body.get("data") if isinstance(body, dict) else None
 
     def self_info(self) -> dict[str, Any]:
-        """GET /v2/self: whether the token is active, its workspace and scopes (not wrapped)."""
-        body = self.http.request("GET", "/v2/self", kind="read").json()
-        return body if isinstance(body, dict) else {}
+        """GET /v2/self: whether the token is active, its workspace and scopes (not wrapped).
+
+        An answer Attio never gives (not JSON, no ``active``) raises NotAttio: the base URL
+        points somewhere else.
+        """
+        response = self.http.request("GET", "/v2/self", kind="read")
+        try:
+            body = response.json()
+        except ValueError:
+            raise NotAttio(
+                f"answered {response.status_code} with a body that is not JSON"
+            ) from None
+        if not isinstance(body, dict) or "active" not in body:
+            raise NotAttio(
+                f"answered {response.status_code} with JSON that is not Attio's /v2/self answer"
+            )
+        return body
 
     def _write(
         self,

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 import httpx
-from crm_push.errors import ReconnectRequired
+from crm_push.errors import CrmPushError, ReconnectRequired
 from crm_push.http import HttpClient, RateLimits
 from crm_push.models import Connection, Credentials
 
@@ -64,7 +64,13 @@ class Clients:
         self._lock = threading.Lock()
 
     def http(
-        self, base_url: str, auth: TokenAuth, limits: RateLimits | None, max_retries: int = 5
+        self,
+        base_url: str,
+        auth: TokenAuth,
+        limits: RateLimits | None,
+        max_retries: int = 5,
+        *,
+        error_for: Callable[[httpx.Response], CrmPushError | None] = error_for,
     ) -> HttpClient:
         """An HttpClient on Attio with its error mapping (not cached: the caller closes it)."""
         return HttpClient(

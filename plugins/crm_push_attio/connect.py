@@ -8,16 +8,19 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from crm_push.errors import Fatal, InvalidInput, ReconnectRequired, ScopeMissing
+from crm_push.errors import Fatal, InvalidInput, ReconnectRequired, RetryLater, ScopeMissing
+from crm_push.http import has_control_characters
 from crm_push.models import Connection, ConnectOptions, Credentials, DisconnectResult
 from pydantic import SecretStr
 
 from . import oauth
-from .api import DEFAULT_BASE_URL, REQUIRED_SCOPES, SCOPE_NOTES, AttioClient
+from .api import DEFAULT_BASE_URL, REQUIRED_SCOPES, SCOPE_NOTES, AttioClient, NotAttio
 from .clients import Clients
-from .errors import NO_TOKEN, NOTES_WARNING, RECONNECT
+from .errors import NO_TOKEN, NOTES_WARNING, RECONNECT, SettingError, self_error_for
+from .limits import check_settings
 from .token import TokenAuth, expired
 
 NAME = "attio"
@@ -35,10 +38,49 @@ def has_scope(scopes: tuple[str, ...] | list[str], needed: str) -> bool:
     return needed.endswith(":read") and needed + "-write" in scopes
 
 
-def self_info(clients: Clients, base_url: str, credentials: Credentials) -> dict[str, Any] | None:
-    """GET /v2/self; None when Attio says the token is dead (inactive, 401, malformed)."""
+@dataclass(frozen=True)
+class BaseUrl:
+    """The API base URL and where it came from, for messages."""
+
+    url: str
+    origin: str  # "--base-url", "ATTIO_BASE_URL", "the stored connection", "the default"
+
+    @classmethod
+    def resolve(cls, options: ConnectOptions) -> BaseUrl:
+        """--base-url, then ATTIO_BASE_URL (when allowed), then the stored one, then Attio's."""
+        env = os.environ.get(BASE_URL_ENV, "").strip() if options.environment else ""
+        for url, origin in (
+            (options.base_url, "--base-url"),
+            (env, BASE_URL_ENV),
+            (options.stored_base_url, "the stored connection"),
+        ):
+            if url and url.strip():
+                return cls(url.strip().rstrip("/"), origin)
+        return cls(DEFAULT_BASE_URL, "the default")
+
+    def __str__(self) -> str:
+        return f"{self.url} (from {self.origin})"
+
+
+def wrong_base_url(base: BaseUrl, tried: str) -> SettingError:
+    """The error of a base URL that does not answer as Attio does."""
+    hint = "; the base URL must not end in /v2" if base.url.endswith("/v2") else ""
+    return SettingError(
+        f"{base} is not Attio's API: {tried}{hint}",
+        next_step=f"set {BASE_URL_ENV} (or `crm-push --dest attio connect --base-url URL`) to "
+        f"Attio's API root, {DEFAULT_BASE_URL}, or to a local Attio-compatible server",
+    )
+
+
+def self_info(clients: Clients, base: BaseUrl, credentials: Credentials) -> dict[str, Any] | None:
+    """GET /v2/self; None when Attio says the token is dead (inactive, 401, malformed).
+
+    An answer Attio never gives there (404, a redirect, not JSON) says the base URL is wrong;
+    a server that cannot be reached is named with the base URL and where it came from.
+    """
     assert credentials.access_token is not None
-    client = AttioClient(clients.http(base_url, TokenAuth(credentials), None))
+    http = clients.http(base.url, TokenAuth(credentials), None, error_for=self_error_for)
+    client = AttioClient(http)
     try:
         info = client.self_info()
     except ReconnectRequired:
@@ -46,9 +88,47 @@ def self_info(clients: Clients, base_url: str, credentials: Credentials) -> dict
     except InvalidInput:
         # A malformed token gets 400 missing_value on /v2/self.
         return None
+    except NotAttio as exc:
+        raise wrong_base_url(base, f"GET {base.url}/v2/self {exc.message}") from None
+    except RetryLater as exc:
+        raise RetryLater(
+            f"{exc.message}; Attio's base URL is {base}",
+            retry_after=exc.retry_after,
+            next_step=f"check the base URL ({BASE_URL_ENV} or `connect --base-url`) and the "
+            "network, then try again",
+        ) from None
     finally:
         client.close()
     return info if info.get("active") is True else None
+
+
+#: Where a token came from, as messages name it ("the token in ATTIO_ACCESS_TOKEN was refused").
+FROM_ENV = f"the token in {TOKEN_ENV}"
+FROM_STORED = "the token of the stored Attio connection"
+FROM_OAUTH = "the token the Attio OAuth flow returned"
+
+
+def _again(source: str) -> str:
+    """How to give a good token again, depending on where the bad one came from."""
+    if source == FROM_ENV:
+        return (
+            f"set {TOKEN_ENV} to the token alone, on one line (copy it again from Attio: "
+            "Workspace settings → Developers → access token)"
+        )
+    if source == FROM_OAUTH:
+        return "run `crm-push --dest attio connect --oauth` again"
+    return RECONNECT
+
+
+def check_token(credentials: Credentials, source: str) -> None:
+    """Refuse, before it is sent, a token no HTTP header can carry; never echo it."""
+    token = credentials.access_token
+    if token is not None and has_control_characters(token.get_secret_value()):
+        raise ReconnectRequired(
+            f"{source} holds a control character (a line break or a tab, say), which no HTTP "
+            "header can carry; it was not sent",
+            next_step=_again(source),
+        )
 
 
 def resolve_credentials(
@@ -59,8 +139,25 @@ def resolve_credentials(
     *,
     open_browser: Callable[[str], Any],
     echo: Callable[[str], None] | None,
-) -> Credentials:
-    """The token to use: a new OAuth one when asked, else ATTIO_ACCESS_TOKEN, else stored."""
+) -> tuple[Credentials, str]:
+    """The token to use and where it came from (FROM_*): a new OAuth one when asked, else
+    ATTIO_ACCESS_TOKEN, else stored. A token with a control character is refused here."""
+    creds, source = _resolve(
+        clients, credentials, options, endpoints, open_browser=open_browser, echo=echo
+    )
+    check_token(creds, source)
+    return creds, source
+
+
+def _resolve(
+    clients: Clients,
+    credentials: Credentials | None,
+    options: ConnectOptions,
+    endpoints: oauth.Endpoints,
+    *,
+    open_browser: Callable[[str], Any],
+    echo: Callable[[str], None] | None,
+) -> tuple[Credentials, str]:
     if options.oauth:
         # An explicit --oauth wins over any token: the user asked for a new one.
         if not options.interactive:
@@ -68,9 +165,9 @@ def resolve_credentials(
                 "the Attio OAuth flow needs a browser and cannot run here",
                 next_step="run `crm-push --dest attio connect --oauth` in a terminal",
             )
+        timeout = oauth.timeout_option(options.extra)
         app = oauth.App.resolve(options.client_id, options.client_secret, options.extra)
-        timeout = float(options.extra.get("oauth_timeout") or oauth.DEFAULT_TIMEOUT)
-        return oauth.authorize(
+        creds = oauth.authorize(
             app,
             endpoints,
             redirect_uri=options.extra.get("redirect_uri") or os.environ.get(REDIRECT_URI_ENV),
@@ -79,13 +176,14 @@ def resolve_credentials(
             echo=echo or oauth.print_line,
             transport=clients.transport,
         )
+        return creds, FROM_OAUTH
     # Only when the caller allows it (the CLI does; a host app's Session does not), so a stray
     # variable never overrides the credentials a host app passed or stored.
     env_token = os.environ.get(TOKEN_ENV, "").strip() if options.environment else ""
     if env_token:
-        return Credentials(access_token=SecretStr(env_token))
+        return Credentials(access_token=SecretStr(env_token)), FROM_ENV
     if credentials is not None and credentials.access_token is not None:
-        return credentials
+        return credentials, FROM_STORED
     raise ReconnectRequired(NO_TOKEN, next_step="then run `crm-push --dest attio connect`")
 
 
@@ -97,29 +195,29 @@ def connect(
     open_browser: Callable[[str], Any],
     echo: Callable[[str], None] | None,
 ) -> Connection:
-    """Resolve a token, check it with GET /v2/self, and describe the workspace."""
-    base = (
-        options.base_url
-        or (os.environ.get(BASE_URL_ENV) if options.environment else None)
-        or options.stored_base_url
-        or DEFAULT_BASE_URL
-    )
-    base_url = base.rstrip("/")
+    """Resolve a token, check it with GET /v2/self, and describe the workspace.
+
+    Settings are checked first (ATTIO_*_PER_SECOND), before any browser or request.
+    """
+    check_settings()
+    base = BaseUrl.resolve(options)
+    base_url = base.url
     endpoints = oauth.Endpoints.resolve(options.extra, base_url)
-    creds = resolve_credentials(
+    creds, source = resolve_credentials(
         clients, credentials, options, endpoints, open_browser=open_browser, echo=echo
     )
     refreshed = False
     if expired(creds) and creds.refresh_token is not None:
         creds, refreshed = oauth.refresh(creds, endpoints, clients.transport), True
-    info = self_info(clients, base_url, creds)
+    info = self_info(clients, base, creds)
     if info is None and creds.refresh_token is not None and not refreshed:
         creds = oauth.refresh(creds, endpoints, clients.transport)
-        info = self_info(clients, base_url, creds)
+        info = self_info(clients, base, creds)
     if info is None:
+        by = "" if base.url == DEFAULT_BASE_URL else f" by {base}"
         raise ReconnectRequired(
-            "the Attio token is not active: it was revoked or has expired",
-            next_step=RECONNECT,
+            f"{source} was refused (invalid, revoked or expired){by}",
+            next_step=_again(source) if source == FROM_OAUTH else RECONNECT,
         )
     scopes = tuple(str(info.get("scope") or "").split())
     missing = [s for s in REQUIRED_SCOPES if not has_scope(scopes, s)]

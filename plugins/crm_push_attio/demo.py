@@ -1,11 +1,12 @@
 """Offline demo: push a visitors file to the local Attio-compatible server, twice, and show
-what Attio would now hold. Run: python -m crm_push_attio.demo [FILE]
+what Attio would now hold. Run: python -m crm_push_attio.demo [FILE] (--help for more)
 
 It runs the real `crm-push` command against a server on 127.0.0.1; nothing leaves the machine.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import subprocess
@@ -46,12 +47,30 @@ def _show(srv: AttioServer) -> None:
         print(f"  {n['title']} (on {n['created_at'][:10]})")
 
 
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m crm_push_attio.demo",
+        description="Push a file of visitors to a local Attio-compatible server, twice (the "
+        "second push finds nothing to do), and show what Attio would now hold. It runs the "
+        "real crm-push command against a server on 127.0.0.1, with a temporary state "
+        "database; nothing leaves the machine.",
+    )
+    p.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        default=EXAMPLE,
+        metavar="FILE",
+        help="a JSON Lines file of visitors (default: %(default)s, in a source checkout)",
+    )
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
-    path = Path(args[0]) if args else EXAMPLE
-    if not path.exists():
-        print(f"no such file: {path} (give a JSON Lines file of visitors)", file=sys.stderr)
-        return 2
+    parser = _parser()
+    path: Path = parser.parse_args(argv).file
+    if not path.is_file():
+        parser.error(f"no such file: {path} (give a JSON Lines file of visitors)")
     with AttioServer() as srv, tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 from crm_push.errors import (
+    ConfigurationError,
     CrmPushError,
     Fatal,
     InvalidInput,
@@ -22,7 +23,7 @@ from crm_push.errors import (
     ScopeMissing,
 )
 
-from .api import SCOPE_NOTES, SCOPE_OBJECTS, SCOPE_RECORDS
+from .api import SCOPE_NOTES, SCOPE_OBJECTS, SCOPE_RECORDS, NotAttio
 
 RECONNECT = (
     "reconnect Attio: run `crm-push --dest attio connect` with a valid ATTIO_ACCESS_TOKEN "
@@ -52,6 +53,13 @@ _FIELD_PATTERNS = (
     re.compile(r'matching_attribute slug/ID "([^"]+)"', re.IGNORECASE),
     re.compile(r'attribute(?: with)?(?: api)?(?: slug/ID| slug| ID)? "([^"]+)"', re.IGNORECASE),
 )
+
+
+class SettingError(ConfigurationError):
+    """A setting is wrong (ATTIO_BASE_URL, ATTIO_*_PER_SECOND, an option of connect): fix it and
+    run again; nothing was pushed. The CLI exits 2, as for a usage error."""
+
+    next_step = "fix the setting and run again; nothing was pushed"
 
 
 class ObjectNotFound(Fatal):
@@ -176,6 +184,21 @@ def error_for(response: httpx.Response) -> CrmPushError | None:
         field=field_from(body),
         code=code or str(status),
     )
+
+
+def self_error_for(response: httpx.Response) -> CrmPushError | None:
+    """GET /v2/self's errors: 400/401 say the token is bad (as `error_for` does); any other
+    4xx or a redirect is an answer Attio never gives there, so the base URL is wrong."""
+    status = response.status_code
+    if status in (400, 401, 403, 429) or status >= 500:
+        return error_for(response)
+    body = _error_body(response)
+    detail = str(body.get("message") or "").strip()
+    if detail and body.get("code"):
+        detail = f"{body['code']}: {detail}"
+    if 300 <= status < 400 and response.headers.get("Location"):
+        detail = f"a redirect to {response.headers['Location']}"
+    return NotAttio(f"answered {status}" + (f" ({detail})" if detail else ""))
 
 
 def is_retriable(response: httpx.Response) -> bool | None:

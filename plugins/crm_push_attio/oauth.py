@@ -2,7 +2,8 @@
 
 The flow: listen on 127.0.0.1 (a random port unless a registered redirect URI says otherwise),
 open the browser on Attio's authorize URL (and print it, for headless use), check `state` on
-the redirect, exchange the code at the token endpoint (form-encoded). Attio documents no refresh
+the redirect, exchange the code at the token endpoint (form-encoded), and only then answer the
+browser: "connected" when the exchange succeeded, else why not. Attio documents no refresh
 token, but if one comes back it is kept and used when the access token expires or dies.
 
 Endpoints are overridable — connect option ``--option authorize_url=…`` (and ``token_url``,
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import math
 import os
 import secrets
 import sys
@@ -29,10 +31,12 @@ from typing import Any
 
 import httpx
 from crm_push.errors import ReconnectRequired
+from crm_push.http import redact
 from crm_push.models import Credentials
 from pydantic import SecretStr
 
 from .api import DEFAULT_BASE_URL
+from .errors import SettingError
 
 DEFAULT_AUTHORIZE_URL = "https://app.attio.com/authorize"
 DEFAULT_TOKEN_URL = "https://app.attio.com/oauth/token"
@@ -121,6 +125,24 @@ class App:
         return out
 
 
+def timeout_option(extra: Mapping[str, str] | None) -> float:
+    """The ``oauth_timeout`` option (seconds to wait for the browser), checked."""
+    raw = (extra or {}).get("oauth_timeout")
+    if raw is None or not str(raw).strip():
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise SettingError(
+            f"--option oauth_timeout must be a number of seconds, not {raw!r}",
+            next_step=f"give the seconds to wait for the browser, e.g. "
+            f"`--option oauth_timeout={DEFAULT_TIMEOUT:g}` (the default)",
+        )
+    return value
+
+
 def print_line(line: str) -> None:
     """Print a line for the user on stderr (stdout may be piped into another program)."""
     print(line, file=sys.stderr, flush=True)
@@ -141,7 +163,9 @@ def _post_form(
         ) from None
 
 
-def _credentials(response: httpx.Response, app: App, what: str) -> Credentials:
+def _credentials(
+    response: httpx.Response, app: App, what: str, sent: Mapping[str, str]
+) -> Credentials:
     try:
         body = response.json()
     except ValueError:
@@ -150,12 +174,12 @@ def _credentials(response: httpx.Response, app: App, what: str) -> Credentials:
         body = {}
     token = body.get("access_token")
     if response.status_code >= 400 or not token:
-        # The error fields are OAuth's public codes, never the secrets that were sent.
+        # OAuth's error fields, with whatever was sent (secret, code, tokens) scrubbed out.
         reason = body.get("error_description") or body.get("error") or body.get("message")
+        message = f"Attio refused the OAuth {what} (HTTP {response.status_code}"
+        message += f": {reason})" if reason else ")"
         raise ReconnectRequired(
-            f"Attio refused the OAuth {what} (HTTP {response.status_code}"
-            + (f": {reason}" if reason else "")
-            + ")",
+            redact(message, _secrets_of(sent)),
             next_step="run `crm-push --dest attio connect --oauth` again",
         )
     expires_at = None
@@ -172,6 +196,12 @@ def _credentials(response: httpx.Response, app: App, what: str) -> Credentials:
     )
 
 
+def _secrets_of(form: Mapping[str, str]) -> list[str]:
+    """The values of a form that must never be shown."""
+    keys = ("client_secret", "code", "refresh_token", "token")
+    return [form[k] for k in keys if form.get(k)]
+
+
 def exchange_code(
     app: App,
     endpoints: Endpoints,
@@ -186,7 +216,8 @@ def exchange_code(
         "redirect_uri": redirect_uri,
         **app.form(),
     }
-    return _credentials(_post_form(endpoints.token_url, form, transport), app, "code exchange")
+    response = _post_form(endpoints.token_url, form, transport)
+    return _credentials(response, app, "code exchange", form)
 
 
 def refresh(
@@ -201,7 +232,8 @@ def refresh(
         "refresh_token": credentials.refresh_token.get_secret_value(),
         **app.form(),
     }
-    new = _credentials(_post_form(endpoints.token_url, form, transport), app, "token refresh")
+    response = _post_form(endpoints.token_url, form, transport)
+    new = _credentials(response, app, "token refresh", form)
     if new.refresh_token is None:
         new = new.model_copy(update={"refresh_token": credentials.refresh_token})
     return new
@@ -234,12 +266,26 @@ class _Answer:
     params: dict[str, str]
 
 
+@dataclass
+class _Outcome:
+    """What the browser page says: connected, or why not."""
+
+    ok: bool
+    why: str = ""
+
+
+#: How long the browser's request waits for the code exchange before its page is sent.
+EXCHANGE_WAIT = 90.0
+
+
 class _CallbackServer(HTTPServer):
     # Set after construction; the handler reads them through `self.server`.
     expected_path: str
     expected_state: str
     answer: _Answer | None
     done: threading.Event
+    outcome: _Outcome | None
+    decided: threading.Event
 
 
 class _CallbackServer6(_CallbackServer):
@@ -255,22 +301,24 @@ class _CallbackHandler(BaseHTTPRequestHandler):
             self.send_error(404)  # a favicon request, say: not the redirect
             return
         params = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items() if v}
-        state_ok = same_state(params.get("state", ""), self.server.expected_state)
-        ok = "code" in params and "error" not in params and state_ok
-        body = (
-            "Attio is connected: you can close this window and return to crm-push."
-            if ok
-            else "Attio was not connected; see the crm-push terminal for why."
-        )
+        if self.server.answer is None:
+            self.server.answer = _Answer(params)
+            self.server.done.set()
+            # The page waits for the code exchange, so "connected" is only ever said when true.
+            self.server.decided.wait(EXCHANGE_WAIT)
+            outcome = self.server.outcome or _Outcome(False, "crm-push stopped before it finished")
+        else:
+            outcome = _Outcome(False, "this attempt was already answered")
+        if outcome.ok:
+            body = "Attio is connected: you can close this window and return to crm-push."
+        else:
+            body = f"Attio was not connected: {outcome.why}\n\nSee the crm-push terminal."
         data = body.encode()
-        self.send_response(200 if ok else 400)
+        self.send_response(200 if outcome.ok else 400)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
-        if self.server.answer is None:
-            self.server.answer = _Answer(params)
-            self.server.done.set()
 
     def log_message(self, format: str, *args: Any) -> None:
         # The default logs the request line, which holds the authorization code.
@@ -317,6 +365,7 @@ def authorize(
     state = secrets.token_urlsafe(32)
     server.expected_path, server.expected_state = path, state
     server.answer, server.done = None, threading.Event()
+    server.outcome, server.decided = None, threading.Event()
     if redirect_uri is None:
         redirect_uri = f"http://127.0.0.1:{server.server_port}{path}"
     query = urllib.parse.urlencode(
@@ -343,11 +392,30 @@ def authorize(
                 next_step="run `crm-push --dest attio connect --oauth` again and approve "
                 "access in the browser",
             )
+        params: dict[str, str] = server.answer.params if server.answer else {}
+        try:
+            credentials = _complete(app, endpoints, params, state, redirect_uri, transport)
+        except ReconnectRequired as exc:
+            server.outcome = _Outcome(False, exc.message)
+            raise
+        server.outcome = _Outcome(True)
+        return credentials
     finally:
+        server.decided.set()  # the browser's page goes out now, then the listener stops
         server.shutdown()
         server.server_close()
         thread.join(5)
-    params: dict[str, str] = server.answer.params if server.answer else {}
+
+
+def _complete(
+    app: App,
+    endpoints: Endpoints,
+    params: dict[str, str],
+    state: str,
+    redirect_uri: str,
+    transport: httpx.BaseTransport | None,
+) -> Credentials:
+    """Check the browser's answer and exchange its code for the credentials."""
     if "error" in params:
         why = params.get("error_description") or params["error"]
         raise ReconnectRequired(

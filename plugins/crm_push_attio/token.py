@@ -13,9 +13,12 @@ import threading
 from collections.abc import Generator
 
 import httpx
+from crm_push.errors import ReconnectRequired
+from crm_push.http import has_control_characters
 from crm_push.models import Credentials
 
 from . import oauth
+from .errors import RECONNECT
 
 #: Refresh this long before the stated expiry, so no request races it.
 EXPIRY_MARGIN = dt.timedelta(seconds=60)
@@ -51,8 +54,10 @@ class TokenAuth(httpx.Auth):
         return self._credentials
 
     def secret_values(self) -> tuple[str, ...]:
+        """What to scrub from messages: the tokens and the OAuth app's client secret."""
         c = self._credentials
-        return tuple(s.get_secret_value() for s in (c.access_token, c.refresh_token) if s)
+        kept = (c.access_token, c.refresh_token, c.client_secret)
+        return tuple(s.get_secret_value() for s in kept if s)
 
     def _token(self) -> str:
         token = self._credentials.access_token
@@ -76,10 +81,21 @@ class TokenAuth(httpx.Auth):
         if self._can_refresh() and expired(self._credentials):
             self._refresh(self._token())
         token = self._token()
-        request.headers["Authorization"] = f"Bearer {token}"
+        request.headers["Authorization"] = _bearer(token)
         response = yield request
         if response.status_code == 401 and self._can_refresh():
             # Attio refused the token, so the request was not applied: safe to send again.
             self._refresh(token)
-            request.headers["Authorization"] = f"Bearer {self._token()}"
+            request.headers["Authorization"] = _bearer(self._token())
             yield request
+
+
+def _bearer(token: str) -> str:
+    """The Authorization header; a token no header can carry is refused, never echoed."""
+    if has_control_characters(token):
+        raise ReconnectRequired(
+            "the Attio token holds a control character (a line break or a tab, say), which no "
+            "HTTP header can carry; it was not sent",
+            next_step=RECONNECT,
+        )
+    return f"Bearer {token}"

@@ -9,11 +9,11 @@ import httpx
 import pytest
 import respx
 from attio_helpers import ALL_SCOPES, BASE, TOKEN, WORKSPACE, error, self_body
-from crm_push.errors import ReconnectRequired, ScopeMissing
+from crm_push.errors import ReconnectRequired, RetryLater, ScopeMissing
 from crm_push.models.crm import ConnectOptions, Credentials
 from pydantic import SecretStr
 
-from crm_push_attio.errors import NOTES_WARNING
+from crm_push_attio.errors import NOTES_WARNING, SettingError
 from crm_push_attio.limits import workspace_limits
 from crm_push_attio.plugin import AttioDestination
 
@@ -108,8 +108,11 @@ def test_inactive_token_is_reconnect(
 ) -> None:
     monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
     _self_route(api, httpx.Response(200, json={"active": False}))
-    with pytest.raises(ReconnectRequired, match="revoked or has expired") as caught:
+    with pytest.raises(ReconnectRequired) as caught:
         attio.connect(None, ConnectOptions())
+    assert str(caught.value).startswith(
+        "the token in ATTIO_ACCESS_TOKEN was refused (invalid, revoked or expired)"
+    )
     assert "crm-push --dest attio connect" in str(caught.value)
 
 
@@ -253,3 +256,189 @@ def test_clients_of_one_workspace_share_the_budget(attio: AttioDestination) -> N
         assert a.once.max_retries == 0  # creates are never retried blindly
     finally:
         other.close()
+
+
+@pytest.mark.parametrize(
+    ("where", "named"),
+    [
+        ("env", "ATTIO_ACCESS_TOKEN"),
+        ("stored", "stored Attio connection"),
+    ],
+)
+def test_a_token_with_a_control_character_is_refused_unsent(
+    attio: AttioDestination,
+    api: respx.MockRouter,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+    named: str,
+) -> None:
+    bad = "attio-first-line\nattio-second-line"
+    route = _self_route(api, httpx.Response(200, json=self_body()))
+    stored = None
+    if where == "env":
+        monkeypatch.setenv("ATTIO_ACCESS_TOKEN", bad)
+    else:
+        stored = Credentials(access_token=SecretStr(bad))
+    with pytest.raises(ReconnectRequired) as caught:
+        attio.connect(stored, ConnectOptions())
+    text = str(caught.value)
+    assert named in text and "control character" in text
+    assert "first-line" not in text and "second-line" not in text
+    assert not route.called
+
+
+def test_a_connection_whose_token_has_a_newline_sends_nothing(
+    attio: AttioDestination, api: respx.MockRouter
+) -> None:
+    from attio_helpers import make_connection
+
+    route = api.get("/v2/objects").respond(json={"data": []})
+    bad = make_connection(credentials=Credentials(access_token=SecretStr("tok-first\ntok-second")))
+    with pytest.raises(ReconnectRequired) as caught:
+        attio.client(bad).list_objects()
+    assert "control character" in str(caught.value) and "tok-" not in str(caught.value)
+    assert not route.called
+
+
+# -- a wrong base URL is not a dead token ------------------------------------------------------
+
+
+def _not_found(path: str) -> httpx.Response:
+    return error(404, "not_found", f"No route for GET {path}.")
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        (_not_found("/v2/v2/self"), "answered 404 (not_found: No route for GET /v2/v2/self.)"),
+        (httpx.Response(404, text="<html>Not Found</html>"), "answered 404"),
+        (
+            httpx.Response(200, text="<html>Welcome</html>"),
+            "answered 200 with a body that is not JSON",
+        ),
+        (httpx.Response(200, json={"ok": True}), "answered 200 with JSON that is not Attio's"),
+        (httpx.Response(301, headers={"Location": "https://x.example/"}), "answered 301"),
+    ],
+)
+@pytest.mark.not_attio
+def test_a_wrong_base_url_says_so_naming_the_variable_and_the_url_tried(
+    attio: AttioDestination,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: httpx.Response,
+    why: str,
+) -> None:
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("ATTIO_BASE_URL", f"{BASE}/v2")
+    with respx.mock(assert_all_called=True) as router:
+        router.get(f"{BASE}/v2/v2/self").mock(return_value=answer)
+        with pytest.raises(SettingError) as caught:
+            attio.connect(None, ConnectOptions())
+    text = str(caught.value)
+    assert not isinstance(caught.value, ReconnectRequired)
+    assert "revoked" not in text and "expired" not in text
+    assert f"{BASE}/v2 (from ATTIO_BASE_URL) is not Attio's API" in text
+    assert f"GET {BASE}/v2/v2/self {why}" in text
+    assert "must not end in /v2" in text
+    assert "ATTIO_BASE_URL" in text and "--base-url" in text
+
+
+def test_a_wrong_base_url_option_is_named_as_the_option(
+    attio: AttioDestination, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    with respx.mock(assert_all_called=True) as router:
+        router.get("http://intranet.example/v2/self").respond(200, text="<html>hi</html>")
+        with pytest.raises(SettingError) as caught:
+            attio.connect(None, ConnectOptions(base_url="http://intranet.example/"))
+    text = str(caught.value)
+    assert "http://intranet.example (from --base-url) is not Attio's API" in text
+    assert "must not end in /v2" not in text
+
+
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [
+        ("env", "the token in ATTIO_ACCESS_TOKEN was refused (invalid, revoked or expired)"),
+        ("stored", "the token of the stored Attio connection was refused (invalid, revoked or "),
+    ],
+)
+@pytest.mark.parametrize(
+    "answer",
+    [
+        error(401, "unauthorized", "Invalid token.", "auth_error"),
+        httpx.Response(200, json={"active": False}),
+        error(400, "missing_value", 'Expected an "Authorization" header.'),
+    ],
+)
+def test_a_wrong_token_says_where_it_came_from(
+    attio: AttioDestination,
+    api: respx.MockRouter,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+    says: str,
+    answer: httpx.Response,
+) -> None:
+    _self_route(api, answer)
+    stored = None
+    if where == "env":
+        monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    else:
+        stored = Credentials(access_token=SecretStr(TOKEN))
+    with pytest.raises(ReconnectRequired) as caught:
+        attio.connect(stored, ConnectOptions())
+    assert str(caught.value).startswith(says)
+    assert TOKEN not in str(caught.value)
+
+
+def test_a_refused_token_on_another_server_names_that_server(
+    attio: AttioDestination, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("ATTIO_BASE_URL", "http://127.0.0.1:9")
+    with respx.mock(assert_all_called=True) as router:
+        router.get("http://127.0.0.1:9/v2/self").respond(json={"active": False})
+        with pytest.raises(ReconnectRequired) as caught:
+            attio.connect(None, ConnectOptions())
+    assert "was refused (invalid, revoked or expired) by http://127.0.0.1:9 (from " in str(
+        caught.value
+    )
+
+
+def test_an_unreachable_base_url_is_named(
+    attio: AttioDestination, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("ATTIO_BASE_URL", "http://127.0.0.1:9")
+    with respx.mock(assert_all_called=True) as router:
+        router.get("http://127.0.0.1:9/v2/self").mock(
+            side_effect=httpx.ConnectError("[Errno 111] Connection refused")
+        )
+        with pytest.raises(RetryLater) as caught:
+            attio.connect(None, ConnectOptions())
+    text = str(caught.value)
+    assert "connection refused" in text
+    assert "http://127.0.0.1:9 (from ATTIO_BASE_URL)" in text and "--base-url" in text
+
+
+# -- a bad rate setting is one error at connect, before any visitor ------------------------
+
+
+@pytest.mark.parametrize("name", ["ATTIO_WRITES_PER_SECOND", "ATTIO_READS_PER_SECOND"])
+@pytest.mark.parametrize("oauth", [False, True])
+def test_a_bad_rate_setting_fails_connect_before_anything_is_sent(
+    api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch, name: str, oauth: bool
+) -> None:
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv(name, "fast")
+    route = _self_route(api, httpx.Response(200, json=self_body()))
+    opened: list[str] = []
+    attio = AttioDestination(open_browser=opened.append, echo=lambda line: None)
+    extra = {"oauth_timeout": "0.5"}  # should the check come too late
+    options = ConnectOptions(oauth=oauth, client_id="cid", interactive=True, extra=extra)
+    with pytest.raises(SettingError) as caught:
+        attio.connect(None, options)
+    assert str(caught.value) == (
+        f"{name}='fast' is not a request rate — set {name} to a positive number of requests "
+        "per second, 0 or 'unlimited'"
+    )
+    assert not route.called and opened == []

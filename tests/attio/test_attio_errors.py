@@ -209,3 +209,18 @@ def test_get_record_and_list_attributes(
     assert client.get_record("people", PERSON_ID)["id"]["record_id"] == PERSON_ID
     assert client.list_attributes("people") == [{"api_slug": "name", "type": "personal-name"}]
     assert get.called and attrs.called
+
+
+def test_a_body_quoting_the_authorization_header_is_redacted(
+    attio: AttioDestination, api: respx.MockRouter, connection: Connection
+) -> None:
+    # Attio's own mapping (error_for) quotes the message: the client scrubs it anyway.
+    from attio_helpers import TOKEN
+
+    quoted = f'Header "Authorization: Bearer {TOKEN}" is not valid for {TOKEN!r}'
+    api.put("/v2/objects/people/records").mock(return_value=error(400, "validation_type", quoted))
+    with pytest.raises(InvalidInput) as caught:
+        attio.assert_person(connection, Person(email="a@b.com"), None, None, None)
+    exc = caught.value
+    assert TOKEN not in f"{exc} {exc!r} {exc.args} {exc.field} {exc.code}"
+    assert 'Header "Authorization: Bearer ***" is not valid' in exc.message

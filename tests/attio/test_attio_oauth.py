@@ -23,6 +23,7 @@ from crm_push.errors import ReconnectRequired
 from crm_push.models.crm import ConnectOptions, Credentials
 from pydantic import SecretStr
 
+from crm_push_attio.errors import SettingError
 from crm_push_attio.oauth import App, Endpoints, authorize
 from crm_push_attio.plugin import AttioDestination
 
@@ -38,6 +39,7 @@ class Browser:
         self.answer = answer or (lambda q: {"code": "the-code", "state": q["state"]})
         self.threads: list[threading.Thread] = []
         self.status: int | None = None
+        self.page = ""  # the text of the page the loopback listener answered
 
     def __call__(self, url: str) -> bool:
         self.urls.append(url)
@@ -53,9 +55,9 @@ class Browser:
     def _get(self, url: str) -> None:
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
-                self.status = response.status
+                self.status, self.page = response.status, response.read().decode()
         except urllib.error.HTTPError as exc:
-            self.status = exc.code
+            self.status, self.page = exc.code, exc.read().decode()
 
     def join(self) -> None:
         for thread in self.threads:
@@ -240,3 +242,72 @@ def test_unknown_respx_guard_sanity(sent: object) -> None:
         router.get("https://example.test/").respond(200)
         httpx.get("https://example.test/")
     assert sent.methods == ["GET"]  # type: ignore[attr-defined]
+
+
+def test_a_refused_exchange_never_echoes_what_was_sent() -> None:
+    browser = Browser(lambda q: {"code": "the-secret-code", "state": q["state"]})
+    with respx.mock() as router:
+        router.post(TOKEN_URL).respond(
+            401,
+            json={
+                "error": "invalid_client",
+                "error_description": "client_secret 'csecret-long' and code the-secret-code "
+                "do not match",
+            },
+        )
+        options = ConnectOptions(
+            oauth=True, client_id="cid", client_secret=SecretStr("csecret-long")
+        )
+        with pytest.raises(ReconnectRequired) as caught:
+            _destination(browser, []).connect(None, options)
+    browser.join()
+    text = str(caught.value)
+    assert "csecret-long" not in text and "the-secret-code" not in text
+    assert "do not match" in text
+
+
+# -- the browser page tells the truth; the options are checked first -------------------------
+
+
+def test_the_page_says_connected_only_after_the_code_exchange_succeeded() -> None:
+    browser = Browser()
+    seen_before_exchange: list[str | None] = []
+
+    def exchange(request: httpx.Request) -> httpx.Response:
+        seen_before_exchange.append(browser.page or None)
+        return httpx.Response(200, json={"access_token": "oauth-access"})
+
+    with respx.mock() as router:
+        router.post(TOKEN_URL).mock(side_effect=exchange)
+        router.get(f"{BASE}/v2/self").respond(json=self_body())
+        _destination(browser, []).connect(None, _options())
+    browser.join()
+    assert seen_before_exchange == [None]  # the browser was still waiting during the exchange
+    assert browser.status == 200 and "Attio is connected" in browser.page
+
+
+def test_a_refused_code_exchange_shows_an_error_page() -> None:
+    browser = Browser()
+    with respx.mock() as router:
+        router.post(TOKEN_URL).respond(
+            401, json={"error": "invalid_client", "error_description": "Bad client secret."}
+        )
+        with pytest.raises(ReconnectRequired, match="Bad client secret") as caught:
+            _destination(browser, []).connect(None, _options())
+    browser.join()
+    assert browser.status == 400
+    assert "connected" not in browser.page.replace("not connected", "")
+    assert "Attio was not connected" in browser.page
+    assert "Bad client secret" in browser.page and "csecret" not in browser.page
+    assert "csecret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "nan", "inf"])
+def test_oauth_timeout_must_be_a_number_of_seconds(value: str) -> None:
+    browser = Browser()
+    with pytest.raises(SettingError) as caught:
+        _destination(browser, []).connect(None, _options(oauth_timeout=value))
+    assert str(caught.value).startswith(
+        f"--option oauth_timeout must be a number of seconds, not {value!r}"
+    )
+    assert browser.urls == []  # checked before the browser opens

@@ -27,3 +27,28 @@ def test_offline_demo_pushes_then_finds_nothing_to_do() -> None:
     requests = next(line for line in second.splitlines() if "requests reached" in line)
     assert "PUT" in requests and "POST" in requests and "DELETE" not in requests
     assert '"_reject"' in second and "not-an-email" in second
+
+
+def test_demo_help_is_help_not_a_file() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "crm_push_attio.demo", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m crm_push_attio.demo [-h] [FILE]")
+    assert "docs/examples/visitors.jsonl" in done.stdout and "no such file" not in done.stderr
+
+
+def test_demo_refuses_an_unknown_option_as_a_usage_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "crm_push_attio.demo", "--fast"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "unrecognized arguments: --fast" in done.stderr

@@ -386,3 +386,54 @@ def _spy(send: Any, before: Any) -> Any:
         return response
 
     return wrapped
+
+
+@pytest.mark.not_attio
+def test_cli_connect_tells_a_wrong_base_url_from_a_wrong_token(
+    srv: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+    from crm_push.cli import cli
+
+    db = ["--dest", "attio", "--db", f"sqlite:///{tmp_path / 'state.db'}"]
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", server.DEFAULT_TOKEN)
+    monkeypatch.setenv("ATTIO_BASE_URL", srv.base_url + "/v2")
+    wrong_url = CliRunner().invoke(cli, [*db, "connect"])
+    assert wrong_url.exit_code == 2  # a wrong setting, not failed visitors
+    assert f"{srv.base_url}/v2 (from ATTIO_BASE_URL) is not Attio's API: GET " in wrong_url.output
+    assert f"{srv.base_url}/v2/v2/self answered 404" in wrong_url.output
+    assert "must not end in /v2" in wrong_url.output and "revoked" not in wrong_url.output
+
+    monkeypatch.setenv("ATTIO_BASE_URL", srv.base_url)
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", "a-token-attio-never-issued")
+    wrong_token = CliRunner().invoke(cli, [*db, "connect"])
+    assert wrong_token.exit_code == 1
+    assert (
+        "the token in ATTIO_ACCESS_TOKEN was refused (invalid, revoked or expired) by "
+        f"{srv.base_url} (from ATTIO_BASE_URL)"
+    ) in wrong_token.output
+    assert "never-issued" not in wrong_token.output
+
+
+@pytest.mark.parametrize("command", ["push", "connect", "status"])
+def test_cli_a_bad_rate_setting_stops_before_any_visitor(
+    srv: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    from click.testing import CliRunner
+    from crm_push.cli import cli
+
+    monkeypatch.setenv("ATTIO_BASE_URL", srv.base_url)
+    monkeypatch.setenv("ATTIO_ACCESS_TOKEN", server.DEFAULT_TOKEN)
+    visitors = tmp_path / "visitors.jsonl"
+    visitors.write_text("".join(json.dumps(v) + "\n" for v in VISITORS))
+    rejects = tmp_path / "rejects.jsonl"
+    db = ["--dest", "attio", "--db", f"sqlite:///{tmp_path / 'state.db'}"]
+    args = {"push": ["push", "--rejects", str(rejects), str(visitors)]}.get(command, [command])
+    monkeypatch.setenv("ATTIO_WRITES_PER_SECOND", "fast")
+    result = CliRunner().invoke(cli, [*db, *args])
+    assert result.exit_code != 0
+    assert "ATTIO_WRITES_PER_SECOND='fast' is not a request rate" in result.output
+    assert result.output.count("ATTIO_WRITES_PER_SECOND='fast'") == 1
+    assert "failed: line" not in result.output and "visitor '" not in result.output
+    assert not rejects.exists() or rejects.read_text() == ""
+    assert srv.requests == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -12,6 +13,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 from crm_push.errors import (
+    ConfigurationError,
     CrmPushError,
     Fatal,
     InvalidInput,
@@ -436,7 +438,7 @@ def test_rate_limits_from_env() -> None:
     assert (limits.writes_per_second, limits.reads_per_second) == (12.5, None)
     limits = RateLimits.from_env("attio_", 25.0, 100.0, environ={"ATTIO_WRITES_PER_SECOND": "0"})
     assert (limits.writes_per_second, limits.reads_per_second) == (None, 100.0)
-    with pytest.raises(Fatal, match="ATTIO_READS_PER_SECOND"):
+    with pytest.raises(ConfigurationError, match="ATTIO_READS_PER_SECOND"):
         RateLimits.from_env("ATTIO", 25.0, 100.0, environ={"ATTIO_READS_PER_SECOND": "fast"})
     with pytest.raises(ValueError):
         RateLimits(writes_per_second=-1)
@@ -488,3 +490,147 @@ def test_token_never_in_logs_or_errors(caplog: pytest.LogCaptureFixture) -> None
     for err in errors:
         texts += [str(err), repr(err), err.message, err.next_step, *map(str, err.args)]
     assert "TOPSECRET" not in "\n".join(texts)
+
+
+# -- secrets: every message built from a response or an exception, whatever the encoding ----
+
+ODD = "tok/en+A b=c\u00e9"  # a secret with characters that every encoding changes
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        ODD,
+        repr(ODD)[1:-1],  # a str repr
+        repr(f"Bearer {ODD}".encode())[2:-1],  # a bytes repr: b'Bearer tok/en+A b=c\xc3\xa9'
+        '"Bearer tok/en+A b=c\\u00e9"',  # JSON-quoted, ensure_ascii
+        '"tok\\/en+A b=c\u00e9"',  # JSON with escaped slashes
+        "tok%2Fen%2BA%20b%3Dc%C3%A9",  # URL-encoded
+        "tok%2fen%2ba+b%3dc%c3%a9",  # form-encoded, lower-case hex
+        "tok/en+A b=c&#233;",  # HTML-escaped (by a server's error page)
+    ],
+)
+def test_redact_knows_the_encodings_of_a_secret(shown: str) -> None:
+    from crm_push.http import redact
+
+    text = f"the server said: {shown}!"
+    assert "***" in redact(text, [ODD])
+    assert "tok" not in redact(text, [ODD]) and "b=c" not in redact(text, [ODD])
+    # Ordinary words stay.
+    assert redact("a token was refused", [ODD]) == "a token was refused"
+
+
+def test_redact_knows_each_line_of_a_secret_with_a_newline() -> None:
+    from crm_push.http import redact
+
+    secret = "first-half-of-it\nsecond-half-of-it"
+    assert "half" not in redact("echo: second-half-of-it and first-half-of-it", [secret])
+    assert "half" not in redact(repr(f"Bearer {secret}".encode()), [secret])
+
+
+def test_messages_of_error_for_are_redacted_too() -> None:
+    # A plugin's mapping quotes the body; the client scrubs whatever error it returns.
+    def error_for(response: httpx.Response) -> CrmPushError:
+        return InvalidInput(
+            f"rejected: {response.text}",
+            field=f"header {TOKEN}",
+            code=TOKEN,
+            next_step=f"not with {TOKEN}",
+        )
+
+    body = f'{{"message": "bad request: Authorization: Bearer {TOKEN}"}}'
+    client, _ = make_client([httpx.Response(400, text=body)], error_for=error_for)
+    with pytest.raises(InvalidInput) as info:
+        client.request("GET", "/v2/self")
+    err = info.value
+    texts = [str(err), repr(err), err.message, err.next_step, str(err.field), str(err.code)]
+    assert "TOPSECRET" not in "\n".join(texts + [str(a) for a in err.args])
+    assert "bad request: Authorization: ***" in err.message
+
+
+def test_transport_exceptions_are_redacted_in_any_encoding() -> None:
+    secret = "sk_live_TOPSECRET\nsecond-line-of-the-token"
+    header = f"Bearer {secret}"
+    client, _ = make_client(
+        [httpx.LocalProtocolError(f"Illegal header value {header.encode()!r}")],
+        headers={"Authorization": header},
+    )
+    with pytest.raises(Fatal) as info:
+        client.request("GET", "/v2/self")
+    assert "TOPSECRET" not in str(info.value) and "second-line" not in str(info.value)
+    assert "Illegal header value" in str(info.value)
+
+
+def test_errors_raised_by_the_auth_flow_are_redacted() -> None:
+    class Refreshing(httpx.Auth):
+        def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+            raise ReconnectRequired(f"the refresh failed for {TOKEN}")
+            yield request
+
+    client, _ = make_client([ok()], auth=Refreshing(), secrets=lambda: [TOKEN], headers={})
+    with pytest.raises(ReconnectRequired) as info:
+        client.request("GET", "/v2/self")
+    assert "TOPSECRET" not in str(info.value)
+
+
+# -- retries are never silent: WARNING when one waits more than a second, INFO always ------
+
+
+def _retry_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "crm_push.http" and "retrying" in r.message]
+
+
+def test_a_long_retry_wait_is_one_warning_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="crm_push.http")
+    refused = httpx.ConnectError("[Errno 111] Connection refused")
+    client, _ = make_client([refused, ok()], backoff_base=4.0, rng=random_fixed(0.0))
+    client.request("GET", "/v2/self?email=ada@example.com")
+    [record] = _retry_records(caplog)
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == (
+        "Example: GET /v2/self could not be reached (connection refused); "
+        "retrying in 2.0 s (attempt 2 of 6)"
+    )
+
+
+def test_a_short_retry_wait_is_info(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="crm_push.http")
+    body = {"message": f"busy, {TOKEN}"}
+    client, _ = make_client(
+        [httpx.Response(503, json=body), ok()], backoff_base=0.4, rng=random_fixed(0.0)
+    )
+    client.request("GET", "/v2/self")
+    [record] = _retry_records(caplog)
+    assert record.levelno == logging.INFO
+    assert record.getMessage() == (
+        "Example: GET /v2/self answered 503 (busy, ***); retrying in 0.2 s (attempt 2 of 6)"
+    )
+
+
+def test_a_throttled_retry_names_retry_after(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="crm_push.http")
+    client, _ = make_client([httpx.Response(429, headers={"Retry-After": "3"}), ok()])
+    client.request("PUT", "/v2/records", json={})
+    [record] = _retry_records(caplog)
+    assert record.levelno == logging.WARNING
+    assert "PUT /v2/records answered 429 (throttled); retrying in 3.0 s (attempt 2 of 6)" in (
+        record.getMessage()
+    )
+
+
+def test_rate_limit_waits_are_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="crm_push.http")
+    clock = FakeClock()
+    limits = RateLimits(writes_per_second=1, clock=clock, sleep=clock.sleep)
+    client, _ = make_client([ok()], limits=limits)
+    client.request("PUT", "/v2/records", json={})
+    client.request("PUT", "/v2/records", json={})
+    [record] = [r for r in caplog.records if "rate limit" in r.getMessage()]
+    assert record.levelno == logging.INFO
+    assert record.getMessage() == "Example: waited 1.05 s for the write rate limit"
+
+
+def random_fixed(value: float) -> random.Random:
+    rng = random.Random()
+    rng.random = lambda: value  # type: ignore[method-assign]
+    return rng

@@ -14,34 +14,76 @@ from collections.abc import Sequence
 from .auth import DEFAULT_SCOPES, DEFAULT_TOKEN, TokenInfo
 from .server import AttioServer
 
+#: The name `python -m crm_push_attio.server` shows in its help (see __main__.py).
+MODULE_PROG = "python -m crm_push_attio.server"
 
-def _parser() -> argparse.ArgumentParser:
+
+def _parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The options; `prog` None: the name the program was run by (crm-push-attio-server)."""
     p = argparse.ArgumentParser(
-        prog="python -m crm_push_attio.server",
-        description="Serve a local Attio-compatible REST API (in memory) for tests and demos.",
+        prog=prog,
+        description="Serve a local Attio-compatible REST API (in memory) for tests and demos. "
+        "Everything is lost when it stops.",
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    p.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
-    p.add_argument("--latency", type=float, default=0.0, help="seconds added to every response")
-    p.add_argument("--write-rate", type=float, default=None, help="writes/s allowed (Attio: 25)")
-    p.add_argument("--read-rate", type=float, default=None, help="reads/s allowed (Attio: 100)")
-    p.add_argument("--token", default=DEFAULT_TOKEN, help="the accepted bearer token")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    p.add_argument(
+        "--port", type=int, default=8765, help="port; 0 picks a free one (default: %(default)s)"
+    )
+    p.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds added to every response (default: %(default)s)",
+    )
+    p.add_argument(
+        "--write-rate",
+        type=float,
+        default=None,
+        metavar="PER_SECOND",
+        help="writes a second allowed before 429s; Attio's is 25 (default: no limit)",
+    )
+    p.add_argument(
+        "--read-rate",
+        type=float,
+        default=None,
+        metavar="PER_SECOND",
+        help="reads a second allowed before 429s; Attio's is 100 (default: no limit)",
+    )
+    p.add_argument(
+        "--token", default=DEFAULT_TOKEN, help="the accepted bearer token (default: %(default)s)"
+    )
     p.add_argument(
         "--scopes",
         default=" ".join(DEFAULT_SCOPES),
-        help="the token's scopes, space or comma separated",
+        help="the token's scopes, space or comma separated (default: %(default)s)",
     )
     p.add_argument(
         "--activate",
         default="",
-        help="extra objects to enable, comma separated: users,workspaces,deals",
+        metavar="OBJECTS",
+        help="extra objects to enable, comma separated: users,workspaces,deals "
+        "(default: none; people and companies always are)",
     )
     p.add_argument(
         "--oauth-client",
         action="append",
         default=[],
         metavar="ID:SECRET",
-        help="register an OAuth client (repeatable)",
+        help="register an OAuth client; repeatable (default: none)",
+    )
+    p.add_argument(
+        "--refresh-tokens",
+        action="store_true",
+        help="the OAuth token endpoint issues refresh tokens too (default: it does not)",
+    )
+    p.add_argument(
+        "--workspace-name",
+        default="Local workspace",
+        metavar="NAME",
+        help="the workspace name /v2/self reports (default: %(default)s)",
     )
     p.add_argument(
         "--member",
@@ -49,22 +91,21 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="EMAIL",
         help="add a workspace member, for actor-reference values such as a deal's owner "
-        "(repeatable)",
+        "(repeatable; default: none)",
     )
     p.add_argument(
         "--attribute",
         action="append",
         default=[],
         metavar="OBJECT.SLUG:TYPE[:OPTION,...]",
-        help="add a custom attribute, e.g. users.plan:select:free,pro (repeatable)",
+        help="add a custom attribute, e.g. users.plan:select:free,pro (repeatable; default: none)",
     )
-    p.add_argument("--refresh-tokens", action="store_true", help="OAuth issues refresh tokens")
-    p.add_argument("--workspace-name", default="Local workspace")
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Run the server until Ctrl-C (or SIGTERM); `prog` names the program in its help."""
+    args = _parser(prog).parse_args(argv)
     scopes = tuple(s for s in args.scopes.replace(",", " ").split() if s)
     extra = [s.strip() for s in args.activate.split(",") if s.strip()]
     clients = {}
