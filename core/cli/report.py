@@ -308,4 +308,4 @@ def _print_details(summary: RunSummary) -> None:
             f"{h.get('throttled', 0)} rate-limited (429)."
         )
     for reason, count in summary.notes_skipped_reasons.items():
-        click.echo(f"  {count} notes skipped: {reason}")
+        click.echo(f"  {plural(count, 'visit')} not noted: {reason}")

@@ -30,6 +30,9 @@ __all__ = ["Pusher", "RunSummary", "VisitorResult"]
 
 #: How many distinct companies a run remembers having written.
 COMPANY_CACHE_SIZE = 10_000
+#: Why a visit gets no note when the visitor has nothing to put it on.
+NO_EMAIL = "the person has no email"
+NO_PERSON = "the visitor has no person"
 
 
 class _Visit:
@@ -83,6 +86,10 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
                 person = self._person(state, "person", visitor.person, company)
                 if visitor.visit and visitor.person.email:
                     self._note(state, person)
+            if visitor.visit and not (visitor.person and visitor.person.email):
+                # A note goes on a person found by email: say why this visit gets none.
+                state.note = "skipped"
+                state.note_reason = NO_EMAIL if visitor.person else NO_PERSON
             for contact in visitor.key_contacts:
                 # Keyed by email, else by name: reordering the list must not duplicate anyone.
                 self._person(state, f"contact:{contact.email or contact.name}", contact, company)
