@@ -86,7 +86,7 @@ def push(
     --format records asserts one record a line; --format segment turns identify events into
     identify user and group events into group workspace, and counts other events as skipped.
     """
-    from crm_push.push.results import RunSummary
+    from crm_push.push.results import http_figures
     from crm_push.state.database import check_for_push
 
     if file != "-" and not Path(file).exists():
@@ -121,8 +121,7 @@ def push(
             runner = _runner(input_format, workers, session.destination, connection, session)
             with report() as run:
                 summary = runner.run(lines, on_result=run.on_result)
-            if isinstance(summary, RunSummary):  # visitors: the HTTP line
-                summary.http = session.request_stats()
+            summary.http = http_figures(session.request_stats())
     if as_json:
         extra = {} if input_format == "visitors" else {"format": input_format}
         run.print_json(

@@ -144,8 +144,9 @@ def failure_line(result: Result) -> str:
     return f"failed: {prefix}{reason}"
 
 
-def plural(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """ "1 visitor", "2 visitors"; `many` for an irregular plural ("retries")."""
+    return f"{n} {noun if n == 1 else many or noun + 's'}"
 
 
 def _endless() -> Iterator[None]:
@@ -274,14 +275,18 @@ def print_summary(summary: Totals, report: RunReport, *, dry_run: bool) -> None:
     if isinstance(summary, ActionSummary) and summary.skipped:
         kinds = ", ".join(f"{k}: {n}" for k, n in sorted(summary.skipped_types.items()))
         counts[-1] += f", {summary.skipped} skipped ({kinds})"
-    writes = f"{summary.writes} writes" if visitors else f"{plural(summary.writes, 'action')} sent"
+    # Steps are hook calls that wrote; the HTTP line counts requests (retries, reads included).
+    writes = (
+        plural(summary.writes, "step") if visitors else f"{plural(summary.writes, 'action')} sent"
+    )
     prefix = "Dry run — nothing was written. " if dry_run else ""
     click.echo(
         f"{prefix}{plural(summary.total, report.noun)} in {report.elapsed:.1f}s: "
         f"{', '.join(counts)}; {writes}."
     )
     if isinstance(summary, RunSummary):
-        _print_details(summary)
+        _print_notes(summary)
+    _print_http(summary)
     if summary.failed:
         click.echo(report.failure_hint())
     if note := report.rejects_note():
@@ -296,16 +301,21 @@ def print_summary(summary: Totals, report: RunReport, *, dry_run: bool) -> None:
         click.echo(f"Stopped early: {summary.stopped}\nWhat was pushed stays pushed; {again}")
 
 
-def _print_details(summary: RunSummary) -> None:
-    """What only a visitor push counts: notes, and the destination's HTTP figures."""
+def _print_notes(summary: RunSummary) -> None:
+    """What only a visitor push counts: notes, and why visits were not noted."""
     if summary.notes_created or summary.notes_skipped:
         click.echo(f"Notes: {summary.notes_created} created, {summary.notes_skipped} skipped.")
-    if summary.http.get("requests"):
-        h = {k: int(v) for k, v in summary.http.items()}
-        click.echo(
-            f"HTTP: {h['requests']} requests ({h.get('writes', 0)} writes, "
-            f"{h.get('reads', 0)} reads); {h.get('retries', 0)} retries, "
-            f"{h.get('throttled', 0)} rate-limited (429)."
-        )
     for reason, count in summary.notes_skipped_reasons.items():
         click.echo(f"  {plural(count, 'visit')} not noted: {reason}")
+
+
+def _print_http(summary: Totals) -> None:
+    """The destination's HTTP figures, whenever a request was made."""
+    h = {k: int(v) for k, v in summary.http.items()}
+    if not h.get("requests"):
+        return
+    click.echo(
+        f"HTTP: {plural(h['requests'], 'request')} ({plural(h.get('writes', 0), 'write')}, "
+        f"{plural(h.get('reads', 0), 'read')}); {plural(h.get('retries', 0), 'retry', 'retries')}, "
+        f"{h.get('throttled', 0)} rate-limited (429)."
+    )

@@ -64,16 +64,30 @@ class ActionResult(Result):
         return super().not_pushed(line)
 
 
+#: The HTTP figures every summary has (zero when none were made, or the destination keeps none).
+HTTP_KEYS = ("requests", "reads", "writes", "retries", "throttled")
+
+
+def http_figures(stats: dict[str, float] | None = None) -> dict[str, float]:
+    """A destination's request statistics with every key of `HTTP_KEYS` (0 when missing)."""
+    return {**dict.fromkeys(HTTP_KEYS, 0), **(stats or {})}
+
+
 class Totals(BaseModel):
-    """What every run counts: lines by how they ended, writes, and why it stopped early."""
+    """What every run counts: lines by how they ended, steps written, and why it stopped early."""
 
     total: int = 0
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     failed: int = 0
+    #: Steps: hook calls that wrote (or tried to write) to the CRM — not HTTP requests, which
+    #: `http` counts (reads and retries included).
     writes: int = 0
     stopped: str | None = None
+    #: HTTP figures of the destination, when it keeps them (requests, reads, writes, retries,
+    #: throttled…; each 0 when it keeps none).
+    http: dict[str, float] = Field(default_factory=http_figures)
 
     def add(self, result: Result) -> None:
         """Count one result under its status."""
@@ -88,8 +102,6 @@ class RunSummary(Totals):
     notes_created: int = 0
     notes_skipped: int = 0
     notes_skipped_reasons: dict[str, int] = Field(default_factory=dict)
-    #: HTTP figures of the destination, when it keeps them (requests, retries, throttled…).
-    http: dict[str, float] = Field(default_factory=dict)
 
     def add(self, result: Result) -> None:
         super().add(result)

@@ -20,7 +20,7 @@ def test_offline_demo_pushes_then_finds_nothing_to_do() -> None:
     ).stdout
     first, second = out.split("Second push")
     assert "5 created, 0 updated, 0 unchanged, 1 failed" in first
-    assert "0 created, 0 updated, 5 unchanged, 1 failed; 0 writes." in second
+    assert "0 created, 0 updated, 5 unchanged, 1 failed; 0 steps." in second
     assert "Attio now holds 3 companies" in second and "5 people" in second
     assert "Jane Doe" in second and "→ Acme" in second
     assert "3 notes" in second
