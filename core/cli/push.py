@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # imported when a push runs: `crm-push --help` stays fast
     from crm_push.inputs.lines import InputFile, Line
     from crm_push.models import Connection
     from crm_push.push.pusher import Pusher
-    from crm_push.push.results import Totals
+    from crm_push.push.results import Result, Totals
     from crm_push.push.runner import ActionRunner
     from crm_push.session import Session
     from crm_push.state.markers import MarkerStore
@@ -123,7 +123,9 @@ def push(
                 summary = runner.run(lines, on_result=run.on_result)
             summary.http = http_figures(session.request_stats())
     if as_json:
-        extra = {} if input_format == "visitors" else {"format": input_format}
+        extra: dict[str, Any] = {} if input_format == "visitors" else {"format": input_format}
+        if dry_run:
+            extra["destination_status"] = dest.status
         run.print_json(
             summary,
             dry_run=dry_run,
@@ -133,6 +135,9 @@ def push(
         )
     else:
         print_summary(summary, run, dry_run=dry_run)
+        if dry_run:
+            for warning in connection.warnings:  # the planner's: a stub destination, say
+                click.echo(f"warning: {warning}")
     if summary.failed or summary.stopped:
         sys.exit(1)
 
@@ -176,19 +181,21 @@ def _plan(
 
     stored = ConnectionStore(ctx.db).load(dest.name) if exists(ctx.db) else None
     workspace = stored.workspace_id if stored else "dry-run"
-    planner = Destination(
-        dest.name, PlannerPlugin(dest.name, workspace_id=workspace, on_plan=_echo_plan)
-    )
+    plugin = PlannerPlugin(dest.name, workspace_id=workspace, status=dest.status)
+    planner = Destination(dest.name, plugin)
     connection = planner.connect()
     markers = ReadOnlyMarkers(dest.name, connection.workspace_id, ctx.db)
     runner = _runner(input_format, workers, planner, connection, markers=markers)
     with report() as run:
-        summary = runner.run(lines, on_result=run.on_result)
+
+        def on_result(line: Line[Any], result: Result) -> None:
+            # Each line's plan as its result arrives: in input order, whatever --workers is.
+            for text in plugin.take(line.line):
+                click.echo(text, err=True)
+            run.on_result(line, result)
+
+        summary = runner.run(lines, on_result=on_result)
     return connection, summary, run
-
-
-def _echo_plan(line: str) -> None:
-    click.echo(line, err=True)
 
 
 def _rejects(path: str | None, input_path: str) -> RejectsFile | None:

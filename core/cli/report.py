@@ -264,28 +264,36 @@ class RunReport:
 
 
 def print_summary(summary: Totals, report: RunReport, *, dry_run: bool) -> None:
-    """The end of a push, in words: counts, writes, notes and HTTP figures, failures, a stop."""
+    """The end of a push, in words: counts, steps, notes and HTTP figures, failures, a stop.
+
+    A dry run says what would be: "would be created", "steps planned", never "created".
+    """
     from crm_push.push.results import ActionSummary, RunSummary
 
     visitors = isinstance(summary, RunSummary)
-    counts = [f"{summary.created} created", f"{summary.updated} updated"]
+    would = "would be " if dry_run else ""
     if visitors:
+        counts = [f"{summary.created} {would}created", f"{summary.updated} {would}updated"]
         counts.append(f"{summary.unchanged} unchanged")
+    elif dry_run:  # the plan cannot know whether the CRM has the record: it would assert it
+        counts = [f"{summary.created + summary.updated} would be asserted"]
+    else:
+        counts = [f"{summary.created} created", f"{summary.updated} updated"]
     counts.append(f"{summary.failed} failed")
     if isinstance(summary, ActionSummary) and summary.skipped:
         kinds = ", ".join(f"{k}: {n}" for k, n in sorted(summary.skipped_types.items()))
         counts[-1] += f", {summary.skipped} skipped ({kinds})"
-    # Steps are hook calls that wrote; the HTTP line counts requests (retries, reads included).
-    writes = (
-        plural(summary.writes, "step") if visitors else f"{plural(summary.writes, 'action')} sent"
-    )
-    prefix = "Dry run — nothing was written. " if dry_run else ""
-    click.echo(
-        f"{prefix}{plural(summary.total, report.noun)} in {report.elapsed:.1f}s: "
-        f"{', '.join(counts)}; {writes}."
-    )
+    if visitors:
+        writes = plural(summary.writes, "step") + (" planned" if dry_run else "")
+    else:
+        writes = f"{plural(summary.writes, 'action')} {'would be ' if dry_run else ''}sent"
+    if dry_run:
+        head = f"Dry run — nothing was written. {plural(summary.total, report.noun)}"
+    else:
+        head = f"{plural(summary.total, report.noun)} in {report.elapsed:.1f}s"
+    click.echo(f"{head}: {', '.join(counts)}; {writes}.")
     if isinstance(summary, RunSummary):
-        _print_notes(summary)
+        _print_notes(summary, dry_run=dry_run)
     _print_http(summary)
     if summary.failed:
         click.echo(report.failure_hint())
@@ -301,10 +309,11 @@ def print_summary(summary: Totals, report: RunReport, *, dry_run: bool) -> None:
         click.echo(f"Stopped early: {summary.stopped}\nWhat was pushed stays pushed; {again}")
 
 
-def _print_notes(summary: RunSummary) -> None:
+def _print_notes(summary: RunSummary, *, dry_run: bool) -> None:
     """What only a visitor push counts: notes, and why visits were not noted."""
     if summary.notes_created or summary.notes_skipped:
-        click.echo(f"Notes: {summary.notes_created} created, {summary.notes_skipped} skipped.")
+        created = "would be added" if dry_run else "created"
+        click.echo(f"Notes: {summary.notes_created} {created}, {summary.notes_skipped} skipped.")
     for reason, count in summary.notes_skipped_reasons.items():
         click.echo(f"  {plural(count, 'visit')} not noted: {reason}")
 

@@ -4,6 +4,10 @@ Registered in its own `Destination` like any other, so a dry run is the real pus
 read, unchanged parts skipped) with every write answered by a placeholder:
 
     planner = Destination(name, PlannerPlugin(name, on_plan=print))
+
+Under a runner, each plan line starts with the input line it is about ("line 3 visitor 'v_3':
+would assert …"); `take(line)` hands them out per line, so a caller printing them from the
+runner's `on_result` prints them in input order whatever the number of workers.
 """
 
 from __future__ import annotations
@@ -31,12 +35,15 @@ from crm_push.models.crm import (
     Pending,
     RecordRef,
 )
+from crm_push.push.stream import PUSHING
 
 
 class PlannerPlugin:
     """Says each write it would make (in `plan`, and to `on_plan`); connects to nothing.
 
-    `workspace_id` is the workspace whose markers the dry run reads (the stored connection's).
+    `workspace_id` is the workspace whose markers the dry run reads (the stored connection's);
+    `status` is the real destination's (`Destination.status`): a plan for a stub says so in its
+    connection's warnings, since a real push to it would fail.
     """
 
     def __init__(
@@ -45,25 +52,38 @@ class PlannerPlugin:
         *,
         workspace_id: str = "dry-run",
         on_plan: Callable[[str], None] | None = None,
+        status: str = "ok",
     ) -> None:
         self.name = name
         self.workspace_id = workspace_id
+        self.status = status
         self.plan: list[str] = []
         self._on_plan = on_plan
         self._lock = threading.Lock()  # the pusher's workers plan at the same time
         self._count = 0
+        self._by_line: dict[int, list[str]] = {}
+
+    def take(self, line: int) -> list[str]:
+        """The plan lines of one input line not taken yet, in the order they were planned."""
+        with self._lock:
+            return self._by_line.pop(line, [])
 
     def _placeholder(self) -> str:
         with self._lock:
             self._count += 1
             return f"dry-run-{self._count}"
 
-    def _say(self, line: str) -> str:
+    def _say(self, text: str) -> str:
         """Record one planned write; returns a placeholder record id for it."""
+        pushing = PUSHING.get()
+        if pushing is not None:
+            text = f"{pushing.where}: {text}"
         with self._lock:
-            self.plan.append(line)
+            self.plan.append(text)
+            if pushing is not None:
+                self._by_line.setdefault(pushing.line, []).append(text)
         if self._on_plan:
-            self._on_plan(line)
+            self._on_plan(text)
         return self._placeholder()
 
     def _ref(
@@ -81,8 +101,17 @@ class PlannerPlugin:
 
     @hookimpl
     def connect(self, credentials: Credentials | None, options: ConnectOptions) -> Connection:
+        warnings = ()
+        if self.status == "stub":
+            warnings = (
+                f"{self.name} is a stub destination: a real push would fail, nothing is "
+                "implemented yet; this plan only shows what crm-push would ask of it",
+            )
         return Connection(
-            destination=self.name, workspace_id=self.workspace_id, workspace_name="dry run"
+            destination=self.name,
+            workspace_id=self.workspace_id,
+            workspace_name="dry run",
+            warnings=warnings,
         )
 
     @hookimpl

@@ -285,6 +285,9 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
     def _push(self, item: Visitor, line: int) -> VisitorResult:
         return self.push(item, line=line)
 
+    def _where(self, item: Visitor, line: int) -> str:
+        return f"line {line} visitor {item.id!r}"
+
     def _keys(self, item: Visitor) -> tuple[Hashable, ...]:
         # Two lines of one visitor go one after the other: they share its markers.
         return (item.id,)

@@ -39,6 +39,28 @@ def kind_of(action: Action) -> Kind:
     return "record"
 
 
+def reached_crm(exc: BaseException) -> bool:
+    """Whether a failed action was sent: the error (or the one it was raised from) came out of a
+    write request of `crm_push.http` — the CRM refused the write, or it failed on the wire — and
+    not from the plugin before it wrote (a value its own checks refuse, a lookup that found
+    nothing or answered 404, a bug)."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        tb = error.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            in_http = str(frame.f_globals.get("__name__", "")).startswith("crm_push.http")
+            # HttpClient.request knows the kind of its request; any other of its frames counts.
+            read = frame.f_code.co_name == "request" and frame.f_locals.get("kind") == "read"
+            if in_http and not read:
+                return True
+            tb = tb.tb_next
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def _keys(action: Action) -> tuple[str, ...]:
     """What an action touches: actions sharing a key run in input order."""
     if isinstance(action, UserIdentity):
@@ -82,10 +104,13 @@ class ActionRunner(Runner[Action, ActionResult, ActionSummary]):
         except CrmPushError as exc:
             field = exc.field if isinstance(exc, InvalidInput) else None
             reason = f"line {line}: {action.describe()}: {exc}" if line else str(exc)
-            return ActionResult(**base, status="failed", reason=reason, field=field, writes=1)
+            sent = int(reached_crm(exc))
+            return ActionResult(**base, status="failed", reason=reason, field=field, writes=sent)
         except Exception as exc:  # a plugin bug fails this line, not the run
             reason = f"{type(exc).__name__}: {exc}"
-            return ActionResult(**base, status="failed", reason=reason, writes=1)
+            return ActionResult(
+                **base, status="failed", reason=reason, writes=int(reached_crm(exc))
+            )
         return ActionResult(**base, status=outcome, records=records, writes=1)
 
     def _call(self, action: Action) -> tuple[dict[str, str], Status]:

@@ -8,6 +8,8 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from crm_push.errors import ReconnectRequired, RunAborted
@@ -19,6 +21,20 @@ R = TypeVar("R")
 Item = TypeVar("Item")
 Res = TypeVar("Res", bound=Result)
 Sum = TypeVar("Sum", bound=Totals)
+
+
+@dataclass(frozen=True)
+class Pushing:
+    """The input line a thread is pushing: its number, and where it is in words."""
+
+    line: int
+    #: "line 3 visitor 'v_3'", "line 4": how a message about this line starts.
+    where: str
+
+
+#: The line being pushed on this thread, while a runner pushes it (None outside a run): lets a
+#: destination that reports per line (the dry-run planner) say which line it is about.
+PUSHING: ContextVar[Pushing | None] = ContextVar("crm_push_pushing", default=None)
 
 
 class Runner(ABC, Generic[Item, Res, Sum]):
@@ -46,6 +62,10 @@ class Runner(ABC, Generic[Item, Res, Sum]):
     def _keys(self, item: Item) -> tuple[Hashable, ...]:
         return ()
 
+    def _where(self, item: Item, line: int) -> str:
+        """Where a message about this line starts: "line 3"."""
+        return f"line {line}"
+
     def _stop(self, why: str) -> RunAborted:
         """Stop the run: no line starts after this one. The first reason is the one kept."""
         with self._stop_lock:
@@ -57,10 +77,13 @@ class Runner(ABC, Generic[Item, Res, Sum]):
             return self.result_type.not_pushed(line)
         if self._stopped:
             raise RunAborted(self._stopped)
+        token = PUSHING.set(Pushing(line.line, self._where(line.item, line.line)))
         try:
             return self._push(line.item, line.line)
         except ReconnectRequired as exc:
             raise self._stop(str(exc)) from exc
+        finally:
+            PUSHING.reset(token)
 
     def run(
         self,

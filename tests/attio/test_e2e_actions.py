@@ -446,7 +446,8 @@ def test_records_file_and_assert_record_through_the_cli(
     pushed = runner.invoke(cli, [*db, "push", "--format", "records", str(records)])
     assert pushed.exit_code == 1
     assert "4 records in" in pushed.output
-    assert "1 created, 0 updated, 3 failed; 3 actions sent." in pushed.output
+    # Only d-1 reached Attio: d-2's priority and the unknown object are refused before writing.
+    assert "1 created, 0 updated, 3 failed; 1 action sent." in pushed.output
     assert "deals.priority: 9 is not an integer from 0 to 5" in pushed.output
     assert "no activated object 'dealz'" in pushed.output
     assert "line 4: matching_attribute: Field required" in pushed.output

@@ -193,7 +193,9 @@ def test_a_failed_line_never_stops_the_run_and_a_plugin_bug_fails_its_line_only(
     assert results[0].field == "id"
     assert results[1].reason == "RuntimeError: plugin bug"
     assert results[2].reason.startswith("line 3: bad") and results[2].field == "x"
-    assert summary.writes == 3  # three actions reached the destination
+    # Only line 7 was sent: line 1 was refused by the destination's own check before sending,
+    # line 2 is a plugin bug, line 3 never reached the destination.
+    assert summary.writes == 1
 
 
 @pytest.mark.parametrize("workers", [1, 4])
@@ -227,9 +229,9 @@ def test_a_dry_run_says_what_it_would_do_and_calls_nothing() -> None:
         ]
     )
     assert plan == [
-        "would identify user 'u_1' (a@b.io)",
-        "would group workspace 'w_1' (b.io)",
-        "would assert deals by id 'd'",
+        "line 1: would identify user 'u_1' (a@b.io)",
+        "line 2: would group workspace 'w_1' (b.io)",
+        "line 3: would assert deals by id 'd'",
     ]
     # The writes a real run would send; none reached the CRM.
     assert summary.created == summary.writes == 3 and crm.log == []

@@ -174,7 +174,7 @@ def test_dry_run_after_a_push_plans_only_what_changed(crm_file: Path, tmp_path: 
     run("connect")
     run("push", str(good))
     unchanged = run("push", "--dry-run", str(good))
-    assert "would" not in unchanged.output and "1 unchanged" in unchanged.output
+    assert "would assert" not in unchanged.output and "1 unchanged" in unchanged.output
     good.write_text(LINES[0].replace('"Jane Doe"', '"Jane Q. Doe"') + "\n")
     changed = run("push", "--dry-run", str(good))
     assert "would assert person by email jane@acme.com" in changed.output
