@@ -56,6 +56,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
 
     result_type = VisitorResult
     summary_type = RunSummary
+    noun = "visitor"
 
     def __init__(
         self,
@@ -284,6 +285,9 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
 
     def _push(self, item: Visitor, line: int) -> VisitorResult:
         return self.push(item, line=line)
+
+    def _target(self) -> str:
+        return f"to {self.destination.name} (workspace {self.connection.workspace_id})"
 
     def _where(self, item: Visitor, line: int) -> str:
         return f"line {line} visitor {item.id!r}"

@@ -25,6 +25,10 @@ class Result(BaseModel):
     #: Hook calls that wrote (or tried to write) to the CRM.
     writes: int = 0
 
+    def where(self) -> str:
+        """Where a message about this result starts: "line 3"."""
+        return f"line {self.line}" if self.line is not None else "input"
+
     @classmethod
     def not_pushed(cls, line: Line[Any]) -> Self:
         """The result of a line that holds nothing to push: it is rejected (or skipped)."""
@@ -41,6 +45,10 @@ class VisitorResult(Result):
     note: NoteOutcome | None = None
     note_skipped_reason: str | None = None
 
+    def where(self) -> str:
+        where = super().where()
+        return f"{where} visitor {self.visitor_id!r}" if self.visitor_id else where
+
     @classmethod
     def not_pushed(cls, line: Line[Any]) -> Self:
         result = super().not_pushed(line)
@@ -56,6 +64,12 @@ class ActionResult(Result):
     subject: str | None = None
     #: The event type of a skipped line.
     skipped_type: str | None = None
+
+    def where(self) -> str:
+        where = super().where()
+        if self.status == "skipped":
+            return f"{where} ({self.skipped_type or 'unknown'} event)"
+        return f"{where} {self.kind} {self.subject}" if self.subject else where
 
     @classmethod
     def not_pushed(cls, line: Line[Any]) -> Self:

@@ -80,6 +80,7 @@ class ActionRunner(Runner[Action, ActionResult, ActionSummary]):
     result_type = ActionResult
     summary_type = ActionSummary
     thread_name = "crm-push-actions"
+    noun = "action"
 
     def __init__(
         self, destination: Destination, connection: Connection, *, workers: int = 1
@@ -135,3 +136,12 @@ class ActionRunner(Runner[Action, ActionResult, ActionSummary]):
 
     def _keys(self, item: Action) -> tuple[Hashable, ...]:
         return _keys(item)
+
+    def _target(self) -> str:
+        return f"to {self.destination.name} (workspace {self.connection.workspace_id})"
+
+    def _counted(self) -> tuple[str, ...]:
+        return ("created", "updated", "failed", "skipped")
+
+    def _written(self, writes: int) -> str:
+        return f"{writes} action{'' if writes == 1 else 's'} sent"

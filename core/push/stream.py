@@ -3,7 +3,9 @@ on bounded, ordered concurrency (memory stays flat, results keep input order).""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
@@ -21,6 +23,10 @@ R = TypeVar("R")
 Item = TypeVar("Item")
 Res = TypeVar("Res", bound=Result)
 Sum = TypeVar("Sum", bound=Totals)
+
+#: crm-push's own steps at INFO (`-v`): a run's start and end, and each line's outcome. Never a
+#: secret: lines name visitor ids, statuses, CRM record ids and failure reasons (redacted).
+logger = logging.getLogger("crm_push.push")
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class Runner(ABC, Generic[Item, Res, Sum]):
     summary_type: type[Sum]
     #: Names the worker threads.
     thread_name = "crm-push"
+    #: What a line holds, in the log: "push of visitors … started".
+    noun = "line"
 
     def __init__(self, *, workers: int = 1) -> None:
         self.workers = max(1, workers)
@@ -65,6 +73,45 @@ class Runner(ABC, Generic[Item, Res, Sum]):
     def _where(self, item: Item, line: int) -> str:
         """Where a message about this line starts: "line 3"."""
         return f"line {line}"
+
+    def _target(self) -> str:
+        """Where the run pushes, for the log: "to attio (workspace ws_1)"."""
+        return ""
+
+    def _log_result(self, result: Res) -> None:
+        where = result.where()
+        if result.status == "failed":
+            logger.info("%s: failed: %s", where, result.reason)
+            return
+        records = ", ".join(f"{part}={rid}" for part, rid in result.records.items())
+        note = getattr(result, "note", None)  # a visitor's
+        if note == "skipped":
+            note = f"skipped ({getattr(result, 'note_skipped_reason', None)})"
+        logger.info(
+            "%s: %s%s%s",
+            where,
+            result.status,
+            f" ({records})" if records else "",
+            f"; note {note}" if note else "",
+        )
+
+    def _log_end(self, summary: Sum, started: float) -> None:
+        counts = ", ".join(f"{getattr(summary, s)} {s}" for s in self._counted())
+        logger.info(
+            "push of %ss ended in %.1fs: %s, %s; %s%s",
+            self.noun,
+            time.monotonic() - started,
+            _plural(summary.total, self.noun),
+            counts,
+            self._written(summary.writes),
+            f"; stopped: {summary.stopped}" if summary.stopped else "",
+        )
+
+    def _counted(self) -> tuple[str, ...]:
+        return ("created", "updated", "unchanged", "failed")
+
+    def _written(self, writes: int) -> str:
+        return _plural(writes, "step")
 
     def _stop(self, why: str) -> RunAborted:
         """Stop the run: no line starts after this one. The first reason is the one kept."""
@@ -96,6 +143,10 @@ class Runner(ABC, Generic[Item, Res, Sum]):
         `summary.stopped` says why the rest were not attempted.
         """
         summary = self.summary_type()
+        started = time.monotonic()
+        target = self._target()
+        where = f" {target}" if target else ""
+        logger.info("push of %ss%s started, %s", self.noun, where, _plural(self.workers, "worker"))
         results = ordered_results(
             lines,
             self._one,
@@ -107,11 +158,17 @@ class Runner(ABC, Generic[Item, Res, Sum]):
         try:
             for line, result in results:
                 summary.add(result)
+                self._log_result(result)
                 if on_result:
                     on_result(line, result)
         except RunAborted as exc:
             summary.stopped = str(exc)
+        self._log_end(summary, started)
         return summary
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _no_keys(_: object) -> tuple[Hashable, ...]:

@@ -221,3 +221,40 @@ def test_a_dry_run_against_a_stub_says_it_is_a_stub(tmp_path: Path) -> None:
         cli, ["--dest", "hubspot", "push", "--dry-run", "--json", str(visitors)]
     )
     assert json.loads(as_json.stdout)["destination_status"] == "stub"
+
+
+# -- -v: crm-push's own steps at INFO -----------------------------------------------------------
+
+
+@pytest.mark.usefixtures("with_test_plugins", "crm_file")
+def test_verbose_logs_the_run_and_each_outcome_and_no_secret(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    visitors = tmp_path / "visitors.jsonl"
+    rows = [
+        {
+            "id": "v1",
+            "person": {"email": "ann@acme.com"},
+            "company": {"name": "Acme", "domain": "acme.com"},
+        },
+        {"id": "v2", "person": {"email": "broken"}},
+    ]
+    visitors.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    caplog.set_level("INFO", logger="crm_push.push")
+    result = run("-v", "push", "--workers", "2", str(visitors))
+    assert result.exit_code == 1, result.output
+    logged = [r for r in caplog.records if r.name == "crm_push.push"]
+    assert all(r.levelname == "INFO" for r in logged)
+    texts = [r.getMessage() for r in logged]
+    assert texts[0] == "push of visitors to filecrm (workspace file:crm.json) started, 2 workers"
+    assert re.fullmatch(
+        r"line 1 visitor 'v1': created \(company=[-\w]+, person=[-\w]+\)", texts[1]
+    ), texts[1]
+    assert texts[2].startswith("line 2 visitor 'v2': failed: ") and "person.email" in texts[2]
+    assert re.fullmatch(
+        r"push of visitors ended in \d+\.\ds: 2 visitors, 1 created, 0 updated, 0 unchanged, "
+        r"1 failed; 2 steps",
+        texts[3],
+    ), texts[3]
+    assert len(texts) == 4
+    assert not any("good-token" in r.getMessage() for r in caplog.records)
