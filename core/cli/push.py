@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -31,6 +36,57 @@ NEEDS = {
     "records": ("assert_record",),
     "segment": ("identify_user", "group_workspace"),
 }
+
+
+#: The signals that stop a push cleanly; the exit code is 128 + the signal's number.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: `summary.stopped` of an interrupted run (crm_push.push.stream.INTERRUPTED).
+INTERRUPTED = "interrupted"
+
+
+class StopSignals:
+    """SIGINT (Ctrl-C) and SIGTERM while a push runs: the first asks the runner to stop (the
+    lines being pushed finish and are counted, queued ones never start), a second stops at once.
+    Before the runner is set, a signal interrupts like Ctrl-C. Handlers are restored on exit."""
+
+    def __init__(self) -> None:
+        self.runner: Pusher | ActionRunner | None = None
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.received or signal.SIGINT).name
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():  # only there can they be set
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        first = self.received is None
+        self.received = self.received or signum
+        if not first or self.runner is None:
+            raise KeyboardInterrupt
+        self.runner.stop(INTERRUPTED)
+        # os.write, not click.echo: the main thread may be half-way through writing to stderr.
+        message = (
+            f"\n{signal.Signals(signum).name}: stopping — what is being pushed finishes, nothing "
+            "new starts (Ctrl-C again to stop at once).\n"
+        )
+        with contextlib.suppress(OSError):
+            os.write(2, message.encode())
 
 
 @cli.command()
@@ -110,18 +166,33 @@ def push(
         as_json=as_json,
         rejects=rejects_file,
     )
-    if dry_run:
-        connection, summary, run = _plan(ctx, dest, lines, input_format, workers, report)
-    else:
-        with ctx.session(dest) as session:
-            try:
-                connection = session.connect()
-            except CrmPushError as exc:
-                raise _fail(exc) from None
-            runner = _runner(input_format, workers, session.destination, connection, session)
-            with report() as run:
-                summary = runner.run(lines, on_result=run.on_result)
-            summary.http = http_figures(session.request_stats())
+    with StopSignals() as signals:
+        try:
+            if dry_run:
+                connection, summary, run = _plan(
+                    ctx, dest, lines, input_format, workers, report, signals
+                )
+            else:
+                with ctx.session(dest) as session:
+                    try:
+                        connection = session.connect()
+                    except CrmPushError as exc:
+                        raise _fail(exc) from None
+                    runner = _runner(
+                        input_format, workers, session.destination, connection, session
+                    )
+                    signals.runner = runner
+                    with report() as run:
+                        summary = runner.run(lines, on_result=run.on_result)
+                    summary.http = http_figures(session.request_stats())
+        except KeyboardInterrupt:
+            if signals.received is None:
+                raise
+            click.echo(f"\nInterrupted ({signals.name}) before the push started.", err=True)
+            sys.exit(128 + signals.received)
+    interrupted = summary.stopped == INTERRUPTED and signals.received is not None
+    if interrupted:
+        run.interrupted(signals.name)
     if as_json:
         extra: dict[str, Any] = {} if input_format == "visitors" else {"format": input_format}
         if dry_run:
@@ -138,6 +209,9 @@ def push(
         if dry_run:
             for warning in connection.warnings:  # the planner's: a stub destination, say
                 click.echo(f"warning: {warning}")
+    if interrupted:
+        assert signals.received is not None
+        sys.exit(128 + signals.received)
     if summary.failed or summary.stopped:
         sys.exit(1)
 
@@ -170,6 +244,7 @@ def _plan(
     input_format: str,
     workers: int,
     report: Callable[[], RunReport],
+    signals: StopSignals,
 ) -> tuple[Connection, Totals, RunReport]:
     """A dry run: the same runner against the planner destination, with the stored workspace's
     markers read (never written). It connects to nothing and creates no state database."""
@@ -186,6 +261,7 @@ def _plan(
     connection = planner.connect()
     markers = ReadOnlyMarkers(dest.name, connection.workspace_id, ctx.db)
     runner = _runner(input_format, workers, planner, connection, markers=markers)
+    signals.runner = runner
     with report() as run:
 
         def on_result(line: Line[Any], result: Result) -> None:

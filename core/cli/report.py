@@ -251,6 +251,14 @@ class RunReport:
             return f"No failures: removed the old rejects file {self.rejects.name}."
         return None
 
+    def interrupted(self, how: str) -> None:
+        """Say that a signal (`how`: "SIGINT", "SIGTERM") stopped the run, and how to resume."""
+        click.echo(
+            f"Interrupted ({how}) after {plural(self.done, self.noun)}. What was pushed stays "
+            "pushed; run the same command again to resume.",
+            err=True,
+        )
+
     def failure_hint(self) -> str:
         where = (
             f"see {self.rejects.name}" if self.rejects is not None else "re-run with --rejects FILE"
@@ -299,7 +307,7 @@ def print_summary(summary: Totals, report: RunReport, *, dry_run: bool) -> None:
         click.echo(report.failure_hint())
     if note := report.rejects_note():
         click.echo(note)
-    if summary.stopped:
+    if summary.stopped and summary.stopped != "interrupted":  # an interrupt is said on stderr
         again = (
             "run the same command again after fixing this and it resumes where it stopped."
             if visitors

@@ -24,6 +24,9 @@ Item = TypeVar("Item")
 Res = TypeVar("Res", bound=Result)
 Sum = TypeVar("Sum", bound=Totals)
 
+#: `summary.stopped` of a run stopped by `Runner.stop()` (Ctrl-C or SIGTERM in the CLI).
+INTERRUPTED = "interrupted"
+
 #: crm-push's own steps at INFO (`-v`): a run's start and end, and each line's outcome. Never a
 #: secret: lines name visitor ids, statuses, CRM record ids and failure reasons (redacted).
 logger = logging.getLogger("crm_push.push")
@@ -61,6 +64,7 @@ class Runner(ABC, Generic[Item, Res, Sum]):
     def __init__(self, *, workers: int = 1) -> None:
         self.workers = max(1, workers)
         self._stopped: str | None = None
+        self._asked_to_stop = False  # by stop(): a KeyboardInterrupt then ends the run, not us
         self._stop_lock = threading.Lock()
 
     @abstractmethod
@@ -113,6 +117,18 @@ class Runner(ABC, Generic[Item, Res, Sum]):
     def _written(self, writes: int) -> str:
         return _plural(writes, "step")
 
+    def stop(self, why: str = INTERRUPTED) -> None:
+        """Ask the running `run` to stop: the lines being pushed finish and are reported, no new
+        one starts, and `run` returns the summary with `stopped` set to `why`. Safe to call from
+        another thread or a signal handler (it takes no lock).
+
+        After `stop()`, a KeyboardInterrupt in `run` (a second Ctrl-C) stops it at once: the
+        queued lines are dropped, the running ones finish unreported, and `run` still returns
+        the summary of what was reported.
+        """
+        self._asked_to_stop = True
+        self._stopped = self._stopped or why
+
     def _stop(self, why: str) -> RunAborted:
         """Stop the run: no line starts after this one. The first reason is the one kept."""
         with self._stop_lock:
@@ -163,6 +179,11 @@ class Runner(ABC, Generic[Item, Res, Sum]):
                     on_result(line, result)
         except RunAborted as exc:
             summary.stopped = str(exc)
+        except KeyboardInterrupt:
+            if not self._asked_to_stop:  # the caller's own Ctrl-C: theirs to handle
+                raise
+            results.close()  # queued lines never start; the running ones finish
+            summary.stopped = self._stopped
         self._log_end(summary, started)
         return summary
 

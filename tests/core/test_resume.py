@@ -113,7 +113,7 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode != 0
-    assert "Interrupted after" in err and "run the same command again to resume" in err
+    assert "Interrupted (SIGINT) after" in err and "run the same command again to resume" in err
     assert "Traceback" not in err
     # Only the visitors already running (3 workers, plus any that started while the signal was
     # on its way) finish; the 9 queued behind them never start.
