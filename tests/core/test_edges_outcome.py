@@ -65,7 +65,7 @@ def test_the_summary_says_which_visits_were_not_noted(tmp_path: Path) -> None:
     assert text.exit_code == 0, text.output
     assert "Notes: 1 created, 1 skipped." in text.output
     assert "  1 visit not noted: the person has no email" in text.output
-    summary = json.loads(run("push", "--json", str(visitors)).output)
+    summary = json.loads(run("push", "--json", str(visitors)).stdout)
     assert summary["notes_skipped"] == 1
     assert summary["notes_skipped_reasons"] == {"the person has no email": 1}
 
