@@ -12,6 +12,9 @@ class CrmPushError(Exception):
 
     #: What the user should do, in one line. Subclasses set a default.
     next_step: str = ""
+    #: Set by `crm_push.http` when the error came out of a write request: the write was sent
+    #: (or tried), so it counts as sent.
+    write_attempted: bool = False
 
     def __init__(self, message: str, *, next_step: str | None = None) -> None:
         super().__init__(message)

@@ -101,7 +101,7 @@ class PlannerPlugin:
 
     @hookimpl
     def connect(self, credentials: Credentials | None, options: ConnectOptions) -> Connection:
-        warnings = ()
+        warnings: tuple[str, ...] = ()
         if self.status == "stub":
             warnings = (
                 f"{self.name} is a stub destination: a real push would fail, nothing is "

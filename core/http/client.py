@@ -163,8 +163,35 @@ class HttpClient:
         """Send a request, with limits and retries; return the response if it is 2xx.
 
         ``kind`` picks the budget: "read" or "write"; None -> GET/HEAD/OPTIONS read, else write.
-        Raises a :class:`~crm_push.errors.CrmPushError` subclass for anything else.
+        Raises a :class:`~crm_push.errors.CrmPushError` subclass for anything else; for a write
+        its ``write_attempted`` is true (the write was sent, or tried: it counts as sent).
         """
+        try:
+            return self._request(
+                method,
+                path,
+                params=params,
+                json=json,
+                kind=kind,
+                headers=headers,
+                content=content,
+            )
+        except CrmPushError as exc:
+            if (kind or ("read" if method.upper() in READ_METHODS else "write")) == "write":
+                exc.write_attempted = True
+            raise
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        kind: Kind | None,
+        headers: Mapping[str, str] | None,
+        content: bytes | str | None,
+    ) -> httpx.Response:
         method = method.upper()
         if kind is None:
             kind = "read" if method in READ_METHODS else "write"

@@ -40,23 +40,15 @@ def kind_of(action: Action) -> Kind:
 
 
 def reached_crm(exc: BaseException) -> bool:
-    """Whether a failed action was sent: the error (or the one it was raised from) came out of a
+    """Whether a failed action was sent: the error (or one it was raised from) came out of a
     write request of `crm_push.http` — the CRM refused the write, or it failed on the wire — and
-    not from the plugin before it wrote (a value its own checks refuse, a lookup that found
-    nothing or answered 404, a bug)."""
+    not from the plugin before it wrote (a value its own checks refuse, a lookup, a bug)."""
     seen: set[int] = set()
     error: BaseException | None = exc
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        tb = error.__traceback__
-        while tb is not None:
-            frame = tb.tb_frame
-            in_http = str(frame.f_globals.get("__name__", "")).startswith("crm_push.http")
-            # HttpClient.request knows the kind of its request; any other of its frames counts.
-            read = frame.f_code.co_name == "request" and frame.f_locals.get("kind") == "read"
-            if in_http and not read:
-                return True
-            tb = tb.tb_next
+        if isinstance(error, CrmPushError) and error.write_attempted:
+            return True
         error = error.__cause__ or error.__context__
     return False
 

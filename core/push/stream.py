@@ -8,7 +8,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Generator, Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -210,7 +210,7 @@ def ordered_results(
     stop: type[BaseException],
     keys: Callable[[T], tuple[Hashable, ...]] = _no_keys,
     name: str = "crm-push",
-) -> Iterator[tuple[T, R]]:
+) -> Generator[tuple[T, R], None, None]:
     """Run `work(item)` on up to `workers` threads; yield (item, result) in input order.
 
     An item waits for the earlier items that share one of its `keys(item)`, so items touching the
