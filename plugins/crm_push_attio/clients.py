@@ -61,6 +61,8 @@ class Clients:
         self._clients: dict[Key, AttioClient] = {}
         self._auths: dict[Key, TokenAuth] = {}
         self._actions: dict[Key, AttioActions] = {}
+        # What the connect checks (GET /v2/self, on clients of their own) spent, by workspace.
+        self._checks: dict[str, dict[str, float]] = {}
         self._lock = threading.Lock()
 
     def http(
@@ -126,11 +128,19 @@ class Clients:
             auth = self._auths.get(key_of(connection))
         return auth.credentials if auth else connection.credentials
 
+    def count_check(self, workspace_id: str, stats: dict[str, float]) -> None:
+        """Add what a connect check spent to its workspace's figures."""
+        with self._lock:
+            totals = self._checks.setdefault(workspace_id, {})
+            for key, value in stats.items():
+                totals[key] = totals.get(key, 0) + value
+
     def request_stats(self, connection: Connection) -> dict[str, float]:
-        """What the HTTP clients of this connection's workspace spent: requests, retries, 429s…"""
-        totals: dict[str, float] = {}
+        """What the HTTP clients of this connection's workspace spent (its connect checks
+        included): requests, retries, 429s…"""
         with self._lock:
             clients = [c for k, c in self._clients.items() if k[1] == connection.workspace_id]
+            totals = dict(self._checks.get(connection.workspace_id, {}))
         for client in clients:
             https = {id(client.http): client.http, id(client.once): client.once}
             for http in https.values():

@@ -99,6 +99,9 @@ def self_info(clients: Clients, base: BaseUrl, credentials: Credentials) -> dict
         ) from None
     finally:
         client.close()
+    workspace = info.get("workspace_id") or info.get("sub")
+    if workspace:
+        clients.count_check(str(workspace), dict(http.stats.as_dict()))
     return info if info.get("active") is True else None
 
 
