@@ -121,6 +121,12 @@ class StopSignals:
     help="With --format segment: a YAML or JSON file of extra attributes per record (person, "
     "user, company, workspace) from event paths or literals.",
 )
+@click.option(
+    "--workspace",
+    metavar="ID",
+    help="Push with the stored connection of this workspace (needed when several are stored; "
+    "see `crm-push connections`).",
+)
 @pass_ctx
 def push(
     ctx: Context,
@@ -131,6 +137,7 @@ def push(
     workers: int,
     input_format: str,
     mapping: str | None,
+    workspace: str | None,
 ) -> None:
     """Push visitors (or records, or Segment events) from FILE (JSON Lines; - for stdin).
 
@@ -144,6 +151,8 @@ def push(
     """
     from crm_push.push.results import http_figures
     from crm_push.state.database import check_for_push
+
+    ctx.workspace = workspace
 
     if file != "-" and not Path(file).exists():
         raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
@@ -254,7 +263,7 @@ def _plan(
     from crm_push.state.database import exists
     from crm_push.state.markers import ReadOnlyMarkers
 
-    stored = ConnectionStore(ctx.db).load(dest.name) if exists(ctx.db) else None
+    stored = ConnectionStore(ctx.db).load(dest.name, ctx.workspace) if exists(ctx.db) else None
     workspace = stored.workspace_id if stored else "dry-run"
     plugin = PlannerPlugin(dest.name, workspace_id=workspace, status=dest.status)
     planner = Destination(dest.name, plugin)

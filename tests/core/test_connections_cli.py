@@ -61,3 +61,18 @@ def test_a_workspace_picks_its_connection(
     assert gone.exit_code == 0, gone.output
     left = json.loads(run("connections", "--json").output)
     assert [c["workspace_id"] for c in left] == ["file:b.json"]
+
+
+def test_push_takes_the_workspace_of_its_stored_connection(
+    two: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    visitors = tmp_path / "v.jsonl"
+    visitors.write_text('{"id": "v1", "company": {"name": "Acme", "domain": "acme.com"}}\n')
+    ambiguous = run("push", str(visitors))
+    assert ambiguous.exit_code == 2 and "several stored connections" in ambiguous.output
+    monkeypatch.setenv("FILECRM_PATH", str(two[1]))
+    pushed = run("push", "--workspace", "file:b.json", str(visitors))
+    assert pushed.exit_code == 0, pushed.output
+    assert "acme.com" in two[1].read_text() and "acme.com" not in two[0].read_text()
+    planned = run("push", "--dry-run", "--workspace", "file:b.json", str(visitors))
+    assert planned.exit_code == 0, planned.output
