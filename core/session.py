@@ -37,6 +37,8 @@ class Session:
     :param workspace: the workspace whose stored connection to use; None: the destination's
         only stored connection (with several, the one the credentials reach, else
         AmbiguousConnection listing them — never a guess).
+    :param tenant: the host app's own key for the connection ("cust_42"): load the one stored
+        under it, and store it under it (`save()`); one per destination and tenant.
     :param db_url: the state database (markers and connections); None: `CRM_PUSH_DB` or the
         default SQLite file.
     :param credentials: explicit credentials; they win over stored ones and the environment.
@@ -49,6 +51,7 @@ class Session:
         destination: str | Destination,
         *,
         workspace: str | None = None,
+        tenant: str | None = None,
         db_url: str | None = None,
         credentials: Credentials | None = None,
         environment: bool = False,
@@ -57,6 +60,7 @@ class Session:
             load_destination(destination) if isinstance(destination, str) else destination
         )
         self.db_url = db_url
+        self.tenant = tenant
         self.environment = environment
         self.store = ConnectionStore(db_url)
         #: The connection as stored (None: never connected), before any check with the CRM.
@@ -65,7 +69,7 @@ class Session:
         #: as one is needed (a connect with no other credentials, a disconnect).
         self.ambiguous: AmbiguousConnection | None = None
         try:
-            self.stored = self.store.load(self.destination.name, workspace)
+            self.stored = self.store.load(self.destination.name, workspace, tenant=tenant)
         except AmbiguousConnection as exc:
             self.ambiguous = exc
         self._credentials = credentials
@@ -114,11 +118,21 @@ class Session:
         return self._connection if self._connection is not None else self.connect()
 
     def save(self) -> Connection:
-        """Store the live connection (what `crm-push connect` does after checking it)."""
+        """Store the live connection (what `crm-push connect` does after checking it), under
+        this session's tenant when it has one."""
         connection = self.connection
+        tenant = self.tenant if self.tenant is not None else self._stored_tenant(connection)
+        if tenant != connection.tenant:
+            connection = connection.model_copy(update={"tenant": tenant})
+            self._connection = connection
         self.store.save(connection)
         self.stored = connection
         return connection
+
+    def _stored_tenant(self, connection: Connection) -> str | None:
+        """The tenant the stored connection of the same workspace has (kept on a re-save)."""
+        stored = self.stored
+        return stored.tenant if stored and stored.workspace_id == connection.workspace_id else None
 
     def current_credentials(self) -> Credentials:
         """The credentials as the plugin holds them now: renewed ones after a refresh."""
@@ -135,7 +149,7 @@ class Session:
         if current.refresh_token is None:
             return
         if current.to_storage() != stored.credentials.to_storage():
-            renewed = live.model_copy(update={"credentials": current})
+            renewed = live.model_copy(update={"credentials": current, "tenant": stored.tenant})
             self.store.save(renewed)
             self.stored = renewed
 

@@ -213,23 +213,29 @@ def disconnect(ctx: Context, workspace: str | None) -> None:
     )
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--json", "as_json", is_flag=True, help="Print them as a JSON list.")
-@pass_ctx
-def connections(ctx: Context, as_json: bool) -> None:
+@click.pass_context
+def connections(click_ctx: click.Context, as_json: bool) -> None:
     """List the stored connections (of --dest, or of every destination); never a secret.
 
     Each is addressed by its workspace: `--workspace ID` on connect, status, disconnect, push
-    and markers.
+    and markers. `connections rekey` re-encrypts them with the first key of
+    CRM_PUSH_SECRET_KEY.
     """
+    if click_ctx.invoked_subcommand is not None:
+        return
     from crm_push.state.connections import ConnectionStore
 
+    ctx = click_ctx.find_object(Context)
+    assert ctx is not None
     rows = ConnectionStore(ctx.db).list(ctx.dest_name)
     facts = [
         {
             "destination": c.destination,
             "workspace_id": c.workspace_id,
             "workspace_name": c.workspace_name,
+            "tenant": c.tenant,
             "scopes": list(c.scopes),
             "base_url": c.base_url,
             "connected_at": c.connected_at.isoformat(),
@@ -243,12 +249,13 @@ def connections(ctx: Context, as_json: bool) -> None:
         where = f" for {ctx.dest_name}" if ctx.dest_name else ""
         click.echo(f"No stored connections{where}. `crm-push --dest NAME connect` stores one.")
         return
-    head = ("DESTINATION", "WORKSPACE", "NAME", "CONNECTED (UTC)", "BASE URL")
+    head = ("DESTINATION", "WORKSPACE", "NAME", "TENANT", "CONNECTED (UTC)", "BASE URL")
     table = [
         (
             c.destination,
             c.workspace_id,
             c.workspace_name or "-",
+            c.tenant or "-",
             f"{c.connected_at:%Y-%m-%d %H:%M}",
             c.base_url or "(default)",
         )
@@ -258,3 +265,21 @@ def connections(ctx: Context, as_json: bool) -> None:
     for row in (head, *table):
         cells = [v.ljust(w) for v, w in zip(row[:-1], widths, strict=True)]
         click.echo("  ".join([*cells, row[-1]]))
+
+
+@connections.command("rekey")
+@pass_ctx
+def connections_rekey(ctx: Context) -> None:
+    """Re-encrypt every stored connection with the first key of CRM_PUSH_SECRET_KEY.
+
+    To rotate keys: put the new key first (CRM_PUSH_SECRET_KEY=new,old), run this, then drop
+    the old key. Connections stored unencrypted are encrypted too. Nothing changes unless every
+    one can be read with the keys given.
+    """
+    from crm_push.state.connections import ConnectionStore
+
+    count = ConnectionStore(ctx.db).rekey()
+    click.echo(
+        f"Re-encrypted {count} stored connection{'' if count == 1 else 's'} with the first key "
+        "of CRM_PUSH_SECRET_KEY."
+    )

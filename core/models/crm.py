@@ -69,6 +69,8 @@ class Connection(_Result):
     warnings: tuple[str, ...] = ()
     credentials: Credentials = Field(default_factory=Credentials, repr=False)
     base_url: str | None = None
+    #: The host app's own key for this connection ("cust_42"), when it stored one.
+    tenant: str | None = None
     connected_at: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
     def can(self, capability: str) -> bool:

@@ -66,9 +66,13 @@ connections_table = sa.Table(
     sa.Column("destination", sa.String(64), primary_key=True),
     sa.Column("workspace_id", sa.String(128), primary_key=True),
     sa.Column("workspace_name", sa.String(256), nullable=True),
+    # The host app's own key for the connection ("cust_42"): one per destination.
+    sa.Column("tenant", sa.String(128), nullable=True),
     sa.Column("info", sa.JSON, nullable=False),  # the Connection without its credentials
+    # The credentials: {"fernet": "…"} when CRM_PUSH_SECRET_KEY is set (state/secrets.py).
     sa.Column("secrets", sa.JSON, nullable=False),
     sa.Column("connected_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("connections_tenant", "destination", "tenant", unique=True),
 )
 
 

@@ -130,3 +130,16 @@ def test_repr_shows_no_secret(crm: Path, db_url: str) -> None:
     session = Session(Destination("filecrm", FileCRM(crm)), db_url=db_url, credentials=creds)
     session.connect()
     assert "tenant-token" not in repr(session)
+
+
+def test_a_tenant_stores_and_loads_its_connection(crm: Path, db_url: str) -> None:
+    tenant_token = Credentials(access_token=SecretStr("tenant-token"))
+    dest = Destination("filecrm", FileCRM(crm))
+    with Session(dest, tenant="cust_42", db_url=db_url, credentials=tenant_token) as session:
+        assert session.save().tenant == "cust_42"
+    with Session(Destination("filecrm", FileCRM(crm)), tenant="cust_42", db_url=db_url) as again:
+        assert again.stored is not None and again.stored.tenant == "cust_42"
+        assert again.pusher().push(parse_visitor(VISITOR)).status == "created"
+    assert (
+        Session(Destination("filecrm", FileCRM(crm)), tenant="other", db_url=db_url).stored is None
+    )
