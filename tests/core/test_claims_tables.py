@@ -93,10 +93,12 @@ def test_an_older_markers_table_gets_the_claim_columns(tmp_path: Path) -> None:
             "'pending', '2026-11-20 10:00:00.000000')"
         )
     old.dispose()
-    from crm_push.state.markers import MarkerStore
+    from crm_push.state.markers import MarkerStore, new_owner
 
     store = MarkerStore("d", "w", f"sqlite:///{path}")
     columns = {c["name"] for c in sa.inspect(store.engine).get_columns("push_markers")}
     assert {"owner", "lease_until"} <= columns
-    assert store.get("v1", "note") is not None
+    # The old pending marker (no owner, no lease: a push that died) is taken over.
+    claim = store.claim("v1", "note", payload="k", owner=new_owner())
+    assert claim.won and claim.previous is not None and claim.previous.owner is None
     database._engines.pop(f"sqlite:///{path}").dispose()
