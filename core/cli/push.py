@@ -40,6 +40,9 @@ NEEDS = {
 
 #: The signals that stop a push cleanly; the exit code is 128 + the signal's number.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: The exit code of a push that deferred visitors another process was writing, and failed none
+#: (EX_TEMPFAIL: try again later).
+DEFERRED_EXIT = 75
 #: `summary.stopped` of an interrupted run (crm_push.push.stream.INTERRUPTED).
 INTERRUPTED = "interrupted"
 
@@ -223,6 +226,8 @@ def push(
         sys.exit(128 + signals.received)
     if summary.failed or summary.stopped:
         sys.exit(1)
+    if getattr(summary, "deferred", 0):  # nothing failed; run again later to confirm them
+        sys.exit(DEFERRED_EXIT)
 
 
 def _runner(

@@ -288,6 +288,8 @@ def print_summary(summary: Totals, report: RunReport, *, dry_run: bool) -> None:
     else:
         counts = [f"{summary.created} created", f"{summary.updated} updated"]
     counts.append(f"{summary.failed} failed")
+    if isinstance(summary, RunSummary) and summary.deferred:
+        counts.append(f"{summary.deferred} deferred (another push was writing them)")
     if isinstance(summary, ActionSummary) and summary.skipped:
         kinds = ", ".join(f"{k}: {n}" for k, n in sorted(summary.skipped_types.items()))
         counts[-1] += f", {summary.skipped} skipped ({kinds})"

@@ -1,12 +1,19 @@
 """The pusher: the flow of one visitor (company, person, link, note, key contacts) and of a stream.
 
-Markers are written after each confirmed step, so a crash resumes where it stopped. A note gets a
-"pending" marker before it is sent: after a crash the destination is asked to look for it first.
+Markers are written after each confirmed step, so a crash resumes where it stopped. A write that
+is not idempotent (a note, a person without email, a company without domain) is claimed first
+(a pending marker with an owner and a lease, see `MarkerStore.claim`): of several processes
+pushing the same visitor only one writes it; the others wait for its outcome, or defer the
+visitor to a later push. A claim left by a dead process is taken over, and the destination is
+asked to look for the record or note before writing it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import random
 import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
@@ -24,7 +31,7 @@ from crm_push.models.crm import Connection, Pending, RecordRef
 from crm_push.push.notes import visit_note
 from crm_push.push.results import NoteOutcome, RunSummary, VisitorResult, VisitorStatus
 from crm_push.push.stream import Runner
-from crm_push.state.markers import Marker, MarkerStore, payload_hash
+from crm_push.state.markers import Claim, ClaimLeases, Marker, MarkerStore, new_owner, payload_hash
 
 __all__ = ["Pusher", "RunSummary", "VisitorResult"]
 
@@ -33,6 +40,15 @@ COMPANY_CACHE_SIZE = 10_000
 #: Why a visit gets no note when the visitor has nothing to put it on.
 NO_EMAIL = "the person has no email"
 NO_PERSON = "the visitor has no person"
+#: How long, in seconds, a push waits for another process's claimed write of the same part (a
+#: note, a keyless record) before it defers the visitor to a later push.
+CLAIM_WAIT_SECONDS = 10.0
+#: The parts as a deferral names them.
+_PART_WORDS = {"note": "note", "person": "person", "company": "company"}
+
+
+class _Deferred(Exception):
+    """Another process holds the claim on a part of this visitor and did not finish in time."""
 
 
 class _Visit:
@@ -57,6 +73,8 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
     result_type = VisitorResult
     summary_type = RunSummary
     noun = "visitor"
+    #: How long to wait for another process's claimed write before deferring the visitor.
+    claim_wait: float = CLAIM_WAIT_SECONDS
 
     def __init__(
         self,
@@ -75,6 +93,9 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         # on a backlog of many distinct companies (an evicted one is asserted again if seen).
         self._companies: OrderedDict[tuple[str, str], Future[RecordRef]] = OrderedDict()
         self._lock = threading.Lock()
+        #: Who this pusher's claims belong to: this machine, process and run.
+        self.owner = new_owner()
+        self._leases = ClaimLeases(markers, self.owner)
 
     # -- one visitor ------------------------------------------------------------------------
 
@@ -96,6 +117,15 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
                 self._person(state, f"contact:{contact.email or contact.name}", contact, company)
         except ReconnectRequired as exc:
             raise self._stop(str(exc)) from exc
+        except _Deferred as exc:
+            return VisitorResult(
+                visitor_id=visitor.id,
+                line=line,
+                status="deferred",
+                reason=str(exc),
+                records=state.records,
+                writes=state.writes,
+            )
         except InvalidInput as exc:
             return self._failed(state, line, str(exc), exc.field)
         except CrmPushError as exc:
@@ -142,18 +172,18 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
     def _company(self, state: _Visit, company: Company) -> RecordRef:
         payload = payload_hash(company.model_dump(mode="json"))
         ref = self._unchanged(state, "company", payload)
-        if ref is None:
-            if company.domain:
-                ref = self._shared_company(state, company, payload)
-            else:
-                ref = self._keyless(
-                    state,
-                    "company",
-                    lambda existing, pending: self.destination.assert_company(
-                        self.connection, company, existing, pending
-                    ),
-                )
+        if ref is None and company.domain:
+            ref = self._shared_company(state, company, payload)
             self._record(state, "company", payload, ref)
+        elif ref is None:
+            ref = self._keyless(
+                state,
+                "company",
+                payload,
+                lambda existing, pending: self.destination.assert_company(
+                    self.connection, company, existing, pending
+                ),
+            )
         state.outcomes[ref.outcome] += 1
         state.records["company"] = ref.record_id
         return ref
@@ -198,24 +228,66 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         self,
         state: _Visit,
         part: str,
+        payload: str,
         write: Callable[[RecordRef | None, Pending | None], RecordRef],
     ) -> RecordRef:
-        """Write a record that has no matching key: update it through its marker, or create it.
+        """Write a record that has no matching key: update it through its marker, or create it;
+        record its marker.
 
-        Before a create, a "pending" marker is stored; if we die after the CRM made the record
-        but before we recorded its id, the next run passes `pending` so the destination can
-        find it rather than create a second one.
+        A create is claimed first. If another process wins the claim, this one waits for its
+        record (and updates it only if its data differ). If the claim was taken over from a
+        push that died (it may have created the record before recording its id), `pending` is
+        passed so the destination finds it rather than create a second one.
         """
         marker = state.markers.get(part)
         existing = marker.ref() if marker else None
         pending = None
         if existing is None:
-            if marker is not None and marker.state == "pending":
-                pending = Pending(since=marker.pushed_at)
-            else:
-                self.markers.record(state.visitor.id, part, payload="", state="pending")
+            claim = self._claim(state, part, "")
+            if not claim.won:  # another push made it meanwhile: that record is this one's
+                assert claim.previous is not None
+                existing = claim.previous.ref()
+                if existing is not None and claim.previous.payload_hash == payload:
+                    return existing
+            elif claim.previous is not None:
+                pending = Pending(since=claim.previous.pushed_at)
         state.writes += 1
-        return write(existing, pending)
+        if existing is not None:  # an update by record id: idempotent, no claim
+            ref = write(existing, None)
+            self._record(state, part, payload, ref)
+            return ref
+        with self._claimed(state, part):
+            ref = write(None, pending)
+            self._record(state, part, payload, ref)
+        return ref
+
+    def _claim(
+        self, state: _Visit, part: str, payload: str, *, replace_done: bool = False
+    ) -> Claim:
+        """Claim a write, waiting (a short, growing, bounded backoff) while another process
+        holds it: returns the won claim, or the lost one once that process's marker is done.
+        Raises _Deferred when the wait runs out."""
+        deadline = time.monotonic() + self.claim_wait
+        delay = 0.02
+        while True:
+            claim = self.markers.claim(
+                state.visitor.id, part, payload=payload, owner=self.owner, replace_done=replace_done
+            )
+            if claim.won or (claim.previous is not None and claim.previous.state == "done"):
+                return claim
+            if time.monotonic() + delay > deadline:
+                what = _PART_WORDS.get(part, f"key contact {part.partition(':')[2]!r}")
+                raise _Deferred(
+                    f"another push is writing this visitor's {what} right now (it was not "
+                    "written twice); push it again later to confirm"
+                )
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.5)
+
+    def _claimed(self, state: _Visit, part: str) -> _Held:
+        """Around the write of a won claim: its lease renewed while it lasts; released (ended,
+        still pending) when the write raises, so the next push takes it over at once."""
+        return _Held(self, state.visitor.id, part)
 
     def _person(
         self, state: _Visit, part: str, person: Person, company: RecordRef | None
@@ -224,18 +296,19 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         payload = payload_hash({"person": person.model_dump(mode="json"), "company": company_id})
         ref = self._unchanged(state, part, payload)
         if ref is None:
-            if person.email:
+            if person.email:  # asserted by email: idempotent, no claim
                 state.writes += 1
                 ref = self.destination.assert_person(self.connection, person, company=company)
+                self._record(state, part, payload, ref)
             else:
                 ref = self._keyless(
                     state,
                     part,
+                    payload,
                     lambda existing, pending: self.destination.assert_person(
                         self.connection, person, company, existing, pending
                     ),
                 )
-            self._record(state, part, payload, ref)
         state.outcomes[ref.outcome] += 1
         state.records[part] = ref.record_id
         if company is not None:
@@ -259,25 +332,35 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         if marker and marker.payload_hash == note.key and marker.state == "done":
             state.note = "unchanged"
             return
-        may_exist = bool(marker and marker.payload_hash == note.key and marker.state == "pending")
-        # Written before the call: if we die after the CRM stored the note but before we
-        # hear back, the next run knows to look for it instead of writing it twice.
-        self.markers.record(state.visitor.id, "note", payload=note.key, state="pending")
-        try:
-            result = self.destination.add_note(
-                self.connection, person, note.model_copy(update={"may_exist": may_exist})
+        # Claimed before the call: if we die after the CRM stored the note but before we hear
+        # back, the next push knows to look for it instead of writing it twice; and of several
+        # processes pushing this visit at once, only one writes it.
+        claim = self._claim(state, "note", note.key, replace_done=True)
+        if not claim.won:  # another push wrote this very note meanwhile
+            state.note = "unchanged"
+            return
+        taken = claim.previous
+        may_exist = bool(taken and taken.payload_hash == note.key)
+        with self._claimed(state, "note") as held:
+            try:
+                result = self.destination.add_note(
+                    self.connection, person, note.model_copy(update={"may_exist": may_exist})
+                )
+            except (ScopeMissing, CapabilityMissing) as exc:
+                state.note, state.note_reason = "skipped", exc.message
+                held.release()
+                return
+            if result.status == "skipped":
+                state.note, state.note_reason = "skipped", result.reason or "destination skipped it"
+                held.release()
+                return
+            state.writes += result.status == "created"
+            state.note = result.status
+            if result.status == "created":
+                state.outcomes["created"] += 1
+            self.markers.record(
+                state.visitor.id, "note", payload=note.key, record_id=result.note_id
             )
-        except (ScopeMissing, CapabilityMissing) as exc:
-            state.note, state.note_reason = "skipped", exc.message
-            return
-        if result.status == "skipped":
-            state.note, state.note_reason = "skipped", result.reason or "destination skipped it"
-            return
-        state.writes += result.status == "created"
-        state.note = result.status
-        if result.status == "created":
-            state.outcomes["created"] += 1
-        self.markers.record(state.visitor.id, "note", payload=note.key, record_id=result.note_id)
         if result.note_id:
             state.records["note"] = result.note_id
 
@@ -295,3 +378,25 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
     def _keys(self, item: Visitor) -> tuple[Hashable, ...]:
         # Two lines of one visitor go one after the other: they share its markers.
         return (item.id,)
+
+
+class _Held:
+    """A won claim while its write is in flight (see `Pusher._claimed`)."""
+
+    def __init__(self, pusher: Pusher, visitor_id: str, part: str) -> None:
+        self.pusher, self.visitor_id, self.part = pusher, visitor_id, part
+
+    def __enter__(self) -> _Held:
+        self.pusher._leases.hold(self.visitor_id, self.part)
+        return self
+
+    def release(self) -> None:
+        """End the claim without a done marker: the write was not made (or may have been)."""
+        self.pusher.markers.release(self.visitor_id, self.part, owner=self.pusher.owner)
+
+    def __exit__(self, kind: type[BaseException] | None, exc: object, tb: object) -> None:
+        self.pusher._leases.drop(self.visitor_id, self.part)
+        if kind is not None:
+            # If the database is away too, the lease simply runs out.
+            with contextlib.suppress(Exception):
+                self.release()

@@ -7,8 +7,11 @@ from typing import Any, Literal, Self
 from crm_push.inputs.lines import Line
 from pydantic import BaseModel, Field
 
-Status = Literal["created", "updated", "unchanged", "failed", "skipped"]
-VisitorStatus = Literal["created", "updated", "unchanged", "failed"]
+Status = Literal["created", "updated", "unchanged", "failed", "skipped", "deferred"]
+#: "deferred": another process was writing a claimed part of this visitor (its note, a keyless
+#: record) and had not finished within the wait; nothing was written twice, a later push
+#: confirms it. Not a failure.
+VisitorStatus = Literal["created", "updated", "unchanged", "failed", "deferred"]
 NoteOutcome = Literal["created", "existing", "skipped", "unchanged"]
 Kind = Literal["record", "identify", "group"]
 
@@ -113,6 +116,9 @@ class Totals(BaseModel):
 class RunSummary(Totals):
     """Totals of a visitor run; `crm-push push --json` prints this."""
 
+    #: Visitors left to a later push because another process was writing them (see
+    #: `VisitorStatus`).
+    deferred: int = 0
     notes_created: int = 0
     notes_skipped: int = 0
     notes_skipped_reasons: dict[str, int] = Field(default_factory=dict)

@@ -84,8 +84,8 @@ class Runner(ABC, Generic[Item, Res, Sum]):
 
     def _log_result(self, result: Res) -> None:
         where = result.where()
-        if result.status == "failed":
-            logger.info("%s: failed: %s", where, result.reason)
+        if result.status in ("failed", "deferred"):
+            logger.info("%s: %s: %s", where, result.status, result.reason)
             return
         records = ", ".join(f"{part}={rid}" for part, rid in result.records.items())
         note = getattr(result, "note", None)  # a visitor's
@@ -101,6 +101,8 @@ class Runner(ABC, Generic[Item, Res, Sum]):
 
     def _log_end(self, summary: Sum, started: float) -> None:
         counts = ", ".join(f"{getattr(summary, s)} {s}" for s in self._counted())
+        if deferred := getattr(summary, "deferred", 0):  # a visitor run's, when there are any
+            counts += f", {deferred} deferred"
         logger.info(
             "push of %ss ended in %.1fs: %s, %s; %s%s",
             self.noun,

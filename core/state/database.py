@@ -39,10 +39,18 @@ markers_table = sa.Table(
     sa.Column("object", sa.String(64), nullable=True),
     sa.Column("record_id", sa.String(128), nullable=True),
     sa.Column("payload_hash", sa.String(64), nullable=False),
-    # "done" once the CRM confirmed; "pending" while a note may be in flight.
+    # "done" once the CRM confirmed; "pending" while a claimed write (a note, a keyless create)
+    # may be in flight.
     sa.Column("state", sa.String(16), nullable=False, default="done"),
     sa.Column("pushed_at", sa.DateTime(timezone=True), nullable=False),
+    # The claim of a pending write: which process and run holds it, and until when. Both NULL
+    # once done. See crm_push.state.markers (MarkerStore.claim).
+    sa.Column("owner", sa.String(128), nullable=True),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
 )
+#: Columns added to `push_markers` after its first release of the schema: added to an existing
+#: table that lacks them when the database is opened (nullable, so old rows stay valid).
+_ADDED_MARKER_COLUMNS = ("owner", "lease_until")
 
 # Companies with a domain, as pushed for any visitor of any run: the next visitor of a known
 # company with the same data writes nothing for it. Kept apart from the visitors' markers, so a
@@ -280,8 +288,7 @@ def _open(resolved: str) -> tuple[sa.Engine, str | None]:
     if backend == "sqlite":
         _sqlite_events(engine, shown, read_only)
     try:
-        new = not sa.inspect(engine).has_table(markers_table.name)
-        metadata.create_all(engine)
+        new = _create_tables(engine, backend, read_only)
     except sa.exc.SQLAlchemyError as exc:
         engine.dispose()
         raise _unusable(exc, shown, backend, read_only) from None
@@ -294,6 +301,51 @@ def _open(resolved: str) -> tuple[sa.Engine, str | None]:
             SETTING,
         )
     return engine, shown if read_only else None
+
+
+#: The PostgreSQL advisory lock (an arbitrary 64-bit key: "crm-push" in ASCII) that processes
+#: creating the tables on one database take in turn.
+_CREATE_LOCK = 0x63726D2D70757368
+
+
+def _create_tables(engine: sa.Engine, backend: str, read_only: bool) -> bool:
+    """Create the missing tables (and marker columns); whether the markers table was new.
+
+    A read-only database is only checked: its tables must be there, and a `push_markers` made
+    before the claim columns existed is read as it is (a push needs it writable anyway).
+
+    Safe when several processes open a new database at once: on PostgreSQL they take an
+    advisory lock in turn (two concurrent CREATE TABLEs of one name fail on `pg_type`); on
+    SQLite, where DDL is not in a transaction here, a table or column another process created
+    a moment ago ("already exists", "duplicate column") is simply checked again.
+    """
+    for attempt in range(5):
+        try:
+            with engine.begin() as conn:
+                if backend == "postgresql":
+                    lock = sa.text("SELECT pg_advisory_xact_lock(:key)")
+                    conn.execute(lock, {"key": _CREATE_LOCK})
+                new = not sa.inspect(conn).has_table(markers_table.name)
+                metadata.create_all(conn)  # read-only: fails when a table is missing
+                if not new and not read_only:
+                    _add_marker_columns(conn)
+                return new
+        except sa.exc.OperationalError as exc:
+            why = str(exc.orig)
+            if attempt < 4 and ("already exists" in why or "duplicate column" in why):
+                continue
+            raise
+    raise AssertionError("unreachable")
+
+
+def _add_marker_columns(conn: sa.Connection) -> None:
+    """Add the claim columns to a `push_markers` table made before they existed."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns(markers_table.name)}
+    for name in _ADDED_MARKER_COLUMNS:
+        if name not in have:
+            column = markers_table.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {markers_table.name} ADD COLUMN {name} {kind}"))
 
 
 def _libpq(url: sa.URL) -> bool:

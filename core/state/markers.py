@@ -4,6 +4,12 @@ A marker is written only after the CRM confirmed the step. Removing one never to
 the next push of that visitor simply asserts the part again. Visitors' markers are kept per
 visitor and part; companies with a domain also get a company marker, shared by every visitor
 and run, so a known company is not written again for a new visitor.
+
+A write that is not idempotent (a note, a person without email, a company without domain) is
+*claimed* first (`MarkerStore.claim`): a pending marker with an owner (one process and run) and
+a lease, that only one process can win. The others wait for its outcome or leave the visitor to
+a later push; a claim whose owner died (its lease ran out, or its process is gone from this
+machine) is taken over, looking in the CRM before writing again.
 """
 
 from __future__ import annotations
@@ -12,7 +18,14 @@ import builtins
 import datetime as dt
 import hashlib
 import json
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -33,6 +46,15 @@ def _as_utc(value: dt.datetime) -> dt.datetime:
 
 UtcDateTime = Annotated[dt.datetime, AfterValidator(_as_utc)]
 
+logger = logging.getLogger(__name__)
+
+#: How long a claim holds, in seconds, unless renewed: a write in flight longer than this (its
+#: owner stuck or on a dead machine) is taken over by the next push. `ClaimLeases` renews the
+#: claims a process still holds well before then, so a slow write (a rate-limited CRM) keeps it.
+LEASE_SECONDS = 60.0
+#: A held claim is renewed once this much of its lease is used.
+RENEW_AFTER_SECONDS = LEASE_SECONDS / 3
+
 
 def _unchanged_ref(obj: str | None, record_id: str | None) -> RecordRef | None:
     if not (obj and record_id):
@@ -52,9 +74,74 @@ class Marker(BaseModel):
     payload_hash: str
     state: str
     pushed_at: UtcDateTime
+    #: The claim of a pending write: the process and run that holds it, and until when.
+    owner: str | None = None
+    lease_until: UtcDateTime | None = None
 
     def ref(self) -> RecordRef | None:
         return _unchanged_ref(self.object, self.record_id)
+
+    def held(self, now: dt.datetime | None = None) -> bool:
+        """Whether this is a pending write that a live owner still holds: its lease runs and
+        its process is not known to be dead (see `owner_alive`)."""
+        if self.state != "pending" or self.owner is None or self.lease_until is None:
+            return False
+        if self.lease_until <= (now or dt.datetime.now(dt.UTC)):
+            return False
+        return owner_alive(self.owner)
+
+
+def _machine() -> str:
+    """This machine as owners name it: the host, and on Linux the PID namespace (containers
+    sharing a host name do not share PIDs)."""
+    host = socket.gethostname()[:64] or "localhost"
+    try:
+        return f"{host}/{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return host
+
+
+_MACHINE = _machine()
+
+
+def new_owner() -> str:
+    """A claim owner: this machine, this process and a random part for this run —
+    `host[/pidns]:pid:random`."""
+    return f"{_MACHINE}:{os.getpid()}:{secrets.token_hex(6)}"
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the process behind a claim may still be running. Only a process of this machine
+    can be known to be dead (its PID is gone); any other owner is trusted until its lease ends."""
+    machine, _, rest = owner.partition(":")
+    pid_text, _, _ = rest.partition(":")
+    if machine != _MACHINE or not pid_text.isdigit() or os.name != "posix":
+        return True
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True  # this process: another run of it may hold the claim
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of `MarkerStore.claim`.
+
+    - won, `previous` None: a fresh claim; nobody was writing this, write it.
+    - won, `previous` set: the pending write of a dead owner (or an expired lease, or this
+      run's own failed attempt), taken over: the write may have landed, look before writing.
+    - lost: `previous` is the marker as it is: done (someone else wrote it) or held by a live
+      owner (wait for it, or leave the visitor to a later push).
+    """
+
+    won: bool
+    previous: Marker | None = None
 
 
 class CompanyMarker(BaseModel):
@@ -147,8 +234,67 @@ _ONE = _FOR_VISITOR.where(_t.c.part == sa.bindparam("part"))
 _WRITE = _Write(
     _t,
     ("destination", "workspace", "visitor_id", "part"),
-    ("object", "record_id", "payload_hash", "state", "pushed_at"),
+    ("object", "record_id", "payload_hash", "state", "pushed_at", "owner", "lease_until"),
 )
+_KEY = ("destination", "workspace", "visitor_id", "part")
+# UPDATE statements may not bind a column's own name: their parameters are k_* (the key) and
+# v_* (the values set).
+_PK = sa.and_(*(_t.c[c] == sa.bindparam(f"k_{c}") for c in _KEY))
+_SET = ("object", "record_id", "payload_hash", "pushed_at", "owner", "lease_until")
+# A claim taken from the marker exactly as it was read (compare and swap): of two processes
+# that read the same marker, one updates it, the other's WHERE no longer holds.
+_TAKE = (
+    sa.update(_t)
+    .where(
+        _PK,
+        _t.c.state == sa.bindparam("was_state"),
+        _t.c.payload_hash == sa.bindparam("was_payload"),
+        _t.c.owner.is_not_distinct_from(sa.bindparam("was_owner", type_=sa.String)),
+        _t.c.lease_until.is_not_distinct_from(
+            sa.bindparam("was_lease", type_=sa.DateTime(timezone=True))
+        ),
+    )
+    .values(state="pending", **{c: sa.bindparam(f"v_{c}") for c in _SET})
+)
+_RENEW = (
+    sa.update(_t)
+    .where(_PK, _t.c.state == "pending", _t.c.owner == sa.bindparam("k_owner"))
+    .values(lease_until=sa.bindparam("v_lease_until"))
+)
+
+
+def _params(row: dict[str, Any], names: Iterable[str], prefix: str) -> dict[str, Any]:
+    return {f"{prefix}{c}": row[c] for c in names}
+
+
+_claims: dict[str, Any] = {}  # the insert-if-absent statement, by dialect
+
+
+def _insert_if_absent(conn: sa.Connection, row: dict[str, Any]) -> bool:
+    """Insert the row unless its key exists (one statement on SQLite and PostgreSQL); whether
+    it was inserted."""
+    dialect = conn.dialect.name
+    if dialect not in _claims:
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+
+            _claims[dialect] = insert(_t).on_conflict_do_nothing().returning(_t.c.part)
+        elif dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            _claims[dialect] = pg_insert(_t).on_conflict_do_nothing().returning(_t.c.part)
+        else:
+            _claims[dialect] = None
+    stmt = _claims[dialect]
+    if stmt is not None:  # RETURNING says whether it inserted (psycopg's rowcount here is -1)
+        return conn.execute(stmt, row).first() is not None
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.insert(_t), row)
+    except sa.exc.IntegrityError:
+        return False
+    return True
+
 
 _c = company_markers_table
 _COMPANY = sa.select(_c).where(
@@ -218,9 +364,106 @@ class MarkerStore:
             "payload_hash": payload,
             "state": state,
             "pushed_at": dt.datetime.now(dt.UTC),
+            "owner": None,
+            "lease_until": None,
         }
         with self.engine.begin() as conn:
             _WRITE(conn, row)
+
+    # -- claims -------------------------------------------------------------------------------
+
+    def _key(self, visitor_id: str, part: str) -> dict[str, str]:
+        return {
+            "destination": self.destination,
+            "workspace": self.workspace,
+            "visitor_id": visitor_id,
+            "part": part,
+        }
+
+    def claim(
+        self,
+        visitor_id: str,
+        part: str,
+        *,
+        payload: str,
+        owner: str,
+        replace_done: bool = False,
+        lease: float = LEASE_SECONDS,
+    ) -> Claim:
+        """Claim the write of one part of one visitor, for `owner`; only one process wins.
+
+        With no marker, a pending one is inserted if absent (`INSERT … ON CONFLICT DO
+        NOTHING`). A pending marker whose owner is dead (lease over, or its process gone from
+        this machine), or this owner's own, is taken over by a conditional UPDATE on the
+        marker as read, keeping its `pushed_at` (the write may have landed since then). With
+        `replace_done`, a done marker of another payload (the note of an earlier visit) is
+        claimed the same way. Any other marker loses: see `Claim`.
+        """
+        key = self._key(visitor_id, part)
+        for _ in range(10):  # each lost race means the marker changed: look again
+            now = dt.datetime.now(dt.UTC)
+            until = now + dt.timedelta(seconds=lease)
+            fresh = {
+                **key,
+                "object": None,
+                "record_id": None,
+                "payload_hash": payload,
+                "state": "pending",
+                "pushed_at": now,
+                "owner": owner,
+                "lease_until": until,
+            }
+            with self.engine.begin() as conn:
+                if _insert_if_absent(conn, fresh):
+                    return Claim(True)
+                row = conn.execute(_ONE, key).mappings().first()
+                if row is None:  # removed a moment ago
+                    continue
+                marker = Marker(**row)
+                if marker.state != "pending":
+                    if not replace_done or marker.payload_hash == payload:
+                        return Claim(False, marker)
+                    values, previous = fresh, None
+                elif marker.owner != owner and marker.held(now):
+                    return Claim(False, marker)
+                else:
+                    values = {**fresh, "pushed_at": marker.pushed_at}
+                    previous = marker
+                params = {
+                    **_params(key, _KEY, "k_"),
+                    **_params(values, _SET, "v_"),
+                    "was_state": marker.state,
+                    "was_payload": marker.payload_hash,
+                    "was_owner": marker.owner,
+                    "was_lease": row["lease_until"],
+                }
+                if conn.execute(_TAKE, params).rowcount:
+                    return Claim(True, previous)
+        raise RuntimeError(f"could not claim {part} of visitor {visitor_id!r}: it kept changing")
+
+    def renew(
+        self, claims: Iterable[tuple[str, str]], *, owner: str, lease: float = LEASE_SECONDS
+    ) -> builtins.list[tuple[str, str]]:
+        """Extend the lease of claims `owner` holds, (visitor id, part) each; returns those it
+        no longer held (done, or taken over by another process)."""
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lease)
+        lost = []
+        with self.engine.begin() as conn:
+            for visitor_id, part in claims:
+                params = {
+                    **_params(self._key(visitor_id, part), _KEY, "k_"),
+                    "k_owner": owner,
+                    "v_lease_until": until,
+                }
+                if not conn.execute(_RENEW, params).rowcount:
+                    lost.append((visitor_id, part))
+        return lost
+
+    def release(self, visitor_id: str, part: str, *, owner: str) -> None:
+        """End a claim whose write failed or was not made: the marker stays pending (the write
+        may have landed) and its lease ends now, so the next push takes it over at once and
+        looks before writing."""
+        self.renew([(visitor_id, part)], owner=owner, lease=0)
 
     def list(self, *, limit: int | None = None, visitor_id: str | None = None) -> list[Marker]:
         """Visitors' markers, newest first (of every workspace when the store's is "")."""
@@ -330,6 +573,26 @@ class ReadOnlyMarkers(MarkerStore):
     def record(self, visitor_id: str, part: str, **_: Any) -> None:
         """Nothing: a dry run writes no marker."""
 
+    def claim(
+        self, visitor_id: str, part: str, *, payload: str, replace_done: bool = False, **_: Any
+    ) -> Claim:
+        """What a real push would find, never waiting and writing nothing: a pending marker is
+        taken over (the plan looks before writing), a done one of this payload is lost."""
+        marker = self.get(visitor_id, part)
+        if marker is None:
+            return Claim(True)
+        if marker.state == "pending":
+            return Claim(True, marker)
+        if replace_done and marker.payload_hash != payload:
+            return Claim(True)
+        return Claim(False, marker)
+
+    def renew(self, claims: Iterable[tuple[str, str]], **_: Any) -> builtins.list[tuple[str, str]]:
+        return []
+
+    def release(self, visitor_id: str, part: str, **_: Any) -> None:
+        """Nothing: a dry run claims nothing."""
+
     def remove(self, visitor_ids: Iterable[str], part: str | None = None) -> int:
         return 0
 
@@ -344,3 +607,64 @@ class ReadOnlyMarkers(MarkerStore):
 
     def remove_companies(self, domains: Iterable[str]) -> int:
         return 0
+
+
+class ClaimLeases:
+    """The claims one owner holds while their writes are in flight, their leases renewed.
+
+    A thread (started with the first claim, gone after a quiet spell) renews every claim held
+    for longer than `RENEW_AFTER_SECONDS`, so a write slowed down by the CRM (rate limits,
+    retries) keeps its claim; a write that returns within that time costs no renewal at all.
+    """
+
+    def __init__(self, markers: MarkerStore, owner: str) -> None:
+        self.markers = markers
+        self.owner = owner
+        self._held: dict[tuple[str, str], float] = {}  # claim ⇒ when its lease was last set
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, visitor_id: str, part: str) -> None:
+        with self._cond:
+            self._held[(visitor_id, part)] = time.monotonic()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._renew, name="crm-push-leases", daemon=True
+                )
+                self._thread.start()
+
+    def drop(self, visitor_id: str, part: str) -> None:
+        with self._cond:
+            self._held.pop((visitor_id, part), None)
+
+    def _renew(self) -> None:
+        idle = 0
+        while True:
+            with self._cond:
+                self._cond.wait(RENEW_AFTER_SECONDS / 4)
+                if not self._held:
+                    idle += 1
+                    if idle > 8:
+                        self._thread = None
+                        return
+                    continue
+                idle = 0
+                now = time.monotonic()
+                due = [k for k, at in self._held.items() if now - at >= RENEW_AFTER_SECONDS]
+                for k in due:
+                    self._held[k] = now
+            if not due:
+                continue
+            try:
+                lost = self.markers.renew(due, owner=self.owner)
+            except Exception:  # the database is away: the next tick tries again
+                logger.warning("could not renew %d claims", len(due), exc_info=True)
+                continue
+            for visitor_id, part in lost:
+                if (visitor_id, part) in self._held:
+                    logger.warning(
+                        "the claim on %s of visitor %r ran out while its write was in flight: "
+                        "another push may have taken it over",
+                        part,
+                        visitor_id,
+                    )

@@ -1,0 +1,269 @@
+"""Claims: a write that is not idempotent is claimed before it is made, and only one process
+wins; the others wait for its outcome or defer the visitor, and a dead owner's claim is taken
+over with "look before writing"."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from crm_push import Connection, Destination, MarkerStore, Pusher, parse_visitor
+from crm_push.cli import cli
+from crm_push.state import markers as markers_module
+from crm_push.state.markers import ClaimLeases, new_owner, owner_alive
+
+from support.filecrm import FileCRM
+
+OTHER_MACHINE = "elsewhere:4242:0123456789ab"  # a live owner this machine cannot check
+
+
+def visitor(vid: str, **blocks: Any):  # type: ignore[no-untyped-def]
+    return parse_visitor({"id": vid, **blocks})
+
+
+NOTED = {
+    "person": {"email": "jane@acme.com"},
+    "visit": {"visited_at": "2026-11-20T10:00:00Z"},
+}
+
+
+def make_pusher(crm: FileCRM, db_url: str, *, claim_wait: float = 0.3) -> Pusher:
+    dest = Destination("filecrm", crm)
+    connection = Connection(
+        destination="filecrm", workspace_id="ws1", capabilities=frozenset({"notes", "inline_link"})
+    )
+    pusher = Pusher(dest, connection, MarkerStore("filecrm", "ws1", db_url))
+    pusher.claim_wait = claim_wait
+    return pusher
+
+
+@pytest.fixture
+def crm(tmp_path: Path) -> FileCRM:
+    return FileCRM(tmp_path / "crm.json")
+
+
+@pytest.fixture
+def store(db_url: str) -> MarkerStore:
+    return MarkerStore("filecrm", "ws1", db_url)
+
+
+# -- the protocol -------------------------------------------------------------------------------
+
+
+def test_only_one_owner_wins_a_claim(store: MarkerStore) -> None:
+    a, b = new_owner(), new_owner()
+    assert a != b
+    assert store.claim("v1", "note", payload="k", owner=a).won
+    lost = store.claim("v1", "note", payload="k", owner=b)
+    assert not lost.won and lost.previous is not None and lost.previous.owner == a
+    marker = store.get("v1", "note")
+    assert marker is not None and marker.state == "pending" and marker.held()
+    assert marker.lease_until is not None
+    lease = (marker.lease_until - marker.pushed_at).total_seconds()
+    assert lease == pytest.approx(markers_module.LEASE_SECONDS, abs=1)
+
+
+def test_threads_racing_for_one_claim_have_one_winner(store: MarkerStore) -> None:
+    owners = [new_owner() for _ in range(8)]
+    wins: list[bool] = []
+    barrier = threading.Barrier(len(owners))
+
+    def race(owner: str) -> None:
+        barrier.wait()
+        wins.append(store.claim("v1", "person", payload="", owner=owner).won)
+
+    threads = [threading.Thread(target=race, args=(o,)) for o in owners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins) == [False] * 7 + [True]
+
+
+def test_an_expired_lease_is_taken_over_keeping_when_the_write_began(store: MarkerStore) -> None:
+    a, b = OTHER_MACHINE, new_owner()
+    assert store.claim("v1", "note", payload="k", owner=a, lease=0.05).won
+    first = store.get("v1", "note")
+    assert not store.claim("v1", "note", payload="k", owner=b).won  # still held
+    time.sleep(0.1)
+    taken = store.claim("v1", "note", payload="k", owner=b)
+    assert taken.won and taken.previous is not None and taken.previous.owner == a
+    now = store.get("v1", "note")
+    assert first is not None and now is not None
+    assert now.owner == b and now.pushed_at == first.pushed_at  # "since" stays the first try
+
+
+def test_a_dead_process_of_this_machine_loses_its_claim_at_once(store: MarkerStore) -> None:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    dead = new_owner().rsplit(":", 2)[0] + f":{proc.stdout.strip()}:deadbeef0000"
+    assert not owner_alive(dead)
+    assert owner_alive(new_owner()) and owner_alive(OTHER_MACHINE)
+    assert store.claim("v1", "note", payload="k", owner=dead).won
+    taken = store.claim("v1", "note", payload="k", owner=new_owner())
+    assert taken.won and taken.previous is not None and taken.previous.owner == dead
+
+
+def test_a_done_marker_is_lost_unless_it_is_another_payload_and_may_be_replaced(
+    store: MarkerStore,
+) -> None:
+    store.record("v1", "note", payload="k1")
+    owner = new_owner()
+    assert not store.claim("v1", "note", payload="k1", owner=owner, replace_done=True).won
+    assert not store.claim("v1", "note", payload="k2", owner=owner).won
+    fresh = store.claim("v1", "note", payload="k2", owner=owner, replace_done=True)
+    assert fresh.won and fresh.previous is None  # a new visit: nothing to look for
+
+
+def test_release_ends_the_lease_and_renew_extends_only_ones_own(store: MarkerStore) -> None:
+    a, b = OTHER_MACHINE, new_owner()
+    store.claim("v1", "note", payload="k", owner=a)
+    before = store.get("v1", "note")
+    assert store.renew([("v1", "note")], owner=b) == [("v1", "note")]  # not b's
+    assert store.renew([("v1", "note")], owner=a) == []
+    after = store.get("v1", "note")
+    assert before and after and before.lease_until and after.lease_until
+    assert after.lease_until > before.lease_until
+    store.release("v1", "note", owner=a)
+    taken = store.claim("v1", "note", payload="k", owner=b)
+    assert taken.won and taken.previous is not None  # still pending: look before writing
+
+
+def test_a_done_marker_clears_the_claim(store: MarkerStore) -> None:
+    store.claim("v1", "note", payload="k", owner=new_owner())
+    store.record("v1", "note", payload="k", record_id="n1")
+    marker = store.get("v1", "note")
+    assert marker is not None and (marker.state, marker.owner, marker.lease_until) == (
+        "done",
+        None,
+        None,
+    )
+
+
+def test_leases_of_a_slow_write_are_renewed(
+    store: MarkerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(markers_module, "RENEW_AFTER_SECONDS", 0.2)
+    owner = new_owner()
+    store.claim("v1", "note", payload="k", owner=owner, lease=0.5)
+    leases = ClaimLeases(store, owner)
+    leases.hold("v1", "note")
+    time.sleep(0.8)  # longer than the lease: renewed meanwhile, so still held
+    marker = store.get("v1", "note")
+    assert marker is not None and marker.held()
+    leases.drop("v1", "note")
+
+
+# -- the pusher ---------------------------------------------------------------------------------
+
+
+def test_a_note_claimed_by_a_live_push_elsewhere_defers_the_visitor(
+    crm: FileCRM, db_url: str, store: MarkerStore
+) -> None:
+    from crm_push.push.notes import visit_note
+
+    pusher = make_pusher(crm, db_url)
+    key = visit_note(visitor("v1", **NOTED)).key
+    store.claim("v1", "note", payload=key, owner=OTHER_MACHINE)
+    started = time.monotonic()
+    result = pusher.push(visitor("v1", **NOTED))
+    assert time.monotonic() - started < 2
+    assert result.status == "deferred"
+    assert result.reason and "another push is writing this visitor's note" in result.reason
+    assert "add_note" not in crm.calls and crm.snapshot()["notes"] == {}
+    summary = pusher.summary_type()
+    summary.add(result)
+    assert (summary.deferred, summary.failed) == (1, 0)
+
+
+def test_a_loser_waits_for_the_winners_note_and_writes_nothing(
+    crm: FileCRM, db_url: str, store: MarkerStore
+) -> None:
+    from crm_push.push.notes import visit_note
+
+    key = visit_note(visitor("v1", **NOTED)).key
+    store.claim("v1", "note", payload=key, owner=OTHER_MACHINE)
+    timer = threading.Timer(0.3, lambda: store.record("v1", "note", payload=key, record_id="n9"))
+    timer.start()
+    result = make_pusher(crm, db_url, claim_wait=5).push(visitor("v1", **NOTED))
+    timer.join()
+    assert result.status == "created"  # its person; the note was the other push's
+    assert result.note == "unchanged" and "add_note" not in crm.calls
+
+
+def test_a_keyless_person_claimed_elsewhere_is_waited_for_then_reused(
+    crm: FileCRM, db_url: str, store: MarkerStore
+) -> None:
+    v = visitor("v1", person={"name": "No Mail"})
+    first = make_pusher(crm, db_url).push(v)
+    assert first.status == "created"
+    rid = first.records["person"]
+    marker = store.get("v1", "person")
+    assert marker is not None
+    # Another push claims the same person anew (its markers were read before ours landed).
+    store.remove(["v1"], part="person")
+    store.claim("v1", "person", payload="", owner=OTHER_MACHINE)
+    done = lambda: store.record("v1", "person", payload=marker.payload_hash, ref=marker.ref())  # noqa: E731
+    threading.Timer(0.2, done).start()
+    crm.calls.clear()
+    again = make_pusher(crm, db_url, claim_wait=5).push(v)
+    assert again.status == "unchanged" and again.records["person"] == rid
+    assert crm.calls == [] and len(crm.snapshot()["people"]) == 1
+
+
+def test_a_claim_left_by_a_crash_is_taken_over_looking_first(
+    crm: FileCRM, db_url: str, store: MarkerStore
+) -> None:
+    from crm_push.push.notes import visit_note
+
+    pusher = make_pusher(crm, db_url)
+    v = visitor("v1", **NOTED)
+    assert pusher.push(v).note == "created"
+    store.remove(["v1"], part="note")  # as if it died after the CRM stored the note
+    key = visit_note(v).key
+    store.claim("v1", "note", payload=key, owner=OTHER_MACHINE, lease=0)  # expired at once
+    again = make_pusher(crm, db_url).push(v)
+    assert again.note == "existing" and len(crm.snapshot()["notes"]) == 1
+
+
+def test_a_failed_write_releases_its_claim(crm: FileCRM, db_url: str, store: MarkerStore) -> None:
+    v = visitor("v1", person={"name": "REJECT ME"})
+    assert make_pusher(crm, db_url).push(v).status == "failed"
+    marker = store.get("v1", "person")
+    assert marker is not None and marker.state == "pending" and not marker.held()
+    assert marker.lease_until is not None
+    assert marker.lease_until <= dt.datetime.now(dt.UTC)
+
+
+def test_the_cli_counts_deferred_visitors_and_exits_75(
+    crm_file: Path,
+    tmp_path: Path,
+    db_url: str,
+    with_test_plugins: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from crm_push.push.notes import visit_note
+
+    visitors = tmp_path / "v.jsonl"
+    lines = [{"id": "v1", **NOTED}, {"id": "v2", **NOTED, "person": {"email": "b@acme.com"}}]
+    visitors.write_text("".join(json.dumps(v) + "\n" for v in lines))
+    key = visit_note(visitor("v1", **NOTED)).key
+    workspace = f"file:{crm_file.name}"
+    MarkerStore("filecrm", workspace, db_url).claim("v1", "note", payload=key, owner=OTHER_MACHINE)
+    monkeypatch.setattr(Pusher, "claim_wait", 0.2)
+    base = ["--dest", "filecrm", "--db", db_url, "push", str(visitors)]
+    text = CliRunner().invoke(cli, base)
+    out = CliRunner().invoke(cli, [*base, "--json"])  # v2 is now unchanged, v1 still deferred
+    assert text.exit_code == 75, text.output
+    assert "0 failed, 1 deferred (another push was writing them)" in text.stdout
+    assert out.exit_code == 75
+    summary = json.loads(out.stdout)
+    assert (summary["deferred"], summary["failed"], summary["unchanged"]) == (1, 0, 1)
