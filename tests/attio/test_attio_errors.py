@@ -120,10 +120,10 @@ def test_404_on_an_object_says_it_is_not_activated() -> None:
 
 
 def test_other_codes() -> None:
-    conflict = answer("POST", "/v2/objects/people/records", 409, "uniqueness_conflict", "Dup.")
+    conflict = answer("POST", "/v2/objects/people/records", 400, "uniqueness_conflict", "Dup.")
     exc = error_for(conflict)
     assert isinstance(exc, InvalidInput) and exc.code == "uniqueness_conflict"
-    assert is_retriable(conflict) is False
+    assert is_retriable(conflict) is None  # Attio: a unique clash is a 400, never retried
     billing = answer("PUT", "/v2/objects/people/records", 403, "billing_error", "Upgrade.")
     assert isinstance(error_for(billing), Fatal)
     # Left to HttpClient: throttling and server errors.
