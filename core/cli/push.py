@@ -65,6 +65,14 @@ NEEDS = {
     help="With --format segment: a YAML or JSON file of extra attributes per record (person, "
     "user, company, workspace) from event paths or literals.",
 )
+@click.option(
+    "--multiselect",
+    type=click.Choice(["append", "replace"]),
+    default="append",
+    show_default=True,
+    help="With --format records/segment: append keeps a record's other multiselect values; "
+    "replace makes them exactly those sent.",
+)
 @pass_ctx
 def push(
     ctx: Context,
@@ -75,6 +83,7 @@ def push(
     workers: int,
     input_format: str,
     mapping: str | None,
+    multiselect: str,
 ) -> None:
     """Push visitors (or records, or Segment events) from FILE (JSON Lines; - for stdin).
 
@@ -86,6 +95,7 @@ def push(
     --format records asserts one record a line; --format segment turns identify events into
     identify user and group events into group workspace, and counts other events as skipped.
     """
+    from crm_push.cli.record import with_multiselect
     from crm_push.push.results import RunSummary
     from crm_push.state.database import check_for_push
 
@@ -115,7 +125,7 @@ def push(
     else:
         with ctx.session(dest) as session:
             try:
-                connection = session.connect()
+                connection = with_multiselect(session.connect(), multiselect)
             except CrmPushError as exc:
                 raise _fail(exc) from None
             runner = _runner(input_format, workers, session.destination, connection, session)
