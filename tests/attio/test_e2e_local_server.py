@@ -439,3 +439,48 @@ def test_cli_a_bad_rate_setting_stops_before_any_visitor(
     assert "failed: line" not in result.output and "visitor '" not in result.output
     assert not rejects.exists() or rejects.read_text() == ""
     assert srv.requests == []
+
+
+# -- the company Attio derives from a person's email ----------------------------------------
+
+
+def test_a_visitor_with_an_email_and_a_domainless_company_leaves_one_company(
+    dest: Destination, srv: Any, db_url: str
+) -> None:
+    # Attio derives (or matches) a company from a new person's email domain. crm-push gives
+    # its domain-less company the email's domain first, so Attio's derivation matches it.
+    conn = connect_local(dest, srv)
+    visitor = {
+        "id": "v9",
+        "person": {"email": "lin@initech.io", "name": "Lin Wu"},
+        "company": {"name": "Initech"},
+    }
+    summary = push(dest, conn, db_url, [visitor])
+    assert summary.failed == 0
+    [company] = srv.records("companies")
+    assert values(company, "domains") == [{"domain": "initech.io"}]
+    assert values(company, "name") == [{"value": "Initech"}]
+    person = by_email(srv, "lin@initech.io")
+    assert values(person, "company") == [{"target_record_id": company["id"]["record_id"]}]
+
+
+def test_free_mail_and_another_domain_are_attios_own_business(
+    dest: Destination, srv: Any, db_url: str
+) -> None:
+    conn = connect_local(dest, srv)
+    free = {"id": "f", "person": {"email": "kim@gmail.com"}, "company": {"name": "Kim Co"}}
+    other = {
+        "id": "o",
+        "person": {"email": "sam@initech-mail.com"},
+        "company": {"name": "Initech", "domain": "initech.io"},
+    }
+    assert push(dest, conn, db_url, [free, other]).failed == 0
+    domains = sorted(str(values(c, "domains")) for c in srv.records("companies"))
+    # Kim Co stays domain-less (no company from gmail.com); for Sam, a real workspace also
+    # derives initech-mail.com, the person staying linked to the visitor's company.
+    assert domains == ["[]", "[{'domain': 'initech-mail.com'}]", "[{'domain': 'initech.io'}]"]
+    sam = by_email(srv, "sam@initech-mail.com")
+    initech = next(
+        c for c in srv.records("companies") if values(c, "name") == [{"value": "Initech"}]
+    )
+    assert values(sam, "company") == [{"target_record_id": initech["id"]["record_id"]}]
