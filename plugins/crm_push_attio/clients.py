@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import threading
@@ -102,10 +103,12 @@ class Clients:
                     self.transport,
                 )
                 self._auths[key] = auth
+                # A 403 is told apart (missing scope or no permission) by the token's scopes.
+                errors = functools.partial(error_for, scopes=connection.scopes)
                 client = self._clients[key] = AttioClient(
-                    self.http(base_url, auth, limits),
+                    self.http(base_url, auth, limits, error_for=errors),
                     # Creates: no retry inside HttpClient (see AttioClient and create_once).
-                    once=self.http(base_url, auth, limits, max_retries=0),
+                    once=self.http(base_url, auth, limits, max_retries=0, error_for=errors),
                 )
             return client
 

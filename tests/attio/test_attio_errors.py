@@ -19,7 +19,13 @@ from crm_push.errors import Fatal, InvalidInput, ReconnectRequired, RetryLater, 
 from crm_push.models import Company, Person
 from crm_push.models.crm import Connection, RecordRef
 
-from crm_push_attio.errors import error_for, field_from, is_retriable, scope_for
+from crm_push_attio.errors import (
+    PermissionDenied,
+    error_for,
+    field_from,
+    is_retriable,
+    scope_for,
+)
 from crm_push_attio.plugin import AttioDestination
 
 
@@ -224,3 +230,18 @@ def test_a_body_quoting_the_authorization_header_is_redacted(
     exc = caught.value
     assert TOKEN not in f"{exc} {exc!r} {exc.args} {exc.field} {exc.code}"
     assert 'Header "Authorization: Bearer ***" is not valid' in exc.message
+
+
+def test_403_is_a_missing_scope_only_when_the_tokens_scopes_lack_it() -> None:
+    path = "/v2/objects/people/records"
+    said = answer("PUT", path, 403, "unauthorized", "You do not have permission.", "auth_error")
+    granted = ("record_permission:read-write", "object_configuration:read")
+    denied = error_for(said, scopes=granted)
+    assert isinstance(denied, PermissionDenied) and not isinstance(denied, ScopeMissing)
+    assert "no permission to assert people records" in str(denied)
+    assert "You do not have permission." in str(denied)
+    lacking = error_for(said, scopes=("object_configuration:read",))
+    assert isinstance(lacking, ScopeMissing) and lacking.scope == "record_permission:read-write"
+    # Attio naming the scope wins over what the token said at connect (revoked since).
+    named = answer("PUT", path, 403, "unauthorized", "Lacks record_permission:read-write.")
+    assert isinstance(error_for(named, scopes=granted), ScopeMissing)

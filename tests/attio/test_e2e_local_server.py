@@ -26,7 +26,7 @@ from crm_push.state.markers import MarkerStore
 from pydantic import SecretStr
 
 from crm_push_attio import server
-from crm_push_attio.errors import NOTES_SKIPPED
+from crm_push_attio.errors import NOTES_NO_PERMISSION, NOTES_SKIPPED
 from crm_push_attio.plugin import AttioDestination
 
 VISITORS: list[dict[str, Any]] = [
@@ -484,3 +484,22 @@ def test_free_mail_and_another_domain_are_attios_own_business(
         c for c in srv.records("companies") if values(c, "name") == [{"value": "Initech"}]
     )
     assert values(sam, "company") == [{"target_record_id": initech["id"]["record_id"]}]
+
+
+def test_a_403_on_notes_with_the_scope_granted_is_counted_as_no_permission(
+    dest: Destination, srv: Any, db_url: str
+) -> None:
+    # A user-level token whose member may not write notes: every scope granted, still 403.
+    conn = connect_local(dest, srv)
+    srv.fail_next(1, status=403, path_prefix="/v2/notes", method="POST")
+    summary = push(dest, conn, db_url, VISITORS[:1])
+    assert summary.failed == 0 and summary.notes_skipped == 1
+    assert summary.notes_skipped_reasons == {NOTES_NO_PERMISSION: 1}
+
+
+def test_connect_reads_token_level(dest: Destination, srv: Any) -> None:
+    assert "token_level:workspace" in connect_local(dest, srv).capabilities
+    srv.tokens.set("member-token", server.TokenInfo(token_level="user"))
+    user = connect_local(dest, srv, token="member-token")
+    assert "token_level:user" in user.capabilities
+    assert any("user-level" in w for w in user.warnings)
