@@ -365,3 +365,18 @@ def test_concurrent_asserts_of_one_email_make_one_person(srv: AttioServer) -> No
 
     assert codes == [200] * 16
     assert len(srv.records("people")) == 1
+
+
+def test_creating_a_person_derives_a_company_from_a_corporate_email(
+    api: Any, srv: AttioServer
+) -> None:
+    # Attio: "a related company record will automatically be generated or matched based on
+    # the domain of the person's email address". Free mail derives none.
+    rid = api.person("ada@initech.io")
+    [company] = srv.records("companies")
+    assert api.field(company, "domains", "domain") == ["initech.io"]
+    person = api.get("people", rid)
+    assert api.field(person, "company", "target_record_id") == [company["id"]["record_id"]]
+    api.person("bob@initech.io")  # matched, not created again
+    api.person("kim@gmail.com")
+    assert len(srv.records("companies")) == 1
