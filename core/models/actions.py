@@ -51,8 +51,6 @@ class RecordAssertion(_Action):
     object: str = Field(min_length=1)
     matching_attribute: str = Field(min_length=1)
     values: Values
-    #: Multiselect values: "append" (default, the record's others stay) or "replace".
-    multiselect: Multiselect = "append"
 
     def describe(self) -> str:
         match = self.values.get(self.matching_attribute)

@@ -94,3 +94,21 @@ def test_assert_record_cli_multiselect_option(
     second = runner.invoke(cli, [*args, "--multiselect", mode])
     assert second.exit_code == 0, second.output
     assert titles(srv, "companies", "categories", "option") == expected
+
+
+def test_the_mapping_file_may_ask_for_replace(dest: Destination, srv: Any) -> None:
+    from crm_push.inputs.segment import SegmentMapping, parse_event
+
+    mapping = SegmentMapping.from_data(
+        {"multiselect": "replace", "company": {"categories": {"literal": ["SAAS"]}}}
+    )
+    event = {"type": "group", "groupId": "w_1", "traits": {"website": "acme.com"}}
+    group = parse_event(event, mapping, line=1)
+    assert isinstance(group, WorkspaceGroup) and group.multiselect == "replace"
+    conn = connect_local(dest, srv)
+    dest.assert_record(conn, "companies", "domains", {"domains": "acme.com", "categories": ["B2B"]})
+    dest.group_workspace(conn, group)
+    assert titles(srv, "companies", "categories", "option") == ["SAAS"]
+    with pytest.raises(ValueError, match="append or replace"):
+        SegmentMapping.from_data({"multiselect": "wipe"})
+    assert SegmentMapping.from_data({}).multiselect == "append"
