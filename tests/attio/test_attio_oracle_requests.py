@@ -10,40 +10,14 @@ from typing import Any
 
 import pytest
 from attio_helpers import connect_local
+from attio_oracle import validate
 from crm_push.destination.facade import Destination
 from crm_push.inputs.visitors import read_jsonl
 from crm_push.models.actions import UserIdentity, WorkspaceGroup
 from crm_push.push.pusher import Pusher
 from crm_push.state.markers import MarkerStore
 
-from attio import models
 from crm_push_attio import server
-
-_RECORD_MODELS: dict[tuple[str, str], Any] = {
-    ("PUT", "records"): models.PutV2ObjectsObjectRecordsRequestBody,
-    ("POST", "records"): models.PostV2ObjectsObjectRecordsRequestBody,
-    ("PATCH", "record"): models.PatchV2ObjectsObjectRecordsRecordIDRequestBody,
-    ("PUT", "record"): models.PutV2ObjectsObjectRecordsRecordIDRequestBody,
-    ("POST", "query"): models.PostV2ObjectsObjectRecordsQueryRequestBody,
-}
-
-
-def validate(method: str, path: str, body: Any) -> bool:
-    """Validate one body with the SDK's model of its endpoint; False when it has none here."""
-    if path == "/v2/notes" and method == "POST":
-        data = dict(body["data"])
-        data["format_"] = data.pop("format")
-        models.PostV2NotesData.model_validate(data)
-        return True
-    parts = path.strip("/").split("/")
-    if parts[:2] != ["v2", "objects"] or len(parts) < 4 or parts[3] != "records":
-        return False
-    which = "records" if len(parts) == 4 else "query" if parts[4] == "query" else "record"
-    model = _RECORD_MODELS.get((method, which))
-    if model is None:
-        return False
-    model.model_validate(body)
-    return True
 
 
 @pytest.fixture

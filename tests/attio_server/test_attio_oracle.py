@@ -56,6 +56,8 @@ def test_self_parses_with_token_level_and_a_null_exp(sdk: SDK, srv: AttioServer)
     assert me.token_level == "workspace"  # type: ignore[union-attr]
     assert me.exp is None  # type: ignore[union-attr]  # Attio's tokens do not expire
     raw = httpx.get(f"{srv.base_url}/v2/self", headers={"Authorization": f"Bearer {TOKEN}"})
+    with SDK(oauth2="not-a-token", server_url=srv.base_url) as stranger:
+        assert stranger.meta.get_v2_self().active is False  # 200 {"active": false}
     # An absent member is omitted, not sent as null.
     assert None not in [v for k, v in raw.json().items() if k != "exp" and "logo" not in k]
 
