@@ -130,6 +130,14 @@ class StopSignals:
     help="Push with the stored connection of this workspace (needed when several are stored; "
     "see `crm-push connections`).",
 )
+@click.option(
+    "--multiselect",
+    type=click.Choice(["append", "replace"]),
+    default="append",
+    show_default=True,
+    help="With --format records/segment: append keeps a record's other multiselect values; "
+    "replace makes them exactly those sent.",
+)
 @pass_ctx
 def push(
     ctx: Context,
@@ -141,6 +149,7 @@ def push(
     input_format: str,
     mapping: str | None,
     workspace: str | None,
+    multiselect: str,
 ) -> None:
     """Push visitors (or records, or Segment events) from FILE (JSON Lines; - for stdin).
 
@@ -152,6 +161,7 @@ def push(
     --format records asserts one record a line; --format segment turns identify events into
     identify user and group events into group workspace, and counts other events as skipped.
     """
+    from crm_push.cli.record import with_multiselect
     from crm_push.push.results import http_figures
     from crm_push.state.database import check_for_push
 
@@ -187,7 +197,7 @@ def push(
             else:
                 with ctx.session(dest) as session:
                     try:
-                        connection = session.connect()
+                        connection = with_multiselect(session.connect(), multiselect)
                     except CrmPushError as exc:
                         raise _fail(exc) from None
                     runner = _runner(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from crm_push.cli.app import Context, _fail, _need, cli, pass_ctx
 from crm_push.errors import CrmPushError
+
+if TYPE_CHECKING:
+    from crm_push.models.crm import Connection
 
 
 def _parse_value(text: str) -> Any:
@@ -74,6 +77,14 @@ def _values(sets: tuple[str, ...], set_jsons: tuple[str, ...]) -> dict[str, Any]
     help="An attribute value that must be JSON; repeatable.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--multiselect",
+    type=click.Choice(["append", "replace"]),
+    default="append",
+    show_default=True,
+    help="Multiselect values (other than the matching attribute's): append keeps the "
+    "record's other values; replace makes them exactly those sent, removing the others.",
+)
 @pass_ctx
 def assert_record(
     ctx: Context,
@@ -82,6 +93,7 @@ def assert_record(
     sets: tuple[str, ...],
     set_jsons: tuple[str, ...],
     as_json: bool,
+    multiselect: str,
 ) -> None:
     """Create or update one record of any object, matching on a unique attribute.
 
@@ -104,7 +116,10 @@ def assert_record(
         _need(session.destination, "assert_record")
         try:
             ref = session.destination.assert_record(
-                session.connect(), object_, matching_attribute, values
+                with_multiselect(session.connect(), multiselect),
+                object_,
+                matching_attribute,
+                values,
             )
         except CrmPushError as exc:
             raise _fail(exc) from None
@@ -114,3 +129,14 @@ def assert_record(
     click.echo(f"{ref.outcome} {ref.object} record {ref.record_id}")
     if ref.web_url:
         click.echo(ref.web_url)
+
+
+def with_multiselect(connection: Connection, mode: str) -> Connection:
+    """The connection, carrying `multiselect:replace` when `--multiselect replace` was given."""
+    from crm_push.models.actions import MULTISELECT_REPLACE
+
+    if mode != "replace":
+        return connection
+    return connection.model_copy(
+        update={"capabilities": connection.capabilities | {MULTISELECT_REPLACE}}
+    )

@@ -45,6 +45,8 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 INPUT_STATUSES = frozenset({400, 404, 409, 422})
 #: When Retry-After is absent on a 429, wait this long (seconds).
 DEFAULT_THROTTLE_WAIT = 1.0
+#: The longest one request waits out 429s in all (seconds) before RetryLater.
+MAX_THROTTLE_WAIT = 300.0
 #: A retry that waits longer than this (seconds) is logged at WARNING, not only INFO.
 NOTICEABLE_WAIT = 1.0
 #: Longest excerpt of a response body quoted in an error message.
@@ -69,7 +71,9 @@ class HttpClient:
     Retries (at most ``max_retries`` after the first attempt):
 
     * 429: wait ``Retry-After`` (1 s if absent) and pause this budget in ``limits`` for every
-      thread. A 429 means the request was not processed, so any method is retried.
+      thread. A 429 means the request was not processed, so any method is sent again, and a
+      429 never uses up ``max_retries`` (kept for errors): only ``max_throttle_wait``, the
+      total seconds one request may spend waiting out 429s, ends it with RetryLater.
     * 5xx, ``is_retriable(response)`` true, timeouts and connection failures: jittered
       exponential backoff (``Retry-After`` wins when the server sends one).
       A write (POST/PUT/PATCH/DELETE) that timed out may have been applied by the server; it is
@@ -106,10 +110,13 @@ class HttpClient:
         rng: random.Random | None = None,
         auth: httpx.Auth | None = None,
         secrets: Callable[[], Iterable[str]] | None = None,
+        max_throttle_wait: float = MAX_THROTTLE_WAIT,
     ) -> None:
         """`auth`: an httpx auth flow (e.g. a bearer token that refreshes itself on a 401).
         `secrets`: gives the secrets to scrub from messages besides the headers' — asked
-        each time, so an auth flow's renewed token is scrubbed too."""
+        each time, so an auth flow's renewed token is scrubbed too.
+        `max_throttle_wait`: the total seconds one request may wait out 429s (which never
+        count as retries) before RetryLater."""
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self.limits = limits
@@ -117,6 +124,7 @@ class HttpClient:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.max_retry_wait = max_retry_wait
+        self.max_throttle_wait = max_throttle_wait
         self.stats = HttpStats()
         self._error_for = error_for
         self._is_retriable = is_retriable
@@ -199,6 +207,7 @@ class HttpClient:
             raise ValueError(f"kind must be 'read', 'write' or None, not {kind!r}")
         shown = path.split("?", 1)[0]  # queries may carry personal data: keep them out of logs
         retries = 0
+        throttled_for = 0.0  # seconds spent waiting out 429s, which are not retries
         while True:
             if self.limits is not None:
                 waited = self.limits.acquire(kind)
@@ -254,6 +263,28 @@ class HttpClient:
                 detail = "throttled" if status == 429 else self._describe(response)[1]
                 last = _Failure(f"{status} ({detail})", status=status)
 
+            if last.status == 429:
+                # Not processed, so not a failure: wait and send again, retries untouched.
+                throttled_for += wait
+                if throttled_for > self.max_throttle_wait or wait > self.max_retry_wait:
+                    raise RetryLater(
+                        f"{self.name} kept answering 429 (throttled) to {method} {shown} "
+                        f"for {throttled_for - wait:.0f}s and asked to wait {wait:.0f}s more",
+                        retry_after=wait,
+                        next_step=self._retry_next_step(last, kind),
+                    )
+                logger.log(
+                    logging.WARNING if wait > NOTICEABLE_WAIT else logging.INFO,
+                    "%s: %s %s answered %s; retrying in %.1f s (a 429 uses up no retry)",
+                    self.name,
+                    method,
+                    shown,
+                    last.what,
+                    wait,
+                )
+                self.stats.add(retries=1)
+                self._sleep(wait)
+                continue
             if retries >= self.max_retries:
                 raise self._exhausted(last, method, shown, kind, retries, wait)
             if wait > self.max_retry_wait:

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from crm_push.errors import InvalidInput
 from crm_push.inputs.lines import (
@@ -169,6 +169,8 @@ class SegmentMapping:
     user: Mapping[str, Source] = field(default_factory=dict)
     company: Mapping[str, Source] = field(default_factory=dict)
     workspace: Mapping[str, Source] = field(default_factory=dict)
+    #: Multiselect values: "append" (the default: a record's other values stay) or "replace".
+    multiselect: Literal["append", "replace"] = "append"
 
     @classmethod
     def from_data(cls, data: Any, name: str = "mapping") -> SegmentMapping:
@@ -177,11 +179,16 @@ class SegmentMapping:
             return cls()
         if not isinstance(data, dict):
             raise ValueError(f"{name}: expected an object with {', '.join(MAPPED_OBJECTS)}")
-        unknown = sorted(set(data) - set(MAPPED_OBJECTS))
+        unknown = sorted(set(data) - set(MAPPED_OBJECTS) - {"multiselect"})
         if unknown:
             raise ValueError(
                 f"{name}: unknown key(s) {', '.join(map(repr, unknown))}; a mapping has "
-                f"{', '.join(MAPPED_OBJECTS)}"
+                f"{', '.join(MAPPED_OBJECTS)} (and multiselect)"
+            )
+        multiselect = data.get("multiselect", "append")
+        if multiselect not in ("append", "replace"):
+            raise ValueError(
+                f"{name}: multiselect: expected append or replace, not {multiselect!r}"
             )
         parsed: dict[str, dict[str, Source]] = {}
         for obj in MAPPED_OBJECTS:
@@ -192,7 +199,7 @@ class SegmentMapping:
                 str(attr): Source.parse(spec, f"{name}: {obj}.{attr}")
                 for attr, spec in attrs.items()
             }
-        return cls(**parsed)
+        return cls(**parsed, multiselect=multiselect)
 
     @classmethod
     def load(cls, path: str | Path) -> SegmentMapping:
@@ -265,6 +272,7 @@ def parse_event(data: Mapping[str, Any], mapping: SegmentMapping, *, line: int) 
                 email=email,
                 person_values=mapping.values("person", data),
                 user_values=mapping.values("user", data),
+                multiselect=mapping.multiselect,
             )
         except ValidationError as exc:
             raise _invalid(line, event_type, exc) from None
@@ -291,6 +299,7 @@ def parse_event(data: Mapping[str, Any], mapping: SegmentMapping, *, line: int) 
                 user_id=_first(data, "userId"),
                 company_values=mapping.values("company", data),
                 workspace_values=mapping.values("workspace", data),
+                multiselect=mapping.multiselect,
             )
         except ValidationError as exc:
             raise _invalid(line, event_type, exc) from None

@@ -24,6 +24,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Simple attribute values: attribute slug or id ⇒ value; None unsets the attribute.
 Values = dict[str, Any]
+#: How multiselect values (other than the matching attribute's) meet the record's own:
+#: "append" adds them and removes none (the default); "replace" makes the record's values
+#: exactly those sent, removing the others.
+Multiselect = Literal["append", "replace"]
+#: The connection capability that asks a destination to replace multiselects (the CLI's
+#: `--multiselect replace`): how the choice reaches the `assert_record` hook, which takes
+#: values only, and overrides the default of identify and group actions on that connection.
+MULTISELECT_REPLACE = "multiselect:replace"
 
 
 class _Action(BaseModel):
@@ -61,6 +69,8 @@ class UserIdentity(_Action):
     person_values: Values = Field(default_factory=dict)
     #: Extra values for the user record (attribute ⇒ simple value).
     user_values: Values = Field(default_factory=dict)
+    #: Multiselect values: "append" (default, the record's others stay) or "replace".
+    multiselect: Multiselect = "append"
 
     @field_validator("user_id", mode="before")
     @classmethod
@@ -91,6 +101,8 @@ class WorkspaceGroup(_Action):
     company_values: Values = Field(default_factory=dict)
     #: Extra values for the workspace record (attribute ⇒ simple value).
     workspace_values: Values = Field(default_factory=dict)
+    #: Multiselect values: "append" (default, the record's others stay) or "replace".
+    multiselect: Multiselect = "append"
 
     @field_validator("workspace_id", "user_id", mode="before")
     @classmethod

@@ -24,10 +24,13 @@ Nothing here ever sends DELETE to Attio.
 
 
 def reset_caches() -> None:
-    """Forget this process's Attio state: the workspaces' rate budgets and the record ids seen
-    created. For tests (one test's budget or ids must not leak into the next)."""
+    """Forget this process's Attio state: the workspaces' rate budgets, the record ids seen
+    created and the domain-less companies seen. For tests (one test's budget or ids must not
+    leak into the next)."""
     from .api import reset_created
     from .limits import reset_limits
+    from .records import reset_domainless
 
     reset_limits()
     reset_created()
+    reset_domainless()

@@ -13,12 +13,19 @@ action says so and how to turn it on, before writing anything.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from crm_push.errors import Fatal, InvalidInput
-from crm_push.models import GroupResult, IdentifyResult, RecordRef, UserIdentity, WorkspaceGroup
+from crm_push.models import (
+    Connection,
+    GroupResult,
+    IdentifyResult,
+    RecordRef,
+    UserIdentity,
+    WorkspaceGroup,
+)
 
-from .api import AttioClient
+from .api import AttioClient, Written
 from .attributes import Schemas
 from .convert import convert_values
 from .errors import ACTIVATE, ObjectNotFound
@@ -26,6 +33,21 @@ from .records import COMPANIES, PEOPLE, ref
 
 USERS = "users"
 WORKSPACES = "workspaces"
+
+#: How multiselect values other than the matching attribute's are written.
+#: "append" (the default, as Segment's Attio destination does): added to the record's values,
+#: none removed. "replace": Attio's assert semantics, the record's values become exactly those
+#: sent (the others are removed).
+Multiselect = Literal["append", "replace"]
+#: The connection capability that makes "replace" the mode of every action on a connection
+#: (how `--multiselect replace` reaches the `assert_record` hook, which takes no mode).
+REPLACE_CAPABILITY = "multiselect:replace"  # crm_push.models.actions.MULTISELECT_REPLACE
+
+
+def mode_of(connection: Connection, default: Multiselect = "append") -> Multiselect:
+    """The multiselect mode on a connection: "replace" when it carries the capability."""
+    return "replace" if connection.can(REPLACE_CAPABILITY) else default
+
 
 #: Standard objects Attio ships switched off; an admin activates them.
 OFF_BY_DEFAULT = {USERS: "Users", WORKSPACES: "Workspaces", "deals": "Deals"}
@@ -71,13 +93,19 @@ class AttioActions:
     # -- assert record ------------------------------------------------------------------
 
     def assert_record(
-        self, object: str, matching_attribute: str, values: dict[str, Any]
+        self,
+        object: str,
+        matching_attribute: str,
+        values: dict[str, Any],
+        multiselect: Multiselect = "append",
     ) -> RecordRef:
         """Create or update a record of any activated object, matching on a unique attribute
         (`PUT /v2/objects/{object}/records?matching_attribute=…`).
 
-        Multiselect values sent here replace the record's (Attio's assert semantics), except
-        on the matching attribute, where they are added.
+        Multiselect values are appended (`multiselect="append"`, the default): the record's
+        other values stay. `"replace"` keeps Attio's assert semantics: the record's values of
+        each multiselect sent become exactly those sent. On the matching attribute values
+        are always added.
         """
         try:
             body = self.values(object, values, matching_attribute)
@@ -85,8 +113,28 @@ class AttioActions:
             raise self._unknown_object(object) from exc
         match = self.schemas.object(object).find(matching_attribute)
         assert match is not None  # convert_values checked it
-        written = self.client.assert_record(object, match.slug, body)
-        return ref(object, written)
+        return ref(object, self._assert(object, match.slug, body, multiselect))
+
+    def _assert(
+        self, object: str, match: str, body: dict[str, list[Any]], multiselect: Multiselect
+    ) -> Written:
+        """Assert `body` on `match`. In append mode, each non-empty multiselect other than the
+        matching one is left out of the assert (which would replace it) and sent after it in a
+        PATCH of the record, which appends (Attio's spec has no append option on assert).
+        An empty list (a value set to None: unset) stays in the assert and clears."""
+        if multiselect == "replace":
+            return self.client.assert_record(object, match, body)
+        schema = self.schemas.object(object)
+        appended: dict[str, list[Any]] = {}
+        for slug, items in body.items():
+            attr = schema.find(slug)
+            if slug != match and items and attr is not None and attr.is_multiselect:
+                appended[slug] = items
+        asserted = {k: v for k, v in body.items() if k not in appended}
+        written = self.client.assert_record(object, match, asserted)
+        if appended:
+            self.client.update_record(object, written.record_id, appended)
+        return written
 
     def _unknown_object(self, object: str) -> Fatal | InvalidInput:
         label = OFF_BY_DEFAULT.get(object)
@@ -108,7 +156,9 @@ class AttioActions:
 
     # -- identify user ------------------------------------------------------------------
 
-    def identify_user(self, identity: UserIdentity) -> IdentifyResult:
+    def identify_user(
+        self, identity: UserIdentity, multiselect: Multiselect | None = None
+    ) -> IdentifyResult:
         """Assert the person by email, then the user by `user_id` with its
         `primary_email_address` and its `person` reference to that person.
 
@@ -124,18 +174,21 @@ class AttioActions:
             "primary_email_address": identity.email,
         }
         user_body = self.values(USERS, user_values, "user_id")
-        person = ref(PEOPLE, self.client.assert_record(PEOPLE, "email_addresses", person_body))
+        mode = multiselect or identity.multiselect
+        person = ref(PEOPLE, self._assert(PEOPLE, "email_addresses", person_body, mode))
         user_body["person"] = _by_id(PEOPLE, person.record_id)
         user = ref(
             USERS,
-            self.client.assert_record(USERS, "user_id", user_body),
+            self._assert(USERS, "user_id", user_body, mode),
             linked=(person.record_id,),
         )
         return IdentifyResult(person=person, user=user)
 
     # -- group workspace ----------------------------------------------------------------
 
-    def group_workspace(self, group: WorkspaceGroup) -> GroupResult:
+    def group_workspace(
+        self, group: WorkspaceGroup, multiselect: Multiselect | None = None
+    ) -> GroupResult:
         """Assert the company by domain, then the workspace by `workspace_id` linked to it by
         record id; then add the user (found by `user_id`) to the workspace's `users`.
 
@@ -158,9 +211,10 @@ class AttioActions:
             user_record = self.find_user(group.user_id)
             users += _by_id(USERS, user_record)
 
-        company = ref(COMPANIES, self.client.assert_record(COMPANIES, "domains", company_body))
+        mode = multiselect or group.multiselect
+        company = ref(COMPANIES, self._assert(COMPANIES, "domains", company_body, mode))
         workspace_body["company"] = _by_id(COMPANIES, company.record_id)
-        written = self.client.assert_record(WORKSPACES, "workspace_id", workspace_body)
+        written = self._assert(WORKSPACES, "workspace_id", workspace_body, mode)
         if users:
             self.client.update_record(WORKSPACES, written.record_id, {"users": users})
         linked = (company.record_id, *((user_record,) if user_record else ()))

@@ -152,16 +152,20 @@ class AttioClient:
     `once` sends the calls that are not idempotent (creating a record or a note): it must not
     retry by itself, since a write that timed out may have been applied and a blind retry
     would duplicate it. The caller looks for the result before trying again.
+    `notes` lists notes: Attio limits GET /v2/notes to 10 requests/s of its own, so it draws
+    on a budget of that size (beside the workspace's reads).
     """
 
-    def __init__(self, http: HttpClient, once: HttpClient | None = None) -> None:
+    def __init__(
+        self, http: HttpClient, once: HttpClient | None = None, notes: HttpClient | None = None
+    ) -> None:
         self.http = http
         self.once = once or http
+        self.notes = notes or http
 
     def close(self) -> None:
-        self.http.close()
-        if self.once is not self.http:
-            self.once.close()
+        for client in {id(c): c for c in (self.http, self.once, self.notes)}.values():
+            client.close()
 
     def _data(self, response: httpx.Response) -> Any:
         body = response.json()
@@ -250,7 +254,7 @@ class AttioClient:
             "limit": str(limit),
             "offset": str(offset),
         }
-        data = self._data(self.http.request("GET", "/v2/notes", params=params, kind="read"))
+        data = self._data(self.notes.request("GET", "/v2/notes", params=params, kind="read"))
         return [n for n in data or () if isinstance(n, dict)]
 
     def create_note(

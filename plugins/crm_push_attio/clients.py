@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import threading
@@ -17,7 +18,7 @@ from . import oauth
 from .actions import AttioActions
 from .api import DEFAULT_BASE_URL, AttioClient
 from .errors import RECONNECT, error_for, is_retriable
-from .limits import workspace_limits
+from .limits import notes_list_limits, workspace_limits
 from .token import TokenAuth
 
 #: What a cached client is for: (base URL, workspace id, a hash of the token).
@@ -104,10 +105,18 @@ class Clients:
                     self.transport,
                 )
                 self._auths[key] = auth
+                # A 403 is told apart (missing scope or no permission) by the token's scopes.
+                errors = functools.partial(error_for, scopes=connection.scopes)
                 client = self._clients[key] = AttioClient(
-                    self.http(base_url, auth, limits),
+                    self.http(base_url, auth, limits, error_for=errors),
                     # Creates: no retry inside HttpClient (see AttioClient and create_once).
-                    once=self.http(base_url, auth, limits, max_retries=0),
+                    once=self.http(base_url, auth, limits, max_retries=0, error_for=errors),
+                    notes=self.http(
+                        base_url,
+                        auth,
+                        notes_list_limits(connection.workspace_id),
+                        error_for=errors,
+                    ),
                 )
             return client
 
@@ -142,7 +151,7 @@ class Clients:
             clients = [c for k, c in self._clients.items() if k[1] == connection.workspace_id]
             totals = dict(self._checks.get(connection.workspace_id, {}))
         for client in clients:
-            https = {id(client.http): client.http, id(client.once): client.once}
+            https = {id(c): c for c in (client.http, client.once, client.notes)}
             for http in https.values():
                 for key, value in http.stats.as_dict().items():
                     totals[key] = totals.get(key, 0) + value

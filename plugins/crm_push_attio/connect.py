@@ -19,7 +19,14 @@ from pydantic import SecretStr
 from . import oauth
 from .api import DEFAULT_BASE_URL, REQUIRED_SCOPES, SCOPE_NOTES, AttioClient, NotAttio
 from .clients import Clients
-from .errors import NO_TOKEN, NOTES_WARNING, RECONNECT, SettingError, self_error_for
+from .errors import (
+    NO_TOKEN,
+    NOTES_WARNING,
+    RECONNECT,
+    USER_TOKEN_WARNING,
+    SettingError,
+    self_error_for,
+)
 from .limits import check_settings
 from .token import TokenAuth, expired
 
@@ -241,6 +248,13 @@ def connect(
         capabilities.add("notes")
     else:
         warnings.append(NOTES_WARNING)
+    # Attio's token_level: "workspace" or "user" (acts with one member's permissions, so a
+    # 403 may mean no permission with every scope granted). Shown by `status` as a capability.
+    level = info.get("token_level")
+    if level in ("workspace", "user"):
+        capabilities.add(f"token_level:{level}")
+        if level == "user":
+            warnings.append(USER_TOKEN_WARNING)
     exp = info.get("exp")
     if creds.expires_at is None and isinstance(exp, int | float):
         creds = creds.model_copy(

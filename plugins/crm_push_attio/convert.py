@@ -315,8 +315,12 @@ def _actor(attr: Attribute, value: Any, ctx: _Context) -> dict[str, Any]:
     return {"workspace_member_email_address": email}
 
 
-# A plain string reference: which unique attribute of each target object it matches, by the
-# kind of string (Segment's convention, extended to users and workspaces).
+# A plain string reference: which attribute of each target object it matches, by the kind of
+# string (Segment's convention, extended to users and workspaces). The object form
+# {"target_object", <attribute slug>: [value]} may name any attribute of the target: Attio's
+# 2026 linking guide asks that the value match exactly one record, not that the attribute be
+# unique (Attio refuses a value that matches none or several). People are still linked to
+# companies by record id.
 _BY_EMAIL = {"people": "email_addresses", "users": "primary_email_address"}
 _BY_DOMAIN = {"companies": "domains"}
 _BY_ID = {"users": "user_id", "workspaces": "workspace_id"}

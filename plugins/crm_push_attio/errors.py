@@ -39,6 +39,16 @@ NO_TOKEN = (
 )
 #: Why a note was skipped, and the warning of a connection that will skip them.
 NOTES_SKIPPED = "the Attio token lacks the note:read-write scope; grant it and reconnect"
+#: Why a note was skipped on a 403 that is not a missing note scope.
+NOTES_NO_PERMISSION = (
+    "Attio refused the note: no permission (the token has note:read-write, so the member a "
+    "user-level token acts for, or the token, lacks access to notes on this record)"
+)
+#: The warning of a user-level token.
+USER_TOKEN_WARNING = (
+    "a user-level Attio token: it acts with one member's permissions, so Attio may refuse a "
+    "write (403) even with every scope granted"
+)
 NOTES_WARNING = (
     "notes will be skipped: grant note:read-write to the Attio token or app, then reconnect"
 )
@@ -60,6 +70,20 @@ class SettingError(ConfigurationError):
     run again; nothing was pushed. The CLI exits 2, as for a usage error."""
 
     next_step = "fix the setting and run again; nothing was pushed"
+
+
+class PermissionDenied(Fatal):
+    """Attio answered 403 while the token has the scope the call needs: the token (or, for a
+    user-level token, its member) has no permission for it in Attio."""
+
+    def __init__(self, message: str, *, scope: str | None, next_step: str | None = None) -> None:
+        super().__init__(
+            message,
+            next_step=next_step
+            or "ask an Attio admin for access to this object or record (a user-level token "
+            "acts with its member's permissions), or connect with a workspace access token",
+        )
+        self.scope = scope
 
 
 class ObjectNotFound(Fatal):
@@ -111,6 +135,12 @@ def _what(method: str, path: str) -> str:
     return f"{method} {path}"
 
 
+def _verb(what: str) -> str:
+    """ "people record assert" -> "assert people records"."""
+    *noun, verb = what.split(" ")
+    return f"{verb} {' '.join(noun)}s" if noun else what
+
+
 def field_from(body: dict[str, Any]) -> str | None:
     """The attribute (or field) an Attio 400 names, when it names one."""
     # Attio sometimes adds a list of validation errors with a path (unverified shape).
@@ -128,8 +158,20 @@ def field_from(body: dict[str, Any]) -> str | None:
     return None
 
 
-def error_for(response: httpx.Response) -> CrmPushError | None:
-    """Attio's error answer as a typed error; None leaves it to HttpClient (429, 5xx)."""
+def _granted(scopes: tuple[str, ...], needed: str) -> bool:
+    # A read-write scope includes the read scope of the same name.
+    return needed in scopes or (needed.endswith(":read") and needed + "-write" in scopes)
+
+
+def error_for(
+    response: httpx.Response, scopes: tuple[str, ...] | None = None
+) -> CrmPushError | None:
+    """Attio's error answer as a typed error; None leaves it to HttpClient (429, 5xx).
+
+    `scopes`: the token's scopes (from /v2/self at connect). A 403 is called a missing scope
+    only when they lack the endpoint's scope (or Attio's message names it); otherwise it is
+    a `PermissionDenied`, worded by what Attio said. Without `scopes` (unknown), a 403 on an
+    endpoint with a known scope is taken as that scope missing."""
     status = response.status_code
     if status == 429 or status >= 500:
         return None
@@ -153,11 +195,18 @@ def error_for(response: httpx.Response) -> CrmPushError | None:
         scope = scope_for(method, path)
         if scope is None:
             return Fatal(f"Attio refused the {what}: {message} ({code or 'forbidden'})")
-        return ScopeMissing(
-            f"Attio refused the {what}: the token lacks the scope {scope} ({message})",
+        named = scope in message
+        if scopes is None or named or not _granted(scopes, scope):
+            return ScopeMissing(
+                f"Attio refused the {what}: the token lacks the scope {scope} ({message})",
+                scope=scope,
+                next_step=f"grant {scope} to the access token or app in Attio, then reconnect "
+                "with `crm-push --dest attio connect`",
+            )
+        return PermissionDenied(
+            f"Attio refused the {what}: no permission to {_verb(what)} ({message}); the token "
+            f"has the scope {scope}, so the token or its member lacks permission in Attio",
             scope=scope,
-            next_step=f"grant {scope} to the access token or app in Attio, then reconnect "
-            "with `crm-push --dest attio connect`",
         )
     if status == 409 and code == "concurrent_write_conflict":
         return RetryLater(f"Attio: {message} ({code})")

@@ -8,7 +8,7 @@ from crm_push.errors import ScopeMissing
 from crm_push.models import Connection, Note, NoteResult, RecordRef
 
 from .api import NOTES_PAGE, AttioClient
-from .errors import NOTES_SKIPPED
+from .errors import NOTES_NO_PERMISSION, NOTES_SKIPPED, PermissionDenied
 from .records import create_once
 
 if TYPE_CHECKING:
@@ -65,5 +65,8 @@ def add_note(clients: Clients, connection: Connection, parent: RecordRef, note: 
                 return NoteResult(status="existing", note_id=found)
         return create_once(create, find, clients.sleep)
     except ScopeMissing:
-        # Any 403 on notes is taken as the note scope missing (Attio's answer is unverified).
+        # The token lacks note:read-write (its scopes, or Attio's message, say so).
         return NoteResult(status="skipped", reason=NOTES_SKIPPED)
+    except PermissionDenied:
+        # A 403 with the note scope granted: skipped too, never silently, with its own reason.
+        return NoteResult(status="skipped", reason=NOTES_NO_PERMISSION)

@@ -34,7 +34,7 @@ from crm_push.models import (
 )
 
 from . import connect, notes, records
-from .actions import AttioActions
+from .actions import AttioActions, mode_of
 from .api import AttioClient
 from .clients import Clients
 
@@ -139,15 +139,22 @@ class AttioDestination:
     def assert_record(
         self, connection: Connection, object: str, matching_attribute: str, values: dict[str, Any]
     ) -> RecordRef:
-        """Assert a record of any activated object, with typed values checked first."""
-        return self.actions(connection).assert_record(object, matching_attribute, values)
+        """Assert a record of any activated object, with typed values checked first;
+        multiselects appended unless the connection carries `multiselect:replace`."""
+        return self.actions(connection).assert_record(
+            object, matching_attribute, values, mode_of(connection)
+        )
 
     @hookimpl
     def identify_user(self, connection: Connection, identity: UserIdentity) -> IdentifyResult:
         """Assert the person by email, then the user linked to it (users must be activated)."""
-        return self.actions(connection).identify_user(identity)
+        return self.actions(connection).identify_user(
+            identity, mode_of(connection, identity.multiselect)
+        )
 
     @hookimpl
     def group_workspace(self, connection: Connection, group: WorkspaceGroup) -> GroupResult:
         """Assert the company by domain, then the workspace linked to it, adding the user."""
-        return self.actions(connection).group_workspace(group)
+        return self.actions(connection).group_workspace(
+            group, mode_of(connection, group.multiselect)
+        )

@@ -12,11 +12,13 @@ a create that may have been applied is looked for before it is tried again.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from crm_push.errors import RetryLater
+from crm_push.errors import InvalidInput, RetryLater
 from crm_push.models import Company, Connection, Pending, Person, RecordRef
 
 from .api import AttioClient, Written, format_timestamp, written_from
@@ -40,6 +42,74 @@ _MAX_CREATE_WAIT = 60.0
 _PENDING_SLACK = dt.timedelta(seconds=60)
 
 _T = TypeVar("_T")
+
+#: Email domains Attio derives no company from (consumer mail; Attio publishes no list).
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com", "googlemail.com", "yahoo.com", "ymail.com", "hotmail.com", "outlook.com",
+        "live.com", "msn.com", "icloud.com", "me.com", "mac.com", "aol.com", "protonmail.com",
+        "proton.me", "gmx.com", "gmx.de", "gmx.net", "web.de", "mail.com", "yandex.com",
+        "yandex.ru", "zoho.com", "hey.com", "fastmail.com", "qq.com", "163.com",
+    }
+)  # fmt: skip
+
+# Domain-less companies this process asserted, (workspace id, record id), most recent last:
+# the person asserted next gives them the email's domain (see `adopt_email_domain`).
+_DOMAINLESS: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
+_DOMAINLESS_MAX = 10_000
+_DOMAINLESS_LOCK = threading.Lock()
+
+
+def corporate_domain(email: str | None) -> str | None:
+    """The domain of an email Attio would derive a company from: None for free mail."""
+    if not email or "@" not in email:
+        return None
+    domain = email.rsplit("@", 1)[1].strip().lower()
+    labels = domain.split(".")
+    if domain in FREE_MAIL_DOMAINS or ".".join(labels[-2:]) in FREE_MAIL_DOMAINS:
+        return None
+    return domain or None
+
+
+def _remember_domainless(workspace_id: str, record_id: str) -> None:
+    with _DOMAINLESS_LOCK:
+        _DOMAINLESS[(workspace_id, record_id)] = None
+        _DOMAINLESS.move_to_end((workspace_id, record_id))
+        while len(_DOMAINLESS) > _DOMAINLESS_MAX:
+            _DOMAINLESS.popitem(last=False)
+
+
+def _take_domainless(workspace_id: str, record_id: str) -> bool:
+    with _DOMAINLESS_LOCK:
+        return _DOMAINLESS.pop((workspace_id, record_id), False) is None
+
+
+def reset_domainless() -> None:
+    """Forget the domain-less companies seen (tests)."""
+    with _DOMAINLESS_LOCK:
+        _DOMAINLESS.clear()
+
+
+def adopt_email_domain(
+    client: AttioClient, workspace_id: str, person: Person, company_id: str | None
+) -> bool:
+    """Give a domain-less company the person's corporate email domain, before the person
+    is written. Attio derives (or matches) a company from the domain of a new person's
+    email; without this, a visitor with an email and a domain-less company would leave two
+    companies: the one crm-push created and the one Attio derived. With the domain on
+    crm-push's company, Attio's derivation matches it. Free-mail domains are left alone, and
+    so is a domain another company already holds (Attio answers uniqueness_conflict: that
+    company is the one Attio matches). True when the domain was added."""
+    domain = corporate_domain(person.email)
+    if domain is None or company_id is None or not _take_domainless(workspace_id, company_id):
+        return False
+    try:
+        client.update_record(COMPANIES, company_id, {"domains": [{"domain": domain}]})
+    except InvalidInput as exc:
+        if exc.code != "uniqueness_conflict":
+            raise
+        return False
+    return True
 
 
 def _text(value: str) -> list[dict[str, str]]:
@@ -233,6 +303,7 @@ def assert_company(
         written = client.assert_record(COMPANIES, COMPANY_MATCH, values)
     else:
         written = _keyless(client, COMPANIES, values, existing, pending, clients.sleep)
+        _remember_domainless(connection.workspace_id, written.record_id)
     return ref(COMPANIES, written)
 
 
@@ -249,6 +320,7 @@ def assert_person(
     company_id = company.record_id if company is not None else None
     values = person_values(person, company_id)
     if person.email:
+        adopt_email_domain(client, connection.workspace_id, person, company_id)
         written = client.assert_record(PEOPLE, PERSON_MATCH, values)
     else:
         written = _keyless(client, PEOPLE, values, existing, pending, clients.sleep)

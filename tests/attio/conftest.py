@@ -2,7 +2,8 @@
 
 Two guards run around every test here (autouse), whatever it talks to (respx or the local
 server): no request may use DELETE, and every JSON body sent to /v2 must fit Attio's OpenAPI
-schema (see attio_openapi.py) — except in a test marked `not_attio`, which sends to a wrong URL
+schema (see attio_openapi.py) and the request models of the independent `attio` client
+(attio_oracle.py) — except in a test marked `not_attio`, which sends to a wrong URL
 on purpose.
 """
 
@@ -23,6 +24,7 @@ if str(HERE) not in sys.path:  # the helper modules beside this file
 
 from attio_helpers import BASE, FakeSleep, make_connection  # noqa: E402
 from attio_openapi import check_request  # noqa: E402
+from attio_oracle import check_request_with_sdk  # noqa: E402
 from crm_push.destination.facade import Destination  # noqa: E402
 from crm_push.models.crm import Connection  # noqa: E402
 
@@ -60,6 +62,7 @@ def sent(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Ite
         assert request.method != "DELETE", f"DELETE {request.url} was sent: never delete"
         if schema_checked:
             check_request(request)
+            check_request_with_sdk(request)
         return original(self, request, **kwargs)
 
     monkeypatch.setattr(httpx.Client, "send", send)

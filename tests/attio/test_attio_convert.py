@@ -26,6 +26,17 @@ MATCH = {"external_id": "d-1"}
 
 
 @pytest.fixture
+def connection() -> Connection:
+    # These tests read the converted write format in the one assert body, so multiselects
+    # are replaced (all in the PUT); appending (a PUT then a PATCH) is tested in
+    # test_e2e_multiselect.py.
+    from attio_helpers import make_connection
+
+    conn = make_connection()
+    return conn.model_copy(update={"capabilities": conn.capabilities | {"multiselect:replace"}})
+
+
+@pytest.fixture
 def meta(api: respx.MockRouter) -> Metadata:
     return Metadata(api)
 

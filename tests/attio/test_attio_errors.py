@@ -19,7 +19,13 @@ from crm_push.errors import Fatal, InvalidInput, ReconnectRequired, RetryLater, 
 from crm_push.models import Company, Person
 from crm_push.models.crm import Connection, RecordRef
 
-from crm_push_attio.errors import error_for, field_from, is_retriable, scope_for
+from crm_push_attio.errors import (
+    PermissionDenied,
+    error_for,
+    field_from,
+    is_retriable,
+    scope_for,
+)
 from crm_push_attio.plugin import AttioDestination
 
 
@@ -120,10 +126,10 @@ def test_404_on_an_object_says_it_is_not_activated() -> None:
 
 
 def test_other_codes() -> None:
-    conflict = answer("POST", "/v2/objects/people/records", 409, "uniqueness_conflict", "Dup.")
+    conflict = answer("POST", "/v2/objects/people/records", 400, "uniqueness_conflict", "Dup.")
     exc = error_for(conflict)
     assert isinstance(exc, InvalidInput) and exc.code == "uniqueness_conflict"
-    assert is_retriable(conflict) is False
+    assert is_retriable(conflict) is None  # Attio: a unique clash is a 400, never retried
     billing = answer("PUT", "/v2/objects/people/records", 403, "billing_error", "Upgrade.")
     assert isinstance(error_for(billing), Fatal)
     # Left to HttpClient: throttling and server errors.
@@ -224,3 +230,18 @@ def test_a_body_quoting_the_authorization_header_is_redacted(
     exc = caught.value
     assert TOKEN not in f"{exc} {exc!r} {exc.args} {exc.field} {exc.code}"
     assert 'Header "Authorization: Bearer ***" is not valid' in exc.message
+
+
+def test_403_is_a_missing_scope_only_when_the_tokens_scopes_lack_it() -> None:
+    path = "/v2/objects/people/records"
+    said = answer("PUT", path, 403, "unauthorized", "You do not have permission.", "auth_error")
+    granted = ("record_permission:read-write", "object_configuration:read")
+    denied = error_for(said, scopes=granted)
+    assert isinstance(denied, PermissionDenied) and not isinstance(denied, ScopeMissing)
+    assert "no permission to assert people records" in str(denied)
+    assert "You do not have permission." in str(denied)
+    lacking = error_for(said, scopes=("object_configuration:read",))
+    assert isinstance(lacking, ScopeMissing) and lacking.scope == "record_permission:read-write"
+    # Attio naming the scope wins over what the token said at connect (revoked since).
+    named = answer("PUT", path, 403, "unauthorized", "Lacks record_permission:read-write.")
+    assert isinstance(error_for(named, scopes=granted), ScopeMissing)

@@ -26,7 +26,7 @@ from crm_push.state.markers import MarkerStore
 from pydantic import SecretStr
 
 from crm_push_attio import server
-from crm_push_attio.errors import NOTES_SKIPPED
+from crm_push_attio.errors import NOTES_NO_PERMISSION, NOTES_SKIPPED
 from crm_push_attio.plugin import AttioDestination
 
 VISITORS: list[dict[str, Any]] = [
@@ -106,7 +106,9 @@ def test_push_then_push_again(dest: Destination, srv: Any, db_url: str) -> None:
     assert summary.notes_created == 2
 
     people, companies = srv.records("people"), srv.records("companies")
-    assert len(people) == 4 and len(companies) == 2
+    # Three companies: Acme, Side Project, and navy.mil, which Attio itself derives from
+    # grace@navy.mil's domain when it creates her (the server models it).
+    assert len(people) == 4 and len(companies) == 3
     acme = next(c for c in companies if values(c, "domains") == [{"domain": "acme.com"}])
     assert values(acme, "name") == [{"value": "Acme"}]
     assert values(acme, "description") == [{"value": "Widgets"}]
@@ -437,3 +439,67 @@ def test_cli_a_bad_rate_setting_stops_before_any_visitor(
     assert "failed: line" not in result.output and "visitor '" not in result.output
     assert not rejects.exists() or rejects.read_text() == ""
     assert srv.requests == []
+
+
+# -- the company Attio derives from a person's email ----------------------------------------
+
+
+def test_a_visitor_with_an_email_and_a_domainless_company_leaves_one_company(
+    dest: Destination, srv: Any, db_url: str
+) -> None:
+    # Attio derives (or matches) a company from a new person's email domain. crm-push gives
+    # its domain-less company the email's domain first, so Attio's derivation matches it.
+    conn = connect_local(dest, srv)
+    visitor = {
+        "id": "v9",
+        "person": {"email": "lin@initech.io", "name": "Lin Wu"},
+        "company": {"name": "Initech"},
+    }
+    summary = push(dest, conn, db_url, [visitor])
+    assert summary.failed == 0
+    [company] = srv.records("companies")
+    assert values(company, "domains") == [{"domain": "initech.io"}]
+    assert values(company, "name") == [{"value": "Initech"}]
+    person = by_email(srv, "lin@initech.io")
+    assert values(person, "company") == [{"target_record_id": company["id"]["record_id"]}]
+
+
+def test_free_mail_and_another_domain_are_attios_own_business(
+    dest: Destination, srv: Any, db_url: str
+) -> None:
+    conn = connect_local(dest, srv)
+    free = {"id": "f", "person": {"email": "kim@gmail.com"}, "company": {"name": "Kim Co"}}
+    other = {
+        "id": "o",
+        "person": {"email": "sam@initech-mail.com"},
+        "company": {"name": "Initech", "domain": "initech.io"},
+    }
+    assert push(dest, conn, db_url, [free, other]).failed == 0
+    domains = sorted(str(values(c, "domains")) for c in srv.records("companies"))
+    # Kim Co stays domain-less (no company from gmail.com); for Sam, a real workspace also
+    # derives initech-mail.com, the person staying linked to the visitor's company.
+    assert domains == ["[]", "[{'domain': 'initech-mail.com'}]", "[{'domain': 'initech.io'}]"]
+    sam = by_email(srv, "sam@initech-mail.com")
+    initech = next(
+        c for c in srv.records("companies") if values(c, "name") == [{"value": "Initech"}]
+    )
+    assert values(sam, "company") == [{"target_record_id": initech["id"]["record_id"]}]
+
+
+def test_a_403_on_notes_with_the_scope_granted_is_counted_as_no_permission(
+    dest: Destination, srv: Any, db_url: str
+) -> None:
+    # A user-level token whose member may not write notes: every scope granted, still 403.
+    conn = connect_local(dest, srv)
+    srv.fail_next(1, status=403, path_prefix="/v2/notes", method="POST")
+    summary = push(dest, conn, db_url, VISITORS[:1])
+    assert summary.failed == 0 and summary.notes_skipped == 1
+    assert summary.notes_skipped_reasons == {NOTES_NO_PERMISSION: 1}
+
+
+def test_connect_reads_token_level(dest: Destination, srv: Any) -> None:
+    assert "token_level:workspace" in connect_local(dest, srv).capabilities
+    srv.tokens.set("member-token", server.TokenInfo(token_level="user"))
+    user = connect_local(dest, srv, token="member-token")
+    assert "token_level:user" in user.capabilities
+    assert any("user-level" in w for w in user.warnings)

@@ -106,7 +106,7 @@ def test_users_object_is_404_until_activated(api: Any, srv: AttioServer) -> None
         api.upsert(
             "workspaces",
             "workspace_id",
-            {"workspace_id": "w-1", "name": "Team", "users": "u-1"},
+            {"workspace_id": "w-1", "name": "Team", "users": ["u-1"]},
         )
     )
 
@@ -156,7 +156,7 @@ def test_oauth_authorization_code_flow_and_revoke() -> None:
         assert me["client_id"] == "app"
 
         revoked = httpx.post(f"{base}/oauth/revoke", data={"token": access})
-        assert revoked.status_code == 200
+        assert (revoked.status_code, revoked.content) == (204, b"")
         assert _self(srv, access).json() == {"active": False}
         after = httpx.get(f"{base}/v2/objects", headers={"Authorization": f"Bearer {access}"})
         assert after.status_code == 401
@@ -204,3 +204,23 @@ def test_oauth_refresh_tokens_when_enabled() -> None:
             data={"grant_type": "refresh_token", "refresh_token": first["refresh_token"], **creds},
         )
         assert replay.status_code == 400
+
+
+def test_revoke_takes_the_token_as_a_bearer_header_and_answers_204() -> None:
+    # Attio documents the Bearer header first, the form field second.
+    with AttioServer() as srv:
+        srv.add_token("t-1")
+        revoked = httpx.post(
+            f"{srv.base_url}/oauth/revoke", headers={"Authorization": "Bearer t-1"}
+        )
+        assert (revoked.status_code, revoked.content) == (204, b"")
+        assert _self(srv, "t-1").json() == {"active": False}
+        missing = httpx.post(f"{srv.base_url}/oauth/revoke")
+        assert missing.status_code == 400
+
+
+def test_self_says_token_level_and_a_null_exp() -> None:
+    with AttioServer() as srv:
+        srv.tokens.set("member", TokenInfo(token_level="user"))
+        assert _self(srv, "member").json()["token_level"] == "user"
+        assert _self(srv, "local-dev-token").json()["exp"] is None

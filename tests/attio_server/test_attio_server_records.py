@@ -70,7 +70,7 @@ def test_create_refuses_a_unique_clash(api: Any, srv: AttioServer) -> None:
 
     clash = api.create("companies", {"domains": ["acme.com"], "name": "Other"})
 
-    body = api.error(clash, 409)
+    body = api.error(clash, 400)  # Attio: 400, not 409
     assert body["code"] == "uniqueness_conflict"
     assert len(srv.records("companies")) == 1
 
@@ -124,15 +124,15 @@ def test_company_team_follows_person_company(api: Any) -> None:
 
 
 def test_string_shorthands_are_accepted(api: Any) -> None:
-    api.company("https://www.acme.co.uk/about?utm=x", categories="B2B")
+    api.company("https://www.acme.co.uk/about?utm=x", categories=["B2B"])
     record = api.ok(
         api.upsert(
             "people",
             "email_addresses",
             {
-                "email_addresses": "Ada@Example.com",
+                "email_addresses": ["Ada@Example.com"],
                 "name": "Lovelace, Ada",
-                "phone_numbers": "+1 (555) 867-5309",
+                "phone_numbers": ["+1 (555) 867-5309"],
                 "company": "www.acme.co.uk",
                 "primary_location": "London, England, GB",
                 "job_title": {"value": "CTO"},
@@ -235,7 +235,19 @@ def test_unknown_select_option_and_bad_ratings(api: Any) -> None:
     assert api.error(required, 400)["code"] == "missing_value"
 
 
-def test_patch_appends_put_replaces_and_empty_list_clears(api: Any) -> None:
+def test_a_bare_value_for_a_multiselect_is_refused(api: Any, srv: AttioServer) -> None:
+    # Attio's spec: values are "an array of values (for single or multi-select attributes)";
+    # only a single-value attribute takes a bare value.
+    for values in (
+        {"email_addresses": "a@x.com"},
+        {"email_addresses": ["a@x.com"], "phone_numbers": "+15558675309"},
+    ):
+        body = api.error(api.upsert("people", "email_addresses", values), 400)
+        assert body["code"] == "validation_type" and "array" in body["message"]
+    assert srv.records("people") == []
+
+
+def test_patch_appends_put_replaces_and_empty_list_changes_nothing_on_patch(api: Any) -> None:
     rid = api.person("a@x.com", phone_numbers=["+15558675309"])
     url = f"/v2/objects/people/records/{rid}"
 
@@ -249,7 +261,11 @@ def test_patch_appends_put_replaces_and_empty_list_clears(api: Any) -> None:
     )
     assert api.field(put, "phone_numbers", "phone_number") == ["+33142685300"]
 
-    cleared = api.ok(api.client.patch(url, json={"data": {"values": {"phone_numbers": []}}}))
+    # PATCH only adds: [] adds nothing, so it changes nothing.
+    kept = api.ok(api.client.patch(url, json={"data": {"values": {"phone_numbers": []}}}))
+    assert api.field(kept, "phone_numbers", "phone_number") == ["+33142685300"]
+    # PUT replaces: [] clears.
+    cleared = api.ok(api.client.put(url, json={"data": {"values": {"phone_numbers": []}}}))
     assert cleared["values"]["phone_numbers"] == []
     assert api.field(cleared, "email_addresses", "email_address") == ["a@x.com"]
 
@@ -349,3 +365,18 @@ def test_concurrent_asserts_of_one_email_make_one_person(srv: AttioServer) -> No
 
     assert codes == [200] * 16
     assert len(srv.records("people")) == 1
+
+
+def test_creating_a_person_derives_a_company_from_a_corporate_email(
+    api: Any, srv: AttioServer
+) -> None:
+    # Attio: "a related company record will automatically be generated or matched based on
+    # the domain of the person's email address". Free mail derives none.
+    rid = api.person("ada@initech.io")
+    [company] = srv.records("companies")
+    assert api.field(company, "domains", "domain") == ["initech.io"]
+    person = api.get("people", rid)
+    assert api.field(person, "company", "target_record_id") == [company["id"]["record_id"]]
+    api.person("bob@initech.io")  # matched, not created again
+    api.person("kim@gmail.com")
+    assert len(srv.records("companies")) == 1

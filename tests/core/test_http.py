@@ -160,18 +160,29 @@ def test_429_pauses_the_shared_budget_for_other_requests() -> None:
     assert limits.acquire("read") == 0.0  # only the write budget was paused
 
 
-def test_429_exhausted_raises_retry_later_with_retry_after() -> None:
+def test_429_uses_up_no_retry_only_the_overall_throttle_wait_ends_it() -> None:
+    # Attio: a 429 was not processed. It is sent again after the wait however many times,
+    # max_retries untouched; only max_throttle_wait (total seconds waited) gives up.
     sleeps: list[float] = []
     client, script = make_client(
-        [httpx.Response(429, headers={"Retry-After": "3"})], sleeps, max_retries=2
+        [httpx.Response(429, headers={"Retry-After": "3"})] * 4 + [ok()],
+        sleeps,
+        max_retries=0,
+    )
+    assert client.request("GET", "/v2/self").status_code == 200
+    assert script.calls == 5 and sleeps == [3.0] * 4
+    client, script = make_client(
+        [httpx.Response(429, headers={"Retry-After": "3"})],
+        sleeps := [],
+        max_retries=2,
+        max_throttle_wait=10,
     )
     with pytest.raises(RetryLater) as info:
         client.request("GET", "/v2/self")
     assert "Example kept answering 429" in str(info.value)
-    assert "after 2 retries" in str(info.value)
     assert info.value.retry_after == 3.0
-    assert script.calls == 3 and sleeps == [3.0, 3.0]
-    assert client.stats.throttled == 3
+    assert script.calls == 4 and sleeps == [3.0, 3.0, 3.0]
+    assert client.stats.throttled == 4
 
 
 def test_retry_after_longer_than_max_retry_wait_is_not_slept_through() -> None:
@@ -613,7 +624,7 @@ def test_a_throttled_retry_names_retry_after(caplog: pytest.LogCaptureFixture) -
     client.request("PUT", "/v2/records", json={})
     [record] = _retry_records(caplog)
     assert record.levelno == logging.WARNING
-    assert "PUT /v2/records answered 429 (throttled); retrying in 3.0 s (attempt 2 of 6)" in (
+    assert "PUT /v2/records answered 429 (throttled); retrying in 3.0 s (a 429 uses up no" in (
         record.getMessage()
     )
 

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import oauth
 from .auth import TokenInfo, TokenStore, missing_scopes
-from .errors import ApiError, invalid, not_found, validation
+from .errors import ApiError, forbidden, invalid, not_found, validation
 from .model import ObjectDef
 from .ratelimit import FailureInjector, SlidingWindow, rate_limited
 from .responses import Response, error_response, json_response
@@ -29,6 +29,8 @@ from .validation import Spec
 from .workspace import Workspace
 
 _NOTES_MAX_LIMIT = 50
+#: Attio's own limit of GET /v2/notes, requests per second (beside the 100 reads/s).
+NOTES_LIST_RATE = 10.0
 _QUERY_DEFAULT_LIMIT = 500
 
 
@@ -109,6 +111,7 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/v2/notes", "list_notes", "/v2/notes", "read"),
     _route("POST", "/v2/notes", "create_note", "/v2/notes", "write"),
     _route("GET", "/v2/notes/{id}", "get_note", "/v2/notes/{note_id}", "read"),
+    _route("PATCH", "/v2/notes/{id}", "patch_note", "/v2/notes/{note_id}", "write"),
     _route("GET", "/v2/workspace_members", "members", "/v2/workspace_members", "read"),
     _route("GET", "/authorize", "authorize", None, None, auth="none"),
     _route("POST", "/oauth/token", "oauth_token", None, None, auth="none"),
@@ -151,6 +154,7 @@ class App:
         latency: float,
         workspace_name: str,
         on_request: Callable[[RequestLog], None],
+        notes_list_limit: SlidingWindow | None = None,
     ) -> None:
         self.workspace = workspace
         self.tokens = tokens
@@ -161,6 +165,8 @@ class App:
         self.latency = latency
         self.workspace_name = workspace_name
         self.on_request = on_request
+        # Attio: GET /v2/notes "is temporarily rate limited to 10 requests per second".
+        self.notes_list_limit = notes_list_limit or SlidingWindow(NOTES_LIST_RATE)
         # What /v2/self reports as client_id for workspace API keys (no OAuth app).
         self.api_key_client_id = workspace.stable_id("api-key-client")
 
@@ -211,15 +217,16 @@ class App:
             needed = self.spec.required_scopes(method, route.template)
             lacking = missing_scopes(call.info.scopes, needed)
             if lacking:
-                raise ApiError(
-                    403,
-                    "auth_error",
-                    "forbidden",
+                raise forbidden(
                     f"The access token lacks the required scope(s): {', '.join(lacking)}. "
-                    "Grant them to the token/app and reconnect.",
+                    "Grant them to the token/app and reconnect."
                 )
         if route.kind is not None:
             self._rate_limit(route.kind)
+        if route.handler == "list_notes":
+            frees_at = self.notes_list_limit.acquire()
+            if frees_at is not None:
+                raise rate_limited(frees_at)
         if route.template is not None and method in ("POST", "PUT", "PATCH"):
             if raw_body and body is _INVALID:
                 raise validation("Body payload validation error: the body is not valid JSON.")
@@ -278,25 +285,28 @@ class App:
         ws = self.workspace
         client_id = info.client_id or self.api_key_client_id
         admin = ws.members[0]["id"]["workspace_member_id"] if ws.members else None
-        return json_response(
-            200,
-            {
-                "active": True,
-                "scope": " ".join(info.scopes),
-                "client_id": client_id,
-                "token_type": "Bearer",
-                "exp": int(info.expires_at) if info.expires_at is not None else None,
-                "iat": int(info.issued_at),
-                "sub": ws.workspace_id,
-                "aud": client_id,
-                "iss": "attio.com",
-                "authorized_by_workspace_member_id": admin,
-                "workspace_id": ws.workspace_id,
-                "workspace_name": self.workspace_name,
-                "workspace_slug": ws.workspace_slug,
-                "workspace_logo_url": None,
-            },
-        )
+        answer: dict[str, Any] = {
+            "active": True,
+            "scope": " ".join(info.scopes),
+            "client_id": client_id,
+            "token_type": "Bearer",
+            "exp": int(info.expires_at) if info.expires_at is not None else None,
+            "iat": int(info.issued_at),
+            "sub": ws.workspace_id,
+            "aud": client_id,
+            "iss": "attio.com",
+            # Attio: "workspace" (a workspace access token or an app's token) or "user"
+            # (acts as one member, whose permissions bound what it may do).
+            "token_level": info.token_level,
+            "workspace_id": ws.workspace_id,
+            "workspace_name": self.workspace_name,
+            "workspace_slug": ws.workspace_slug,
+            "workspace_logo_url": None,
+        }
+        if admin is not None:
+            # Attio omits an absent member rather than sending null.
+            answer["authorized_by_workspace_member_id"] = admin
+        return json_response(200, answer)
 
     def list_objects(self, call: Call) -> Response:
         return _ok(self.workspace.list_objects())
@@ -409,6 +419,9 @@ class App:
 
     def get_note(self, call: Call) -> Response:
         return _ok(self.workspace.get_note(call.params[0]))
+
+    def patch_note(self, call: Call) -> Response:
+        return _ok(self.workspace.update_note(call.params[0], call.body["data"]))
 
     # -- OAuth (app.attio.com in production) ------------------------------------------------
 

@@ -30,6 +30,8 @@ class TokenInfo:
     # Seconds since the epoch; None = never expires (Attio's workspace API keys).
     expires_at: float | None = None
     issued_at: float = field(default_factory=time.time)
+    # What /v2/self says as token_level: "workspace" or "user" (a member's own token).
+    token_level: str = "workspace"
 
     def is_live(self, now: float | None = None) -> bool:
         if not self.active:

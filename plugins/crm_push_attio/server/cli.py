@@ -77,7 +77,8 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "--refresh-tokens",
         action="store_true",
-        help="the OAuth token endpoint issues refresh tokens too (default: it does not)",
+        help="test-only extension, not Attio: the OAuth token endpoint also issues refresh "
+        "tokens and expiring access tokens (default: it does not, as Attio does not)",
     )
     p.add_argument(
         "--workspace-name",

@@ -51,3 +51,8 @@ def object_not_found(slug: str) -> ApiError:
 
 def record_not_found(record_id: str) -> ApiError:
     return not_found(f'Record with ID "{record_id}" not found.')
+
+
+def forbidden(message: str) -> ApiError:
+    # Attio's 403: type auth_error, code unauthorized (the code its 401 uses too).
+    return ApiError(403, "auth_error", "unauthorized", message)

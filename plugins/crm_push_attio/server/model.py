@@ -65,3 +65,4 @@ class Note:
     content_markdown: str
     created_by_actor: dict[str, Any]
     created_at: str
+    meeting_id: str | None = None

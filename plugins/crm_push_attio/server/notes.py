@@ -17,6 +17,7 @@ def note_output(note: Note, workspace_id: str) -> dict[str, Any]:
         "parent_object": note.parent_object,
         "parent_record_id": note.parent_record_id,
         "title": note.title,
+        "meeting_id": note.meeting_id,
         "content_plaintext": note.content_plaintext,
         "content_markdown": note.content_markdown,
         "tags": [],

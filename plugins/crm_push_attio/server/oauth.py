@@ -2,6 +2,10 @@
 
 Authorization is auto-approved, as if the local workspace admin always clicked "Allow".
 Token endpoint errors follow RFC 6749 ({"error": ...}), not Attio's API error shape.
+
+Refresh tokens (`issue_refresh_tokens`, the CLI's `--refresh-tokens`) are a TEST-ONLY
+extension: Attio documents no refresh token and no expiring access token. The mode exists so
+the client's refresh path can be exercised; a real workspace never takes it.
 """
 
 from __future__ import annotations
@@ -55,18 +59,29 @@ def token(tokens: TokenStore, body: Any, headers: Mapping[str, str]) -> Response
 
 
 def revoke(tokens: TokenStore, body: Any, headers: Mapping[str, str]) -> Response:
+    """Attio documents the token as a Bearer header first, a form field second; 204, no body."""
     try:
         form = _form(body)
-        client_id, secret = _client_credentials(form, headers)
+        header = (headers.get("Authorization") or "").strip()
+        bearer = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        client_id, secret = (
+            (form.get("client_id"), form.get("client_secret"))
+            if bearer
+            else _client_credentials(form, headers)
+        )
         if client_id is not None:
             tokens.check_client(client_id, secret)
-        value = form.get("token")
+        value = bearer or form.get("token")
         if not value:
-            raise OAuthError(400, "invalid_request", 'The "token" parameter is required.')
+            raise OAuthError(
+                400,
+                "invalid_request",
+                'Send the token as "Authorization: Bearer <token>" or the "token" parameter.',
+            )
     except OAuthError as err:
         return _error(err)
     tokens.revoke(value)
-    return json_response(200, {})
+    return Response(204, b"", dict(_NO_STORE))
 
 
 def _form(body: Any) -> dict[str, str]:

@@ -62,6 +62,12 @@ class _Rule:
 
 
 _FAILURES = {
+    # A user-level token whose member lacks permission: every scope granted, still 403.
+    403: (
+        "auth_error",
+        "unauthorized",
+        "You do not have permission to perform this action.",
+    ),
     409: (
         "invalid_request_error",
         "concurrent_write_conflict",

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
-from .app import App, RequestLog
+from .app import NOTES_LIST_RATE, App, RequestLog
 from .auth import DEFAULT_SCOPES, DEFAULT_TOKEN, TokenInfo, TokenStore
 from .catalog import DEFAULT_ACTIVATED
 from .httpd import HTTPServer
@@ -34,6 +34,7 @@ class AttioServer:
         latency: float = 0.0,
         write_rate: float | None = None,
         read_rate: float | None = None,
+        notes_list_rate: float | None = NOTES_LIST_RATE,
         activated_objects: Iterable[str] = DEFAULT_ACTIVATED,
         workspace_name: str = "Local workspace",
         oauth_clients: dict[str, str] | None = None,
@@ -61,6 +62,7 @@ class AttioServer:
             latency=latency,
             workspace_name=workspace_name,
             on_request=self._record,
+            notes_list_limit=SlidingWindow(notes_list_rate),
         )
         self.host = host
         self.port = port

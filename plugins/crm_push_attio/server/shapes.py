@@ -31,7 +31,11 @@ class Shapes(State):
                     "workspace_id": self.workspace_id,
                     "object_id": other_obj.object_id,
                     "attribute_id": other.attribute_id,
-                }
+                },
+                "object_slug": other_obj.slug,
+                "title": other.title,
+                "api_slug": other.slug,
+                "is_multiselect": other.is_multiselect,
             }
         allowed = [self.objects[t].object_id for t in attr.targets] or None
         return {

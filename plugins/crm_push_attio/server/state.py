@@ -174,15 +174,30 @@ class State:
         return record_id in self._records.get(object_slug, {})
 
     def find_by_unique(self, object_slug: str, attr_ident: str, raw: Any, path: str) -> str | None:
+        """The one record whose attribute holds this value (Attio's 2026 linking guide: the
+        attribute need not be unique, but the value must match exactly one record)."""
         obj = self.get_object(object_slug)
         attr = obj.find(attr_ident)
-        if attr is None or not attr.is_unique:
+        if attr is None:
             raise validation(
                 f'Cannot reference {object_slug} by "{attr_ident}" at {path}: '
-                "it is not a unique attribute of that object."
+                "that object has no such attribute."
             )
         parsed = parse_value(attr, raw, path, self)
-        return self._unique[obj.slug][attr.slug].get(value_key(attr.type, parsed))
+        key = value_key(attr.type, parsed)
+        if attr.is_unique:
+            return self._unique[obj.slug][attr.slug].get(key)
+        matches = [
+            record.record_id
+            for record in self._records[obj.slug].values()
+            if any(value_key(attr.type, v) == key for v in record.values.get(attr.slug, []))
+        ]
+        if len(matches) > 1:
+            raise validation(
+                f'Cannot reference {object_slug} by "{attr.slug}" at {path}: the value matches '
+                f"{len(matches)} records; a reference must match exactly one."
+            )
+        return matches[0] if matches else None
 
     def member_id(self, email: str | None = None, member_id: str | None = None) -> str | None:
         for member in self.members:

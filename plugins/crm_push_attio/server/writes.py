@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from .errors import invalid, validation
+from .errors import invalid, not_found, validation
 from .model import AttributeDef, Note, ObjectDef, Record
 from .notes import escape_markdown, markdown_to_text, note_created_at, note_output
 from .shapes import Shapes
 from .state import Actor, new_id
-from .values import now_timestamp, parse_value, value_key
+from .values import FREE_MAIL_DOMAINS, now_timestamp, parse_value, root_domain, value_key
 
 
 class Writes(Shapes):
@@ -101,6 +101,12 @@ class Writes(Shapes):
                     f'Invalid value for attribute "{attr.slug}" at {path}: null is not a value; '
                     "send [] to clear it."
                 )
+            if attr.is_multiselect and not isinstance(raw, list):
+                # Attio's spec: "an array of values (for single or multi-select attributes)";
+                # only single-value attributes take a bare value.
+                raise validation(
+                    f'Attribute "{attr.slug}" at {path} is a multiselect: send an array of values.'
+                )
             if not attr.is_multiselect and len(items) > 1:
                 raise validation(
                     f'Attribute "{attr.slug}" at {path} takes a single value, got {len(items)}.'
@@ -139,13 +145,12 @@ class Writes(Shapes):
                 for key in vals:
                     owner = index.get(key)
                     if owner is not None and owner != record_id:
-                        # Attio's status for this is unverified; 409 with the code from
-                        # public reports. Not retriable, unlike 409 concurrent_write_conflict.
+                        # Attio documents this as a 400 (on the record-values endpoint; peers
+                        # see it on creates). 409 is concurrent_write_conflict only.
                         raise invalid(
                             "uniqueness_conflict",
                             f'The value "{key}" of unique attribute "{slug}" already belongs '
                             f"to another {obj.singular.lower()} record ({owner}).",
-                            status=409,
                         )
 
     def _create(
@@ -173,7 +178,38 @@ class Writes(Shapes):
                 record.values[attr.slug] = [self._entry(attr, auto, actor)]
         self._records[obj.slug][record_id] = record
         self._store(obj, record, parsed, actor)
+        if obj.slug == "people":
+            self._company_from_email(record, parsed, actor)
         return self.record_output(record)
+
+    def _company_from_email(
+        self, person: Record, parsed: dict[str, dict[Hashable, Any]], actor: Actor
+    ) -> None:
+        """Attio: "When creating a person, a related company record will automatically be
+        generated or matched based on the domain of the person's email address." Modelled:
+        the first email's domain, unless a free-mail one, is matched to a company by
+        `domains`, else a company is created with that domain; the person is linked to it
+        only when the write gave no company. Whether Attio still derives a company when the
+        write sets `company` is unverified; this server assumes the worst case, that it does.
+        """
+        emails = list(parsed.get("email_addresses", {}).values())
+        companies = self.objects.get("companies")
+        if not emails or companies is None or not companies.activated:
+            return
+        domain = str(emails[0]["email_domain"])
+        if domain in FREE_MAIL_DOMAINS or root_domain(domain) in FREE_MAIL_DOMAINS:
+            return
+        domains_attr = companies.attributes["domains"]
+        value = parse_value(domains_attr, domain, "$.derived.domains", self)
+        key = value_key(domains_attr.type, value)
+        company_id = self._unique["companies"]["domains"].get(key)
+        if company_id is None:
+            derived = self._create(companies, {"domains": {key: value}}, actor)
+            company_id = derived["id"]["record_id"]
+        if not parsed.get("company"):
+            people = self.objects["people"]
+            link = {"target_object": "companies", "target_record_id": company_id}
+            self._store(people, person, {"company": {company_id: link}}, actor)
 
     def _update(
         self,
@@ -186,7 +222,8 @@ class Writes(Shapes):
         final: dict[str, dict[Hashable, Any]] = {}
         for slug, new in parsed.items():
             attr = obj.attributes[slug]
-            if attr.is_multiselect and slug in append and new:
+            if attr.is_multiselect and slug in append:
+                # Appended: existing values stay; [] adds nothing, so changes nothing.
                 current = {value_key(attr.type, v): v for v in record.values.get(slug, [])}
                 final[slug] = {**current, **{k: v for k, v in new.items() if k not in current}}
             else:
@@ -277,6 +314,23 @@ class Writes(Shapes):
                 created_at=created,
             )
             self._notes[note.note_id] = note
+            return note_output(note, self.workspace_id)
+
+    def update_note(self, note_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """PATCH /v2/notes/{note_id}: title and/or content; the parent never changes."""
+        with self.lock:
+            note = self._notes.get(note_id)
+            if note is None:
+                raise not_found(f'Note with ID "{note_id}" was not found.')
+            if "content" in data and "format" not in data:
+                raise validation('"format" is required when "content" is given.')
+            if data.get("title") is not None:
+                note.title = data["title"]
+            if data.get("content") is not None:
+                content = data["content"]
+                markdown = data["format"] == "markdown"
+                note.content_plaintext = markdown_to_text(content) if markdown else content
+                note.content_markdown = content if markdown else escape_markdown(content)
             return note_output(note, self.workspace_id)
 
 
