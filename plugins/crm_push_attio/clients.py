@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import httpx
 from crm_push.errors import CrmPushError, ReconnectRequired
-from crm_push.http import HttpClient, RateLimits
+from crm_push.http import Budget, HttpClient
 from crm_push.models import Connection, Credentials
 
 from . import oauth
@@ -69,7 +69,7 @@ class Clients:
         self,
         base_url: str,
         auth: TokenAuth,
-        limits: RateLimits | None,
+        limits: Budget | None,
         max_retries: int = 5,
         *,
         error_for: Callable[[httpx.Response], CrmPushError | None] = error_for,
@@ -96,7 +96,7 @@ class Clients:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                limits = workspace_limits(connection.workspace_id)
+                limits = workspace_limits(connection)
                 # One token for both clients: a refresh by either serves the other.
                 auth = TokenAuth(
                     connection.credentials,

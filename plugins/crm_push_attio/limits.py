@@ -1,21 +1,19 @@
-"""The rate budget of each Attio workspace in this process (until core shares one)."""
+"""The rate budget of each Attio workspace: core's (`crm_push.http.budget_for`), shared by every
+process pushing to the workspace when a Session configured a state database."""
 
 from __future__ import annotations
 
-import threading
-
 from crm_push.errors import ConfigurationError
-from crm_push.http import RateLimits
+from crm_push.http import Budget, RateLimits, budget_for, reset_budgets
+from crm_push.models import Connection
 
 from .errors import SettingError
 
-#: Attio's limits: 25 writes and 100 reads a second per workspace.
+#: Attio's limits: 25 writes and 100 reads a second per workspace ("across the whole API").
 WRITES_PER_SECOND = 25.0
 READS_PER_SECOND = 100.0
-# Attio's limits (25 writes/s, 100 reads/s) are "across the whole API"; budget them per
-# workspace, shared by every client of this process that writes to that workspace.
-_LIMITS: dict[str, RateLimits] = {}
-_LIMITS_LOCK = threading.Lock()
+#: GET /v2/notes has a budget of its own: 10 a second.
+NOTES_PER_SECOND = 10.0
 
 
 def from_env() -> RateLimits:
@@ -33,16 +31,17 @@ def check_settings() -> None:
     from_env()
 
 
-def workspace_limits(workspace_id: str) -> RateLimits:
-    """The one rate budget of a workspace in this process (ATTIO_*_PER_SECOND override)."""
-    with _LIMITS_LOCK:
-        limits = _LIMITS.get(workspace_id)
-        if limits is None:
-            limits = _LIMITS[workspace_id] = from_env()
-        return limits
+def workspace_limits(connection: Connection) -> Budget:
+    """The one rate budget of a connection's workspace (ATTIO_*_PER_SECOND override)."""
+    rates = from_env()
+    return budget_for(
+        connection,
+        writes_per_second=rates.writes_per_second,
+        reads_per_second=rates.reads_per_second,
+        extra={"notes": NOTES_PER_SECOND},
+    )
 
 
 def reset_limits() -> None:
     """Forget every workspace's budget: the next client reads ATTIO_*_PER_SECOND again."""
-    with _LIMITS_LOCK:
-        _LIMITS.clear()
+    reset_budgets()
