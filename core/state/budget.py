@@ -76,8 +76,11 @@ class BudgetStore:
     def _ensure(self, conn: sa.Connection, key: dict[str, str]) -> None:
         conn.execute(self._create, key)
 
-    def reserve(self, destination: str, workspace: str, kind: str, interval: float) -> float:
-        """Take the next slot of a budget; return the seconds until it may be sent (≥ 0)."""
+    def take(
+        self, destination: str, workspace: str, kind: str, interval: float
+    ) -> tuple[float, float]:
+        """Take the next slot of a budget: (its send time, the database's now), in seconds since
+        the epoch by the database's clock, from the one statement that took it."""
         key = {"destination": destination, "workspace": workspace, "kind": kind}
         params = {**key, "interval": interval}
         for _ in range(2):
@@ -87,10 +90,14 @@ class BudgetStore:
                 if not self._returning and result.rowcount:
                     row = conn.execute(self._after, params).first()
                 if row is not None:
-                    send_at, now = row
-                    return max(0.0, float(send_at) - float(now))
+                    return float(row[0]), float(row[1])
                 self._ensure(conn, key)  # a new budget: its row, then the update again
         raise RuntimeError("the rate budget row could not be created")  # pragma: no cover
+
+    def reserve(self, destination: str, workspace: str, kind: str, interval: float) -> float:
+        """Take the next slot of a budget; return the seconds until it may be sent (≥ 0)."""
+        send_at, now = self.take(destination, workspace, kind, interval)
+        return max(0.0, send_at - now)
 
     def hold(self, destination: str, workspace: str, kind: str, seconds: float) -> None:
         """Send nothing of this budget for ``seconds`` from the database's now (never
