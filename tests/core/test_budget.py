@@ -212,3 +212,19 @@ def test_a_session_registers_its_state_database(clean: None, crm_file: Path, db_
         assert isinstance(budget, SharedBudget)
     # Closed: a plugin used without a Session has this process's budget again.
     assert shared.registered_url("filecrm", live.workspace_id) is None
+
+
+def test_sqlite_before_returning_updates_then_selects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite < 3.35 has no UPDATE … RETURNING: the UPDATE takes the write lock, and a SELECT in
+    # the same transaction reads the slot it took.
+    monkeypatch.setattr(shared, "_SQLITE_RETURNING", False)
+    store = BudgetStore(f"sqlite:///{tmp_path / 'old.db'}")
+    assert "RETURNING" not in str(store._reserve)
+    interval = interval_of(2)
+    sends = [store.take("crm", "ws", "write", interval)[0] for _ in range(4)]
+    for before, after in itertools.pairwise(sends):
+        assert after - before == pytest.approx(interval, abs=1e-6)
+    store.hold("crm", "ws", "write", 30)
+    assert store.reserve("crm", "ws", "write", interval) > 25
