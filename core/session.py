@@ -63,6 +63,7 @@ class Session:
         self.tenant = tenant
         self.environment = environment
         self.store = ConnectionStore(db_url)
+        self._budgets: set[str] = set()  # the workspaces whose budget this Session registered
         #: The connection as stored (None: never connected), before any check with the CRM.
         self.stored: Connection | None = None
         #: Set when several connections are stored and no workspace was chosen: raised as soon
@@ -72,12 +73,22 @@ class Session:
             self.stored = self.store.load(self.destination.name, workspace, tenant=tenant)
         except AmbiguousConnection as exc:
             self.ambiguous = exc
+        self._register_budget(workspace or (self.stored.workspace_id if self.stored else None))
         self._credentials = credentials
         self._connection: Connection | None = None
 
     @property
     def name(self) -> str:
         return self.destination.name
+
+    def _register_budget(self, workspace: str | None) -> None:
+        """The workspace's rate budget lives in this state database, shared by every process
+        pushing to it (`crm_push.http.budget_for`)."""
+        if workspace is not None and workspace not in self._budgets:
+            from crm_push.state.budget import register
+
+            register(self.name, workspace, self.db_url)
+            self._budgets.add(workspace)
 
     # -- connecting -----------------------------------------------------------------------
 
@@ -109,6 +120,7 @@ class Session:
             self.stored = self.store.load(self.name, live.workspace_id)
             self.ambiguous = None
         self._connection = live
+        self._register_budget(live.workspace_id)
         self.keep_renewed()
         return live
 
@@ -206,6 +218,11 @@ class Session:
         try:
             self.keep_renewed()
         finally:
+            from crm_push.state.budget import unregister
+
+            for workspace in self._budgets:
+                unregister(self.name, workspace)
+            self._budgets.clear()
             self.destination.close()
 
     def __enter__(self) -> Session:

@@ -7,20 +7,32 @@ with HttpClient("https://api.attio.com", headers={"Authorization": "Bearer …"}
 """
 
 from crm_push.http.client import HttpClient
-from crm_push.http.limits import WINDOW_MARGIN, Kind, RateLimits
+from crm_push.http.limits import (
+    BUDGET_ENV,
+    WINDOW_MARGIN,
+    Budget,
+    Kind,
+    RateLimits,
+    budget_for,
+    reset_budgets,
+)
 from crm_push.http.redact import has_control_characters, redact, redact_error, secrets_in
 from crm_push.http.retry_after import retry_after_seconds
 from crm_push.http.stats import HttpStats
 
 __all__ = [
+    "BUDGET_ENV",
     "WINDOW_MARGIN",
+    "Budget",
     "HttpClient",
     "HttpStats",
     "Kind",
     "RateLimits",
+    "budget_for",
     "has_control_characters",
     "redact",
     "redact_error",
+    "reset_budgets",
     "retry_after_seconds",
     "secrets_in",
 ]

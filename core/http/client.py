@@ -32,7 +32,7 @@ from typing import Any, Self
 
 import httpx
 from crm_push.errors import CrmPushError, Fatal, InvalidInput, ReconnectRequired, RetryLater
-from crm_push.http.limits import Kind, RateLimits
+from crm_push.http.limits import Budget, Kind
 from crm_push.http.redact import redact, redact_error, secrets_in
 from crm_push.http.retry_after import response_retry_after
 from crm_push.http.stats import HttpStats
@@ -93,7 +93,7 @@ class HttpClient:
         self,
         base_url: str,
         headers: Mapping[str, str] | None = None,
-        limits: RateLimits | None = None,
+        limits: Budget | None = None,
         timeout: float | httpx.Timeout = 30.0,
         max_retries: int = 5,
         backoff_base: float = 0.5,

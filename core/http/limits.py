@@ -1,4 +1,6 @@
-"""Client-side rate limits: a pausable sliding window per budget (reads, writes)."""
+"""Client-side rate limits: the `Budget` protocol HttpClient draws on, `RateLimits` (a pausable
+sliding window per kind in this process) and `budget_for` (a workspace's budget: shared through
+the state database when a Session configured one, else this process's `RateLimits`)."""
 
 from __future__ import annotations
 
@@ -8,11 +10,33 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from crm_push.errors import ConfigurationError
 
+if TYPE_CHECKING:
+    from crm_push.models.crm import Connection
+
 Kind = Literal["read", "write"]
+
+#: Which budget a process draws on: "shared" (default: the state database's, when a Session
+#: configured one) or "process" (each process its own, as before; for comparisons).
+BUDGET_ENV = "CRM_PUSH_BUDGET"
+
+
+@runtime_checkable
+class Budget(Protocol):
+    """What HttpClient calls on a rate budget. ``kind`` is "read", "write" or an extra kind the
+    destination declared."""
+
+    def acquire(self, kind: str) -> float:
+        """Block until a request of ``kind`` may be sent; return the seconds waited."""
+        ...
+
+    def pause(self, kind: str, seconds: float) -> None:
+        """Hold every ``kind`` request for ``seconds`` (a 429's Retry-After)."""
+        ...
+
 
 # Why a small hand-written limiter rather than pyrate-limiter 4.x (installed, and read for this):
 # * Its limits are integers per integer-millisecond interval; ours come as floats per second.
@@ -94,18 +118,22 @@ class RateLimits:
         writes_per_second: float | None = None,
         reads_per_second: float | None = None,
         *,
+        extra: Mapping[str, float | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.writes_per_second = self._checked("writes_per_second", writes_per_second)
         self.reads_per_second = self._checked("reads_per_second", reads_per_second)
+        #: Every kind's rate (None: unlimited), extra kinds included.
+        self.rates: dict[str, float | None] = {
+            "write": self.writes_per_second,
+            "read": self.reads_per_second,
+        }
+        for name, rate in (extra or {}).items():
+            self.rates[name] = self._checked(name, rate)
         self._buckets: dict[str, _SlidingWindow | None] = {
-            "write": None
-            if self.writes_per_second is None
-            else _SlidingWindow(self.writes_per_second, clock, sleep),
-            "read": None
-            if self.reads_per_second is None
-            else _SlidingWindow(self.reads_per_second, clock, sleep),
+            name: None if rate is None else _SlidingWindow(rate, clock, sleep)
+            for name, rate in self.rates.items()
         }
 
     @staticmethod
@@ -159,14 +187,20 @@ class RateLimits:
             reads_per_second=read("READS_PER_SECOND", default_reads),
         )
 
-    def acquire(self, kind: Kind) -> float:
+    def _bucket(self, kind: str) -> _SlidingWindow | None:
+        try:
+            return self._buckets[kind]
+        except KeyError:
+            raise ValueError(f"no {kind!r} budget (declared: {sorted(self._buckets)})") from None
+
+    def acquire(self, kind: str) -> float:
         """Block until the ``kind`` budget has a free slot; return the seconds waited."""
-        bucket = self._buckets[kind]
+        bucket = self._bucket(kind)
         return 0.0 if bucket is None else bucket.acquire()
 
-    def pause(self, kind: Kind, seconds: float) -> None:
+    def pause(self, kind: str, seconds: float) -> None:
         """Hold every thread's ``kind`` requests for ``seconds`` (after a 429)."""
-        bucket = self._buckets[kind]
+        bucket = self._bucket(kind)
         if bucket is not None and seconds > 0:
             bucket.pause(seconds)
 
@@ -175,3 +209,73 @@ class RateLimits:
             f"RateLimits(writes_per_second={self.writes_per_second!r}, "
             f"reads_per_second={self.reads_per_second!r})"
         )
+
+
+_budgets: dict[tuple[object, ...], Budget] = {}
+_budgets_lock = threading.Lock()
+
+
+def budget_for(
+    connection: Connection,
+    *,
+    writes_per_second: float | None,
+    reads_per_second: float | None,
+    extra: Mapping[str, float | None] | None = None,
+) -> Budget:
+    """The rate budget of ``connection``'s destination and workspace, for its HttpClients.
+
+    When a `Session` configured a state database for that workspace (any `crm-push` command,
+    or a host app's Session), the budget lives in that database and every process and machine
+    pushing to the workspace shares it (PostgreSQL: any number of machines; a SQLite file: the
+    processes of one machine); a 429's Retry-After then holds it for all of them. Otherwise
+    (a plugin used without a Session, a state database in memory or read-only, or
+    ``CRM_PUSH_BUDGET=process``) it is one `RateLimits` of this process. The same arguments
+    return the same object. Rates: requests per second, None or 0 unlimited; ``extra`` names
+    further kinds (e.g. ``{"notes": 10}``) that ``acquire(kind)`` accepts besides "read" and
+    "write".
+    """
+    from crm_push.state import budget as shared
+    from crm_push.state import database
+
+    url = shared.registered_url(connection.destination, connection.workspace_id)
+    mode = os.environ.get(BUDGET_ENV, "").strip().lower() or "shared"
+    if mode not in ("shared", "process"):
+        raise ConfigurationError(
+            f"{BUDGET_ENV}={mode!r} is not a budget mode",
+            next_step=f"set {BUDGET_ENV} to 'shared' (the default) or 'process'",
+        )
+    if url is not None and (
+        mode == "process" or database.is_in_memory(url) or database.is_read_only(url)
+    ):
+        url = None
+    rates = tuple(sorted((extra or {}).items()))
+    key = (
+        connection.destination,
+        connection.workspace_id,
+        url,
+        writes_per_second,
+        reads_per_second,
+        rates,
+    )
+    with _budgets_lock:
+        budget = _budgets.get(key)
+        if budget is None:
+            if url is None:
+                budget = RateLimits(writes_per_second, reads_per_second, extra=extra)
+            else:
+                budget = shared.SharedBudget(
+                    connection.destination,
+                    connection.workspace_id,
+                    url,
+                    writes_per_second=writes_per_second,
+                    reads_per_second=reads_per_second,
+                    extra=extra,
+                )
+            _budgets[key] = budget
+        return budget
+
+
+def reset_budgets() -> None:
+    """Forget this process's budgets: the next `budget_for` makes new ones (tests)."""
+    with _budgets_lock:
+        _budgets.clear()

@@ -84,6 +84,19 @@ connections_table = sa.Table(
 )
 
 
+# One row per (destination, workspace, kind) rate budget, shared by every process and machine
+# that pushes to that workspace (see crm_push.state.budget): the GCRA's theoretical arrival time
+# of the next request, in seconds since the epoch by the database's own clock.
+budget_table = sa.Table(
+    "rate_budget",
+    metadata,
+    sa.Column("destination", sa.String(64), primary_key=True),
+    sa.Column("workspace", sa.String(128), primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),  # "read", "write", or a declared extra
+    sa.Column("tat", sa.Double(), nullable=False),
+)
+
+
 def default_url() -> str:
     path = Path(platformdirs.user_data_dir("crm-push", appauthor=False)) / "crm-push.db"
     return f"sqlite:///{path}"

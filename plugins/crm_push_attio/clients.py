@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import httpx
 from crm_push.errors import CrmPushError, ReconnectRequired
-from crm_push.http import HttpClient, RateLimits
+from crm_push.http import Budget, HttpClient
 from crm_push.models import Connection, Credentials
 
 from . import oauth
@@ -70,7 +70,7 @@ class Clients:
         self,
         base_url: str,
         auth: TokenAuth,
-        limits: RateLimits | None,
+        limits: Budget | None,
         max_retries: int = 5,
         *,
         error_for: Callable[[httpx.Response], CrmPushError | None] = error_for,
@@ -97,7 +97,7 @@ class Clients:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                limits = workspace_limits(connection.workspace_id)
+                limits = workspace_limits(connection)
                 # One token for both clients: a refresh by either serves the other.
                 auth = TokenAuth(
                     connection.credentials,
@@ -114,7 +114,7 @@ class Clients:
                     notes=self.http(
                         base_url,
                         auth,
-                        notes_list_limits(connection.workspace_id),
+                        notes_list_limits(connection),
                         error_for=errors,
                     ),
                 )

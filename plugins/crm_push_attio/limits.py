@@ -1,24 +1,19 @@
-"""The rate budget of each Attio workspace in this process (until core shares one)."""
+"""The rate budget of each Attio workspace: core's (`crm_push.http.budget_for`), shared by every
+process pushing to the workspace when a Session configured a state database."""
 
 from __future__ import annotations
 
-import threading
-
 from crm_push.errors import ConfigurationError
-from crm_push.http import Kind, RateLimits
+from crm_push.http import Budget, RateLimits, budget_for, reset_budgets
+from crm_push.models import Connection
 
 from .errors import SettingError
 
-#: Attio's own limit of GET /v2/notes ("temporarily rate limited to 10 requests per second").
-NOTES_LIST_PER_SECOND = 10.0
-#: Attio's limits: 25 writes and 100 reads a second per workspace.
+#: Attio's limits: 25 writes and 100 reads a second per workspace ("across the whole API").
 WRITES_PER_SECOND = 25.0
 READS_PER_SECOND = 100.0
-# Attio's limits (25 writes/s, 100 reads/s) are "across the whole API"; budget them per
-# workspace, shared by every client of this process that writes to that workspace.
-_LIMITS: dict[str, RateLimits] = {}
-_NOTES_LIMITS: dict[str, RateLimits] = {}
-_LIMITS_LOCK = threading.Lock()
+#: GET /v2/notes has a budget of its own: 10 a second.
+NOTES_PER_SECOND = 10.0
 
 
 def from_env() -> RateLimits:
@@ -36,43 +31,37 @@ def check_settings() -> None:
     from_env()
 
 
-def workspace_limits(workspace_id: str) -> RateLimits:
-    """The one rate budget of a workspace in this process (ATTIO_*_PER_SECOND override)."""
-    with _LIMITS_LOCK:
-        limits = _LIMITS.get(workspace_id)
-        if limits is None:
-            limits = _LIMITS[workspace_id] = from_env()
-        return limits
+def workspace_limits(connection: Connection) -> Budget:
+    """The one rate budget of a connection's workspace (ATTIO_*_PER_SECOND override)."""
+    rates = from_env()
+    return budget_for(
+        connection,
+        writes_per_second=rates.writes_per_second,
+        reads_per_second=rates.reads_per_second,
+        extra={"notes": NOTES_PER_SECOND},
+    )
 
 
 def reset_limits() -> None:
     """Forget every workspace's budget: the next client reads ATTIO_*_PER_SECOND again."""
-    with _LIMITS_LOCK:
-        _LIMITS.clear()
-        _NOTES_LIMITS.clear()
+    reset_budgets()
 
 
-class NotesListLimits(RateLimits):
-    """Listing notes: Attio's 10/s limit of GET /v2/notes, and the workspace's read budget
-    too. Same interface (`acquire(kind)`, `pause(kind, seconds)`), so it stands behind any
-    `RateLimits`, a shared database-backed one included. A 429 pauses the notes budget only."""
+class NotesListLimits:
+    """Listing notes: Attio's own limit of GET /v2/notes ("temporarily rate limited to 10
+    requests per second") on top of the workspace's read budget. A Budget like any other, so
+    the shared, database-backed one stands behind it; a 429 holds the notes budget only."""
 
-    def __init__(self, workspace: RateLimits, per_second: float = NOTES_LIST_PER_SECOND) -> None:
-        super().__init__(reads_per_second=per_second)
+    def __init__(self, workspace: Budget) -> None:
         self.workspace = workspace
 
-    def acquire(self, kind: Kind) -> float:
-        return super().acquire("read") + self.workspace.acquire(kind)
+    def acquire(self, kind: str) -> float:
+        return self.workspace.acquire("notes") + self.workspace.acquire(kind)
 
-    def pause(self, kind: Kind, seconds: float) -> None:
-        super().pause("read", seconds)
+    def pause(self, kind: str, seconds: float) -> None:
+        self.workspace.pause("notes", seconds)
 
 
-def notes_list_limits(workspace_id: str) -> RateLimits:
-    """The notes-listing budget of a workspace in this process, on top of its read budget."""
-    workspace = workspace_limits(workspace_id)
-    with _LIMITS_LOCK:
-        limits = _NOTES_LIMITS.get(workspace_id)
-        if limits is None:
-            limits = _NOTES_LIMITS[workspace_id] = NotesListLimits(workspace)
-        return limits
+def notes_list_limits(connection: Connection) -> Budget:
+    """The notes-listing budget of a connection's workspace, on top of its read budget."""
+    return NotesListLimits(workspace_limits(connection))

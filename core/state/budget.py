@@ -1,0 +1,252 @@
+"""The rate budget of a workspace in the state database, shared by every process and machine.
+
+A CRM's limit is per workspace, so its budget is one row per (destination, workspace, kind)
+("read", "write", or an extra kind a destination declares) in the state database, drawn on by
+every process that pushes to that workspace. The row holds a GCRA's theoretical arrival time
+(TAT) in seconds since the epoch **by the database's clock**: one atomic statement per request
+sets ``tat = max(tat, now) + interval`` and returns the send time (``max(tat, now)`` before the
+update) and the database's ``now``; the caller sleeps their difference. No machine's own clock
+enters, so clocks that disagree between machines do not matter.
+
+A 429's Retry-After holds the budget for every process: ``tat = max(tat, now + retry_after)``.
+
+PostgreSQL serves processes on any number of machines (``UPDATE … RETURNING`` under the row's
+lock); SQLite serves the processes of one machine (``UPDATE … RETURNING`` from 3.35, else the
+UPDATE and a SELECT in one write transaction).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+import sqlalchemy as sa
+from crm_push.errors import RetryLater
+from crm_push.http.limits import WINDOW_MARGIN
+from crm_push.state.database import budget_table, engine_for, resolve_url
+
+# The database's clock, in seconds since the epoch, by dialect. SQLite 3.40 (Python's bundled
+# one here) has no unixepoch('subsec') (3.42); julianday('now') has millisecond resolution.
+_NOW = {
+    "postgresql": "extract(epoch from clock_timestamp())::double precision",
+    "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
+}
+_MAX = {"postgresql": "greatest", "sqlite": "max"}
+_WHERE = "destination = :destination AND workspace = :workspace AND kind = :kind"
+_SQLITE_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
+
+
+def interval_of(per_second: float) -> float:
+    """Seconds between two requests at ``per_second``, with the margin RateLimits keeps: a
+    request reaches the server a moment after it is sent, and arrivals jitter."""
+    return (1.0 + WINDOW_MARGIN) / per_second
+
+
+class BudgetStore:
+    """The GCRA statements on one state database (any number of budgets)."""
+
+    def __init__(self, db_url: str | None = None) -> None:
+        self.db_url = resolve_url(db_url)
+        self.engine = engine_for(self.db_url)
+        dialect = self.engine.dialect.name
+        if dialect not in _NOW:
+            raise NotImplementedError(f"no shared rate budget on {dialect}")
+        now, greatest = _NOW[dialect], _MAX[dialect]
+        table = budget_table.name
+        self._returning = dialect == "postgresql" or _SQLITE_RETURNING
+        self._reserve = sa.text(
+            f"UPDATE {table} SET tat = {greatest}(tat, {now}) + :interval WHERE {_WHERE}"
+            + (f" RETURNING tat - :interval, {now}" if self._returning else "")
+        )
+        self._after = sa.text(f"SELECT tat - :interval, {now} FROM {table} WHERE {_WHERE}")
+        self._hold = sa.text(
+            f"UPDATE {table} SET tat = {greatest}(tat, {now} + :seconds) WHERE {_WHERE}"
+        )
+        self._create = sa.text(
+            f"INSERT INTO {table} (destination, workspace, kind, tat) "
+            "VALUES (:destination, :workspace, :kind, 0) ON CONFLICT DO NOTHING"
+        )
+        self._known: set[tuple[str, str, str]] = set()
+        self._lock = threading.Lock()
+
+    def _ensure(self, conn: sa.Connection, key: dict[str, str]) -> None:
+        conn.execute(self._create, key)
+
+    def take(
+        self, destination: str, workspace: str, kind: str, interval: float
+    ) -> tuple[float, float]:
+        """Take the next slot of a budget: (its send time, the database's now), in seconds since
+        the epoch by the database's clock, from the one statement that took it."""
+        key = {"destination": destination, "workspace": workspace, "kind": kind}
+        params = {**key, "interval": interval}
+        for _ in range(2):
+            with self.engine.begin() as conn:
+                result = conn.execute(self._reserve, params)
+                row = result.first() if self._returning else None
+                if not self._returning and result.rowcount:
+                    row = conn.execute(self._after, params).first()
+                if row is not None:
+                    return float(row[0]), float(row[1])
+                self._ensure(conn, key)  # a new budget: its row, then the update again
+        raise RuntimeError("the rate budget row could not be created")  # pragma: no cover
+
+    def reserve(self, destination: str, workspace: str, kind: str, interval: float) -> float:
+        """Take the next slot of a budget; return the seconds until it may be sent (≥ 0)."""
+        send_at, now = self.take(destination, workspace, kind, interval)
+        return max(0.0, send_at - now)
+
+    def hold(self, destination: str, workspace: str, kind: str, seconds: float) -> None:
+        """Send nothing of this budget for ``seconds`` from the database's now (never
+        shortens an existing hold), for every process."""
+        key = {"destination": destination, "workspace": workspace, "kind": kind}
+        with self.engine.begin() as conn:
+            self._ensure(conn, key)
+            conn.execute(self._hold, {**key, "seconds": seconds})
+
+    def reset(self, destination: str, workspace: str) -> None:
+        """Forget a workspace's budgets (tests)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                budget_table.delete().where(
+                    budget_table.c.destination == destination,
+                    budget_table.c.workspace == workspace,
+                )
+            )
+
+
+_stores: dict[str, BudgetStore] = {}
+_stores_lock = threading.Lock()
+
+
+def store_for(db_url: str | None) -> BudgetStore:
+    """One BudgetStore per database URL in this process."""
+    resolved = resolve_url(db_url)
+    with _stores_lock:
+        store = _stores.get(resolved)
+        if store is None:
+            store = _stores[resolved] = BudgetStore(resolved)
+        return store
+
+
+class SharedBudget:
+    """The rate budgets of one workspace of one destination, in the state database.
+
+    Implements what HttpClient calls (`crm_push.http.Budget`): ``acquire(kind)`` blocks until
+    this process's request of ``kind`` may be sent and returns the seconds waited;
+    ``pause(kind, seconds)`` holds that budget for every process (a 429's Retry-After).
+    A rate of None or 0 is unlimited (no row, no statement).
+    """
+
+    def __init__(
+        self,
+        destination: str,
+        workspace: str,
+        db_url: str | None = None,
+        *,
+        writes_per_second: float | None = None,
+        reads_per_second: float | None = None,
+        extra: Mapping[str, float | None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        store: BudgetStore | None = None,
+    ) -> None:
+        self.destination = destination
+        self.workspace = workspace
+        self.store = store or store_for(db_url)
+        self._sleep = sleep
+        rates: dict[str, float | None] = {"write": writes_per_second, "read": reads_per_second}
+        rates.update(extra or {})
+        self.rates: dict[str, float | None] = {}
+        for kind, rate in rates.items():
+            if rate is not None and (not math.isfinite(rate) or rate < 0):
+                raise ValueError(f"the {kind} rate must be a positive number, 0 or None")
+            self.rates[kind] = float(rate) if rate else None
+        self._intervals = {k: None if r is None else interval_of(r) for k, r in self.rates.items()}
+
+    @property
+    def writes_per_second(self) -> float | None:
+        return self.rates["write"]
+
+    @property
+    def reads_per_second(self) -> float | None:
+        return self.rates["read"]
+
+    def _interval(self, kind: str) -> float | None:
+        try:
+            return self._intervals[kind]
+        except KeyError:
+            raise ValueError(f"no {kind!r} budget (declared: {sorted(self.rates)})") from None
+
+    def acquire(self, kind: str) -> float:
+        """Block until the ``kind`` budget lets this request go; return the seconds waited."""
+        interval = self._interval(kind)
+        if interval is None:
+            return 0.0
+        try:
+            wait = self.store.reserve(self.destination, self.workspace, kind, interval)
+        except sa.exc.SQLAlchemyError as exc:
+            raise RetryLater(
+                f"the shared rate budget in the state database is unreachable: "
+                f"{type(getattr(exc, 'orig', None) or exc).__name__}",
+                next_step="check the state database, then push again",
+            ) from None
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def pause(self, kind: str, seconds: float) -> None:
+        """Hold every process's ``kind`` requests for ``seconds`` (after a 429)."""
+        if self._interval(kind) is None or seconds <= 0:
+            return
+        # The request is retried after its own wait anyway: the hold for the others is best
+        # effort when the database does not answer.
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            self.store.hold(self.destination, self.workspace, kind, seconds)
+
+    def __repr__(self) -> str:
+        rates = ", ".join(f"{k}={v!r}" for k, v in self.rates.items())
+        return f"SharedBudget({self.destination!r}, {self.workspace!r}, {rates})"
+
+
+# -- which workspaces have a state database (Session registers them) ---------------------------
+
+# (destination, workspace) -> [state database URL, how many Sessions registered it]
+_registered: dict[tuple[str, str], list[str | int]] = {}
+_registered_lock = threading.Lock()
+
+
+def register(destination: str, workspace: str, db_url: str | None) -> None:
+    """Say that this process pushes to ``workspace`` of ``destination`` with the state database
+    ``db_url``: its budget is then shared through that database (`crm_push.http.budget_for`).
+    Each call is undone by one `unregister` (the last registration's database wins)."""
+    with _registered_lock:
+        entry = _registered.get((destination, workspace))
+        count = int(entry[1]) if entry else 0
+        _registered[(destination, workspace)] = [resolve_url(db_url), count + 1]
+
+
+def unregister(destination: str, workspace: str) -> None:
+    """Undo one `register` (a Session closing)."""
+    with _registered_lock:
+        entry = _registered.get((destination, workspace))
+        if entry is None:
+            return
+        entry[1] = int(entry[1]) - 1
+        if int(entry[1]) <= 0:
+            del _registered[(destination, workspace)]
+
+
+def registered_url(destination: str, workspace: str) -> str | None:
+    """The state database registered for a workspace, or None."""
+    with _registered_lock:
+        entry = _registered.get((destination, workspace))
+        return None if entry is None else str(entry[0])
+
+
+def forget_registrations() -> None:
+    """Forget every registration (tests)."""
+    with _registered_lock:
+        _registered.clear()

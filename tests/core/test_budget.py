@@ -1,0 +1,230 @@
+"""The shared rate budget: the GCRA statement on SQLite and PostgreSQL, budget_for, Session.
+
+Counts and the database's own send times are asserted, never the wall-clock speed of a run
+(only generous bounds that catch a hang).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from crm_push.http import Budget, RateLimits, budget_for, reset_budgets
+from crm_push.models.crm import Connection
+from crm_push.state import budget as shared
+from crm_push.state import database as db
+from crm_push.state.budget import BudgetStore, SharedBudget, interval_of
+
+PG_URL = os.environ.get("CRM_PUSH_TEST_PG_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("set CRM_PUSH_TEST_PG_URL to a PostgreSQL server")
+    name = f"crm_push_budget_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    made = sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    yield made
+    shared._stores.pop(made, None)
+    engine = db._engines.pop(made, None)
+    if engine is not None:
+        engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+class Sleeps:
+    """Records the sleeps asked for and really sleeps them (the DB's clock moves on)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self, seconds: float) -> None:
+        with self.lock:
+            self.total += seconds
+        time.sleep(seconds)
+
+
+def test_slots_are_spaced_by_the_interval(url: str) -> None:
+    store = BudgetStore(url)
+    interval = interval_of(2)  # long enough that no slot falls idle between two statements
+    taken = [store.take("crm", "ws", "write", interval) for _ in range(10)]
+    sends = [send_at for send_at, _ in taken]
+    # The first goes at once (the database's now); each next one exactly an interval later.
+    assert sends[0] == pytest.approx(taken[0][1], abs=0.01)
+    for before, after in itertools.pairwise(sends):
+        assert after - before == pytest.approx(interval, abs=1e-6)
+    # What a caller sleeps: the send time less the database's now of the same statement.
+    wait = store.reserve("crm", "ws", "write", interval)
+    assert 10 * interval - 2 < wait <= 10 * interval + 0.01
+
+
+def test_n_acquisitions_at_rate_r_take_at_least_n_over_r(url: str) -> None:
+    sleeps = Sleeps()
+    budget = SharedBudget("crm", "ws", url, writes_per_second=40.0, sleep=sleeps)
+    started = time.monotonic()
+    waited = sum(budget.acquire("write") for _ in range(20))
+    elapsed = time.monotonic() - started
+    # 20 at 40/s: the last goes 19 intervals after the first, never sooner.
+    assert waited == pytest.approx(sleeps.total)
+    assert elapsed >= 19 * interval_of(40) - 0.05
+    assert elapsed < 30  # a hang, not a speed
+
+
+def test_unlimited_kinds_use_no_row(url: str) -> None:
+    budget = SharedBudget("crm", "ws", url, writes_per_second=None, reads_per_second=0)
+    assert budget.acquire("write") == 0.0 and budget.acquire("read") == 0.0
+    budget.pause("write", 5)
+    with db.engine_for(url).connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(db.budget_table)).scalar() == 0
+    with pytest.raises(ValueError, match="notes"):
+        budget.acquire("notes")
+
+
+def test_a_pause_holds_every_store_on_the_database(url: str) -> None:
+    one, two = BudgetStore(url), BudgetStore(url)  # as two processes would have
+    assert one is not two
+    two.hold("crm", "ws", "write", 3.0)
+    wait = one.reserve("crm", "ws", "write", interval_of(25))
+    assert 2 < wait <= 3.05
+    # The next one queues after it; a shorter pause does not shorten the hold.
+    one.hold("crm", "ws", "write", 0.5)
+    assert two.reserve("crm", "ws", "write", interval_of(25)) > wait
+    # Other kinds and workspaces are not held.
+    assert one.reserve("crm", "ws", "read", interval_of(25)) < 0.05
+    assert one.reserve("crm", "other", "write", interval_of(25)) < 0.05
+
+
+def test_two_stores_share_one_budget(url: str) -> None:
+    one, two = BudgetStore(url), BudgetStore(url)
+    interval = interval_of(2)
+    sends = []
+    for _ in range(5):
+        sends.append(one.take("crm", "ws", "write", interval)[0])
+        sends.append(two.take("crm", "ws", "write", interval)[0])
+    # Ten slots, one interval apart, whichever store took them.
+    for before, after in itertools.pairwise(sends):
+        assert after - before == pytest.approx(interval, abs=1e-6)
+
+
+def test_threads_never_share_a_slot(url: str) -> None:
+    store = BudgetStore(url)
+    interval = interval_of(100)
+    sends: list[float] = []
+    lock = threading.Lock()
+
+    def take() -> None:
+        for _ in range(10):
+            send_at, _ = store.take("crm", "ws", "write", interval)
+            with lock:
+                sends.append(send_at)
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(sends) == 40
+    # Every statement took a slot of its own, at least an interval after the one before.
+    ordered = sorted(sends)
+    assert all(b - a >= interval - 1e-6 for a, b in itertools.pairwise(ordered))
+
+
+def test_extra_kinds_are_budgets_of_their_own(url: str) -> None:
+    budget = SharedBudget("crm", "ws", url, writes_per_second=1, extra={"notes": 10})
+    budget.pause("write", 30)
+    assert budget.acquire("notes") < 0.05
+    assert isinstance(budget, Budget) and isinstance(RateLimits(), Budget)
+
+
+def connection(workspace: str = "ws") -> Connection:
+    return Connection(destination="crm", workspace_id=workspace)
+
+
+@pytest.fixture
+def clean() -> Iterator[None]:
+    reset_budgets()
+    shared.forget_registrations()
+    yield
+    reset_budgets()
+    shared.forget_registrations()
+
+
+def test_budget_for_without_a_session_is_this_process(clean: None) -> None:
+    budget = budget_for(connection(), writes_per_second=25, reads_per_second=100)
+    assert isinstance(budget, RateLimits)
+    assert budget_for(connection(), writes_per_second=25, reads_per_second=100) is budget
+    assert budget_for(connection("b"), writes_per_second=25, reads_per_second=100) is not budget
+
+
+def test_budget_for_a_registered_workspace_is_shared(
+    clean: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    shared.register("crm", "ws", url)
+    budget = budget_for(
+        connection(), writes_per_second=25, reads_per_second=100, extra={"notes": 10}
+    )
+    assert isinstance(budget, SharedBudget)
+    assert (budget.workspace, budget.rates["notes"]) == ("ws", 10.0)
+    monkeypatch.setenv("CRM_PUSH_BUDGET", "process")
+    assert isinstance(
+        budget_for(connection(), writes_per_second=25, reads_per_second=100), RateLimits
+    )
+
+
+def test_an_in_memory_state_database_keeps_the_budget_in_process(clean: None) -> None:
+    shared.register("crm", "ws", "sqlite://")
+    assert isinstance(budget_for(connection(), writes_per_second=1, reads_per_second=1), RateLimits)
+
+
+def test_a_session_registers_its_state_database(clean: None, crm_file: Path, db_url: str) -> None:
+    import json
+
+    from crm_push import Credentials, Destination, Session
+    from pydantic import SecretStr
+
+    from support.filecrm import FileCRM
+
+    crm_file.write_text(json.dumps({"people": {}, "companies": {}, "notes": {}, "tokens": ["t"]}))
+    explicit = Credentials(access_token=SecretStr("t"))
+    dest = Destination("filecrm", FileCRM(crm_file))
+    with Session(dest, db_url=db_url, credentials=explicit) as session:
+        live = session.connect()
+        session.connect()  # registered once, not twice
+        assert shared.registered_url("filecrm", live.workspace_id) == db_url
+        budget = budget_for(live, writes_per_second=5, reads_per_second=None)
+        assert isinstance(budget, SharedBudget)
+    # Closed: a plugin used without a Session has this process's budget again.
+    assert shared.registered_url("filecrm", live.workspace_id) is None
+
+
+def test_sqlite_before_returning_updates_then_selects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite < 3.35 has no UPDATE … RETURNING: the UPDATE takes the write lock, and a SELECT in
+    # the same transaction reads the slot it took.
+    monkeypatch.setattr(shared, "_SQLITE_RETURNING", False)
+    store = BudgetStore(f"sqlite:///{tmp_path / 'old.db'}")
+    assert "RETURNING" not in str(store._reserve)
+    interval = interval_of(2)
+    sends = [store.take("crm", "ws", "write", interval)[0] for _ in range(4)]
+    for before, after in itertools.pairwise(sends):
+        assert after - before == pytest.approx(interval, abs=1e-6)
+    store.hold("crm", "ws", "write", 30)
+    assert store.reserve("crm", "ws", "write", interval) > 25
