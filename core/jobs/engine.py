@@ -92,6 +92,10 @@ def ensure_schema(db_url: str | None = None) -> None:
     _ready.add(resolved)
 
 
+#: The tables whose presence says the schemas were applied.
+TABLES = frozenset({"procrastinate_jobs", "crm_push_job_failures", "crm_push_job_stops"})
+
+
 def apply_schema(dbapi: Any) -> None:
     """Create what is missing on a psycopg connection, in its current transaction (a host's
     own connection: the schema commits with its transaction). When everything exists, no
@@ -99,21 +103,26 @@ def apply_schema(dbapi: Any) -> None:
     from crm_push.jobs.failures import create_tables
 
     cursor = dbapi.cursor()
-    if _exists(cursor):
+    if not _missing(cursor):
         return
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-    cursor.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
-    if not _first(cursor.fetchone()):
+    missing = _missing(cursor)  # again: another process may have created them meanwhile
+    if "procrastinate_jobs" in missing:
         cursor.execute(procrastinate.schema.SchemaManager.get_schema())
-    create_tables(cursor)
+    if missing - {"procrastinate_jobs"}:
+        create_tables(cursor)
 
 
-def _exists(cursor: Any) -> bool:
+def _missing(cursor: Any) -> set[str]:
+    """Which of TABLES do not exist. Read from pg_class (the statement's snapshot), not with
+    to_regclass: its catalog cache keeps a "not found" for the whole transaction, so after
+    waiting for the lock it would not see tables another process just committed."""
     cursor.execute(
-        "SELECT to_regclass('procrastinate_jobs') IS NOT NULL "
-        "AND to_regclass('crm_push_job_stops') IS NOT NULL"
+        "SELECT relname FROM pg_catalog.pg_class WHERE relname = ANY(%s) "
+        "AND pg_catalog.pg_table_is_visible(oid)",
+        (sorted(TABLES),),
     )
-    return bool(_first(cursor.fetchone()))
+    return set(TABLES) - {_first(row) for row in cursor.fetchall()}
 
 
 def _first(row: Any) -> Any:
