@@ -5,8 +5,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.metadata
+import random
+import ssl
 import threading
 import time
+import urllib.request
+from collections import OrderedDict
 from collections.abc import Callable
 
 import httpx
@@ -23,6 +27,42 @@ from .token import TokenAuth
 
 #: What a cached client is for: (base URL, workspace id, a hash of the token).
 Key = tuple[str, str, str]
+
+#: Clients kept open per destination (one per connection: workspace and token); the least
+#: recently used beyond this is closed. A worker serving thousands of workspaces keeps only
+#: these; as many as `crm-push worker --concurrency` allows at most, so a running job's client
+#: is the most recently used, not the one closed.
+CACHE_SIZE = 256
+#: Renewed credentials of evicted clients kept (a few hundred bytes each), so that
+#: `credentials()` still returns a token refreshed before its client was closed.
+RENEWED_SIZE = 4096
+#: Connections of one HTTP client (as crm_push.http.HttpClient's own default).
+MAX_CONNECTIONS = 64
+
+_ssl_lock = threading.Lock()
+_ssl_context: ssl.SSLContext | None = None
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """One SSL context for every Attio client of the process. Each `httpx.Client` built
+    without one loads the CA bundle into a new context: about 20 ms and 800 KB each, twice per
+    connection — nearly all of what a client cost. httpx's own defaults (certifi's bundle,
+    SSL_CERT_FILE and SSL_CERT_DIR) are kept."""
+    global _ssl_context
+    with _ssl_lock:
+        if _ssl_context is None:
+            _ssl_context = httpx.create_ssl_context(trust_env=True)
+        return _ssl_context
+
+
+def _default_transport() -> httpx.BaseTransport:
+    """A transport on the shared SSL context."""
+    return httpx.HTTPTransport(
+        verify=shared_ssl_context(),
+        limits=httpx.Limits(
+            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+        ),
+    )
 
 
 def _version() -> str:
@@ -47,7 +87,8 @@ def key_of(connection: Connection) -> Key:
 
 
 class Clients:
-    """Every Attio client a destination opened, cached per connection. Thread-safe.
+    """The Attio clients a destination opened, cached per connection (LRU, at most
+    `cache_size` open: the least recently used is closed). Thread-safe.
 
     `transport` and `sleep` are the destination's: tests give a fake transport and sleep.
     """
@@ -56,13 +97,25 @@ class Clients:
         self,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        *,
+        cache_size: int = CACHE_SIZE,
     ) -> None:
+        if cache_size < 1:
+            raise ValueError("cache_size must be at least 1")
         self.transport = transport
         self.sleep = sleep
-        self._clients: dict[Key, AttioClient] = {}
+        self.cache_size = cache_size
+        # httpx honours proxy variables (HTTPS_PROXY…) only for a client it builds the
+        # transport of: with one set, it still does (at the old cost of an SSL context each).
+        self._shared_ssl = transport is None and not urllib.request.getproxies()
+        # One jitter source for all (a Random is 2.5 KB; its methods are thread-safe).
+        self._rng = random.Random()
+        self._clients: OrderedDict[Key, AttioClient] = OrderedDict()
         self._auths: dict[Key, TokenAuth] = {}
         self._actions: dict[Key, AttioActions] = {}
-        # What the connect checks (GET /v2/self, on clients of their own) spent, by workspace.
+        self._renewed: OrderedDict[Key, Credentials] = OrderedDict()
+        # What the connect checks (GET /v2/self, on clients of their own) and the evicted
+        # clients spent, by workspace.
         self._checks: dict[str, dict[str, float]] = {}
         self._lock = threading.Lock()
 
@@ -86,17 +139,21 @@ class Clients:
             user_agent=USER_AGENT,
             error_for=error_for,
             is_retriable=is_retriable,
-            transport=self.transport,
+            transport=_default_transport() if self._shared_ssl else self.transport,
             sleep=self.sleep,
+            rng=self._rng,
         )
 
     def client(self, connection: Connection) -> AttioClient:
         """The (cached) client of a connection, with its workspace's shared rate budget."""
         key = key_of(connection)
         base_url = key[0]
+        evicted: list[AttioClient] = []
         with self._lock:
             client = self._clients.get(key)
-            if client is None:
+            if client is not None:
+                self._clients.move_to_end(key)
+            else:
                 limits = workspace_limits(connection)
                 # One token for both clients: a refresh by either serves the other.
                 auth = TokenAuth(
@@ -118,7 +175,26 @@ class Clients:
                         error_for=errors,
                     ),
                 )
-            return client
+                while len(self._clients) > self.cache_size:
+                    evicted.append(self._evict())
+        for old in evicted:  # outside the lock: closing waits for nothing of ours
+            old.close()
+        return client
+
+    def _evict(self) -> AttioClient:
+        """Forget the least recently used client (under the lock), keeping what it spent and
+        its credentials (a refresh may have renewed them); the caller closes it."""
+        key, client = self._clients.popitem(last=False)
+        self._actions.pop(key, None)
+        auth = self._auths.pop(key, None)
+        if auth is not None:
+            self._renewed[key] = auth.credentials
+            while len(self._renewed) > RENEWED_SIZE:
+                self._renewed.popitem(last=False)
+        totals = self._checks.setdefault(key[1], {})
+        for stat, value in _spent(client).items():
+            totals[stat] = totals.get(stat, 0) + value
+        return client
 
     def actions(self, connection: Connection) -> AttioActions:
         """The (cached) actions of a connection: attribute metadata is fetched once per
@@ -133,9 +209,12 @@ class Clients:
 
     def credentials(self, connection: Connection) -> Credentials:
         """The connection's credentials as they are now: new ones if a refresh happened."""
+        key = key_of(connection)
         with self._lock:
-            auth = self._auths.get(key_of(connection))
-        return auth.credentials if auth else connection.credentials
+            auth = self._auths.get(key)
+            if auth is not None:
+                return auth.credentials
+            return self._renewed.get(key, connection.credentials)
 
     def count_check(self, workspace_id: str, stats: dict[str, float]) -> None:
         """Add what a connect check spent to its workspace's figures."""
@@ -151,17 +230,25 @@ class Clients:
             clients = [c for k, c in self._clients.items() if k[1] == connection.workspace_id]
             totals = dict(self._checks.get(connection.workspace_id, {}))
         for client in clients:
-            https = {id(c): c for c in (client.http, client.once, client.notes)}
-            for http in https.values():
-                for key, value in http.stats.as_dict().items():
-                    totals[key] = totals.get(key, 0) + value
+            for key, value in _spent(client).items():
+                totals[key] = totals.get(key, 0) + value
         return totals
 
     def close(self) -> None:
         """Close every HTTP client opened so far; later calls open new ones."""
         with self._lock:
             self._actions = {}
-            clients, self._clients = list(self._clients.values()), {}
+            clients, self._clients = list(self._clients.values()), OrderedDict()
             self._auths = {}
         for client in clients:
             client.close()
+
+
+def _spent(client: AttioClient) -> dict[str, float]:
+    """The request figures of a client's HTTP clients (counted once when they are one)."""
+    totals: dict[str, float] = {}
+    https = {id(c): c for c in (client.http, client.once, client.notes)}
+    for http in https.values():
+        for key, value in http.stats.as_dict().items():
+            totals[key] = totals.get(key, 0) + value
+    return totals

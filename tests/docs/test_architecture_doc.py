@@ -40,6 +40,7 @@ PUBLIC_MODULES = {
     "crm_push",
     "crm_push.hookspecs",
     "crm_push.errors",
+    "crm_push.jobs",  # the jobs extra: enqueue and the procrastinate app
     "crm_push.models",
     "crm_push.http",
     "crm_push.testing",

@@ -1,0 +1,219 @@
+"""The push job: a batch of visitors for one destination and workspace.
+
+A job connects with the stored connection of its workspace (never an environment token) and
+pushes its visitors through the same `Pusher` as `crm-push push`, so markers make a re-run of a
+job (a retry, a job taken over from a killed worker) skip what was already written.
+
+- A visitor that fails is recorded in `crm_push_job_failures`; the job succeeds.
+- A transient error (`RetryLater`, after the HTTP client's own retries) reschedules the whole
+  job at the Retry-After time (markers skip its visitors already pushed), up to
+  `TRANSIENT_ATTEMPTS` runs; the last run records what still fails.
+- Dead credentials (`ReconnectRequired`, `RunAborted`) stop the workspace: recorded in
+  `crm_push_job_stops`, the job fails, and later jobs of that workspace fail fast (their
+  visitors recorded with the reason) until it is connected again. Other workspaces go on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from crm_push.errors import ConfigurationError, CrmPushError, ReconnectRequired, RetryLater
+from crm_push.jobs.engine import app, need_procrastinate
+
+logger = logging.getLogger(__name__)
+
+#: The task's name in procrastinate's tables: a contract between enqueuers and workers.
+TASK_NAME = "crm_push.push_visitors"
+#: The queue of push jobs (a worker runs every queue unless told otherwise).
+QUEUE = "crm_push"
+#: Runs of a job while its visitors fail transiently; the last one records them as failed.
+TRANSIENT_ATTEMPTS = 8
+#: Wait before the next run when the CRM gave no Retry-After: doubled each run, capped.
+TRANSIENT_WAIT = 15.0
+TRANSIENT_WAIT_MAX = 900.0
+#: Runs of a job that crashed (a database blip, a bug) before it fails.
+CRASH_ATTEMPTS = 3
+#: Visitors a job pushes at once (the destination's rate limit still applies).
+JOB_WORKERS = 4
+RECONNECT = "reconnect"
+
+
+class WorkspaceStopped(CrmPushError):
+    """The workspace's credentials died: its jobs fail fast until it is connected again."""
+
+    next_step = "reconnect: run `crm-push --dest <name> --workspace <id> connect`, then enqueue "
+    "the failed visitors again (`crm-push jobs failed`)"
+
+
+def transient_wait(exc: RetryLater, attempts: int) -> float:
+    if exc.retry_after is not None:
+        return max(1.0, exc.retry_after)
+    return min(TRANSIENT_WAIT * 2**attempts, TRANSIENT_WAIT_MAX)
+
+
+def _after(seconds: float) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+
+
+if app is not None:
+    import procrastinate
+
+    class PushRetry(procrastinate.BaseRetryStrategy):
+        """RetryLater: at its Retry-After; a crash: a few times, backing off; else fail."""
+
+        def get_retry_decision(
+            self, *, exception: BaseException, job: procrastinate.jobs.Job
+        ) -> procrastinate.RetryDecision | None:
+            if isinstance(exception, RetryLater):
+                wait = transient_wait(exception, job.attempts)
+                return procrastinate.RetryDecision(retry_at=_after(wait))
+            if isinstance(exception, CrmPushError):
+                return None  # stopped workspace, no connection: a retry changes nothing
+            if job.attempts + 1 < CRASH_ATTEMPTS:
+                return procrastinate.RetryDecision(retry_at=_after(5 * 2**job.attempts))
+            return None
+
+    @app.task(name=TASK_NAME, queue=QUEUE, pass_context=True, retry=PushRetry())
+    def push_visitors(
+        context: procrastinate.JobContext,
+        destination: str,
+        workspace: str,
+        visitors: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        db_url = (context.additional_context or {}).get("db_url")
+        job = context.job
+        assert job.id is not None
+        return run_job(db_url, job.id, job.attempts, destination, workspace, visitors)
+
+
+class _Watched:
+    """The destination, noting the lines (and messages) of calls that raised RetryLater: a
+    visitor that failed for it is transient, not failed."""
+
+    def __init__(self, destination: Any) -> None:
+        self._destination = destination
+        self.lines: dict[int, RetryLater] = {}
+        self.reasons: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._destination, name)
+        if not callable(attr):
+            return attr
+        return self._wrap(attr)
+
+    def _wrap(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        from crm_push.push.stream import PUSHING
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return call(*args, **kwargs)
+            except RetryLater as exc:
+                pushing = PUSHING.get()
+                with self._lock:
+                    self.reasons.add(str(exc))
+                    if pushing is not None:
+                        self.lines[pushing.line] = exc
+                raise
+
+        return watched
+
+
+def run_job(
+    db_url: str | None,
+    job_id: int,
+    attempts: int,
+    destination: str,
+    workspace: str,
+    visitors: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """One job's work (the task's body, callable without procrastinate in tests)."""
+    from crm_push.inputs.lines import Line
+    from crm_push.inputs.visitors import parse_visitor
+    from crm_push.jobs.failures import record_failures, stopped
+    from crm_push.push.pusher import Pusher
+    from crm_push.session import Session
+
+    entries = [(int(v["line"]), v["visitor"]) for v in visitors]
+
+    def all_failed(reason: str) -> list[tuple[int, str | None, str, str | None]]:
+        return [(line, data.get("id"), reason, None) for line, data in entries]
+
+    stop = stopped(db_url, destination, workspace)
+    if stop is not None:
+        reason = f"{RECONNECT}: workspace {workspace} stopped: {stop.reason}"
+        record_failures(db_url, destination, workspace, job_id, all_failed(reason))
+        raise WorkspaceStopped(reason)
+
+    with Session(destination, workspace=workspace, db_url=db_url) as session:
+        if session.stored is None:
+            reason = f"no stored connection to {destination} workspace {workspace}"
+            record_failures(db_url, destination, workspace, job_id, all_failed(reason))
+            raise ConfigurationError(reason, next_step="connect it: crm-push connect")
+        try:
+            connection = session.connect()
+        except ReconnectRequired as exc:
+            return _stop(db_url, destination, workspace, job_id, str(exc), all_failed)
+        watched = _Watched(session.destination)
+        pusher = Pusher(watched, connection, session.markers(), workers=JOB_WORKERS)  # type: ignore[arg-type]
+        lines = [
+            Line(line=line, raw="", item=parse_visitor(data, line=line)) for line, data in entries
+        ]
+        results: dict[int, Any] = {}
+        summary = pusher.run(lines, on_result=lambda ln, res: results.__setitem__(ln.line, res))
+
+    if summary.stopped:  # credentials died mid-job: what was pushed stays pushed
+        done = {line for line, res in results.items() if res.status != "failed"}
+        return _stop(
+            db_url,
+            destination,
+            workspace,
+            job_id,
+            summary.stopped,
+            lambda reason: [f for f in all_failed(reason) if f[0] not in done],
+        )
+    failed = [res for res in results.values() if res.status == "failed"]
+    transient = [
+        res for res in failed if res.line in watched.lines or res.reason in watched.reasons
+    ]
+    if transient and attempts + 1 < TRANSIENT_ATTEMPTS:
+        waits = [watched.lines[r.line] for r in transient if r.line in watched.lines]
+        first = max(waits, key=lambda e: e.retry_after or 0) if waits else None
+        why = str(first) if first else (transient[0].reason or "throttled")
+        logger.info("job %s: %d visitors failed transiently; rescheduled", job_id, len(transient))
+        raise RetryLater(
+            f"{len(transient)} of {len(entries)} visitors failed transiently: {why}",
+            retry_after=first.retry_after if first else None,
+        )
+    record_failures(
+        db_url,
+        destination,
+        workspace,
+        job_id,
+        [(r.line, r.visitor_id, r.reason or "failed", r.field) for r in failed],
+    )
+    return {"visitors": len(entries), "failed": len(failed), "written": summary.writes}
+
+
+def _stop(
+    db_url: str | None,
+    destination: str,
+    workspace: str,
+    job_id: int,
+    why: str,
+    failures: Callable[[str], list[tuple[int, str | None, str, str | None]]],
+) -> NoReturn:
+    from crm_push.jobs.failures import record_failures, stop_workspace
+
+    reason = f"{RECONNECT}: {why}"
+    stop_workspace(db_url, destination, workspace, why, job_id)
+    record_failures(db_url, destination, workspace, job_id, failures(reason))
+    logger.warning("workspace %s of %s stopped: %s", workspace, destination, reason)
+    raise WorkspaceStopped(reason)
+
+
+__all__ = ["QUEUE", "TASK_NAME", "WorkspaceStopped", "need_procrastinate", "run_job"]

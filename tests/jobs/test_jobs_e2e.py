@@ -1,0 +1,84 @@
+"""Enqueue, run with `worker --burst`, list: several workspaces, exactly once."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from jobs_helpers import emails, run_cli, store_connection, visitors, write_jsonl
+
+
+def test_enqueue_and_burst_push_every_workspace_exactly_once(
+    pg_url: str, attio, tmp_path: Path
+) -> None:
+    a, b = attio(), attio()
+    ws_a, ws_b = store_connection(pg_url, a), store_connection(pg_url, b)
+    file_a = write_jsonl(tmp_path / "a.jsonl", visitors("a", 25))
+    file_b = write_jsonl(tmp_path / "b.jsonl", [*visitors("b", 7), "{not json", {"id": "x"}])
+    rejects = tmp_path / "rejects.jsonl"
+
+    ok = run_cli(
+        "--dest",
+        "attio",
+        "--db",
+        pg_url,
+        "enqueue",
+        str(file_a),
+        "--workspace",
+        ws_a,
+        "--batch-size",
+        "10",
+        "--json",
+    )
+    assert ok.exit_code == 0, ok.output
+    out = json.loads(ok.stdout)
+    assert (out["visitors"], out["jobs"], out["workspace"]) == (25, 3, ws_a)
+
+    bad = run_cli(
+        "--dest",
+        "attio",
+        "--db",
+        pg_url,
+        "enqueue",
+        str(file_b),
+        "--workspace",
+        ws_b,
+        "--rejects",
+        str(rejects),
+    )
+    assert bad.exit_code == 1, bad.output
+    assert "Enqueued 7 visitors in 1 job" in bad.stdout
+    assert [json.loads(line)["_reject"]["line"] for line in rejects.read_text().splitlines()] == [
+        8,
+        9,
+    ]
+
+    # Several stored connections and no --workspace: which one? A usage error, nothing enqueued.
+    ambiguous = run_cli("--dest", "attio", "--db", pg_url, "enqueue", str(file_a))
+    assert ambiguous.exit_code == 2, ambiguous.output
+
+    before = json.loads(run_cli("--db", pg_url, "jobs", "--json").stdout)
+    assert (before["todo"], before["doing"], before["succeeded"], before["failed"]) == (4, 0, 0, 0)
+
+    done = run_cli("--db", pg_url, "worker", "--concurrency", "3", "--burst")
+    assert done.exit_code == 0, done.output
+
+    after = json.loads(run_cli("--db", pg_url, "jobs", "--json").stdout)
+    assert (after["todo"], after["doing"], after["succeeded"], after["failed"]) == (0, 0, 4, 0)
+    by_ws = {w["workspace"]: w for w in after["workspaces"]}
+    assert by_ws[ws_a]["succeeded"] == 3 and by_ws[ws_b]["succeeded"] == 1
+
+    for srv, n in ((a, 25), (b, 7)):
+        found = Counter(emails(srv))
+        assert len(found) == n and set(found.values()) == {1}
+        assert len(srv.notes()) == n
+        assert len(srv.records("companies")) == 3
+
+    # Enqueued again: markers make the jobs write nothing.
+    writes = a.count("POST") + a.count("PUT") + a.count("PATCH")
+    again = run_cli("--dest", "attio", "--db", pg_url, "enqueue", str(file_a), "--workspace", ws_a)
+    assert again.exit_code == 0
+    assert run_cli("--db", pg_url, "worker", "--burst").exit_code == 0
+    assert a.count("POST") + a.count("PUT") + a.count("PATCH") == writes
+    assert "No failed visitors." in run_cli("--db", pg_url, "jobs", "failed").stdout
