@@ -44,6 +44,8 @@ READ_ONLY = {
     "hs_lastmodifieddate",
 }
 NOTE_BODY_MAX = 65_536
+#: The longest value a text property holds (HubSpot: 65,536 characters).
+VALUE_MAX = 65_536
 
 
 def _prop(name: str, label: str, group: str, **extra: Any) -> dict[str, Any]:
@@ -282,6 +284,12 @@ class Store:
             if value is not None and not isinstance(value, str | int | float | bool):
                 raise validation(f"{value!r} is not a valid value for {name}", name=name)
             out[name] = _string(value)
+            if len(out[name]) > VALUE_MAX:
+                raise validation(
+                    f"{name} is {len(out[name])} characters long; the limit is {VALUE_MAX}",
+                    code="INVALID_STRING_LENGTH",
+                    name=name,
+                )
         if type_ == "notes":
             timestamp = out.get("hs_timestamp") or (
                 current and current.properties.get("hs_timestamp")
