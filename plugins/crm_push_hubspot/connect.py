@@ -10,7 +10,7 @@ import os
 import re
 from typing import Any
 
-from crm_push.errors import CrmPushError, InvalidInput, ReconnectRequired, ScopeMissing
+from crm_push.errors import CrmPushError, Fatal, InvalidInput, ReconnectRequired, ScopeMissing
 from crm_push.http import has_control_characters
 from crm_push.models import Connection, ConnectOptions, Credentials, DisconnectResult
 from pydantic import SecretStr
@@ -100,6 +100,13 @@ def connect(
         except ReconnectRequired:
             raise ReconnectRequired(
                 f"HubSpot refused {source} ({base_url})", next_step=RECONNECT
+            ) from None
+        except (InvalidInput, Fatal) as exc:
+            # 404, a redirect, not JSON: whatever answered is not HubSpot's API.
+            raise SettingError(
+                f"{base_url} did not answer as HubSpot does: {exc.message}",
+                next_step=f"set {BASE_URL_ENV} (or `connect --base-url`) to {DEFAULT_BASE_URL} "
+                "or to a local HubSpot-compatible server",
             ) from None
         portal = details.get("portalId")
         if portal is None:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from crm_push.errors import InvalidInput, ReconnectRequired, ScopeMissing
+from crm_push.errors import ConfigurationError, InvalidInput, ReconnectRequired, ScopeMissing
 from crm_push.models import Company, Connection, ConnectOptions, Credentials, Note, Person
 from crm_push.models.crm import Pending, RecordRef
 from pydantic import SecretStr
@@ -118,6 +118,18 @@ def test_connect_with_a_wrong_token_says_reconnect(
             options=ConnectOptions(interactive=False),
         )
     assert "reconnect" in str(info.value).lower() and TOKEN not in str(info.value)
+
+
+def test_connect_to_something_else_names_the_base_url(
+    hubspot: HubSpotDestination, api: respx.MockRouter
+) -> None:
+    api.get(f"/account-info/{V}/details").respond(404, json={"message": "No route"})
+    with pytest.raises(ConfigurationError) as info:
+        hubspot.connect(
+            credentials=Credentials(access_token=SecretStr(TOKEN)),
+            options=ConnectOptions(interactive=False),
+        )
+    assert BASE in str(info.value) and "HUBSPOT_BASE_URL" in str(info.value)
 
 
 def test_connect_takes_the_environment_and_the_version_option(
