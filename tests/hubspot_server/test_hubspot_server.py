@@ -199,7 +199,8 @@ def test_associations_default_and_listing(http: httpx.Client) -> None:
             ]
         },
     )
-    assert batch.status_code == 207 and batch.json()["numErrors"] == 1
+    # 200 with the errors in the body: this endpoint has no 207 in HubSpot's spec.
+    assert batch.status_code == 200 and batch.json()["numErrors"] == 1
 
 
 def test_note_needs_timestamp_and_an_existing_contact(http: httpx.Client) -> None:

@@ -15,12 +15,12 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import hubspot
 import pytest
 from hubspot.crm.associations.v4 import (
     BatchInputPublicDefaultAssociationMultiPost,
     PublicDefaultAssociationMultiPost,
 )
+from hubspot.crm.companies import ApiException as CompanyApiException
 from hubspot.crm.companies import (
     BatchInputSimplePublicObjectBatchInput,
     BatchInputSimplePublicObjectBatchInputForCreate,
@@ -49,6 +49,7 @@ from hubspot.crm.objects.notes import (
 )
 from hubspot.crm.properties import PropertyCreate
 
+import hubspot
 from crm_push_hubspot.server import DEFAULT_TOKEN, HubSpotServer
 
 
@@ -271,6 +272,114 @@ def test_missing_scope_and_bad_token_parse_as_error(server: HubSpotServer) -> No
     assert caught.value.status == 401
     error = _parse_error(bad.crm.contacts.basic_api, caught.value)
     assert error.category == "INVALID_AUTHENTICATION"
+
+    from crm_push_hubspot.server import TokenInfo
+
+    server.tokens.tokens["narrow"] = TokenInfo(scopes=("crm.objects.contacts.read",))
+    narrow = hubspot.Client.create(access_token="narrow", host=server.base_url)
+    with pytest.raises(CompanyApiException) as caught:
+        narrow.crm.companies.basic_api.get_page()
+    assert caught.value.status == 403
+    error = _parse_error(narrow.crm.companies.basic_api, caught.value)
+    assert error.category == "MISSING_SCOPES"
+    assert error.errors[0].context["requiredScopes"] == ["crm.objects.companies.read"]
+
+
+def test_batch_read_and_upsert_207(sdk: Any) -> None:
+    from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
+
+    batch = BatchInputSimplePublicObjectBatchInputUpsert(
+        inputs=[
+            SimplePublicObjectBatchInputUpsert(
+                id="a@x.io", id_property="email", properties={}, object_write_trace_id="1"
+            ),
+            SimplePublicObjectBatchInputUpsert(
+                id="b@x.io",
+                id_property="email",
+                properties={"nope": "x"},
+                object_write_trace_id="2",
+            ),
+        ]
+    )
+    upserted = sdk.crm.contacts.batch_api.upsert(batch)
+    assert type(upserted).__name__ == "BatchResponseSimplePublicUpsertObjectWithErrors"
+    assert upserted.num_errors == 1 and upserted.results[0].new is True
+    read = sdk.crm.contacts.batch_api.read(
+        BatchReadInputSimplePublicObjectId(
+            inputs=[SimplePublicObjectId(id=upserted.results[0].id)],
+            properties=["email"],
+            properties_with_history=[],
+        )
+    )
+    assert read.results[0].properties["email"] == "a@x.io"
+
+
+def test_batch_associate_default_207(sdk: Any) -> None:
+    from hubspot.crm.contacts import SimplePublicObjectInputForCreate as ContactInput
+
+    contact = sdk.crm.contacts.basic_api.create(
+        ContactInput(properties={"email": "a@x.io"}, associations=[])
+    )
+    answer = sdk.crm.associations.v4.batch_api.create_default(
+        "contacts",
+        "companies",
+        BatchInputPublicDefaultAssociationMultiPost(
+            inputs=[PublicDefaultAssociationMultiPost(_from={"id": contact.id}, to={"id": "999"})]
+        ),
+    )
+    assert answer.num_errors == 1 and answer.errors[0].category == "OBJECT_NOT_FOUND"
+
+
+def test_search_secondly_429_parses_as_error(sdk: Any) -> None:
+    request = PublicObjectSearchRequest(
+        filter_groups=[], properties=[], limit=10, after="0", sorts=[]
+    )
+    for _ in range(5):
+        sdk.crm.companies.search_api.do_search(request)
+    with pytest.raises(CompanyApiException) as caught:
+        sdk.crm.companies.search_api.do_search(request)
+    assert caught.value.status == 429
+    error = _parse_error(sdk.crm.companies.search_api, caught.value)
+    assert error.message == "You have reached your secondly limit."
+
+
+@pytest.mark.sends_delete
+def test_archive_is_refused_with_405(sdk: Any, server: HubSpotServer) -> None:
+    from hubspot.crm.contacts import SimplePublicObjectInputForCreate as ContactInput
+
+    contact = sdk.crm.contacts.basic_api.create(
+        ContactInput(properties={"email": "a@x.io"}, associations=[])
+    )
+    with pytest.raises(ApiException) as caught:
+        sdk.crm.contacts.basic_api.archive(contact.id)
+    assert caught.value.status == 405
+    _parse_error(sdk.crm.contacts.basic_api, caught.value)
+    assert [c["id"] for c in server.objects("contacts")] == [contact.id]
+
+
+def test_token_info_and_dated_introspection_through_api_request(
+    sdk: Any, server: HubSpotServer
+) -> None:
+    info = sdk.api_request(
+        {
+            "method": "POST",
+            "path": "/oauth/v2/private-apps/get/access-token-info",
+            "body": {"tokenKey": DEFAULT_TOKEN},
+        }
+    )
+    assert info.json()["hubId"] == server.portal_id
+    from crm_push_hubspot.server.auth import Grant
+
+    access, _ = server.tokens.issue_tokens(Grant("app-1", "http://x", ("oauth",)))
+    introspected = sdk.api_request(
+        {
+            "method": "POST",
+            "path": "/oauth/2026-03/token/introspect",
+            "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+            "body": f"client_id=app-1&client_secret=app-secret&token={access}",
+        }
+    )
+    assert introspected.json()["active"] is True
 
 
 def test_rate_limit_429_body_parses_as_error() -> None:
