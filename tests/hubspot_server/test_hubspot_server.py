@@ -377,3 +377,28 @@ def test_server_imports_nothing_from_crm_push() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_refused_batch_leaves_no_trace(http: httpx.Client, server: HubSpotServer) -> None:
+    company = http.post(f"{OBJ}/companies", json={"properties": {"name": "Old"}}).json()["id"]
+    inputs = [
+        {"id": company, "properties": {"name": "New"}},
+        {"id": "999999", "properties": {"name": "Nobody"}},
+    ]
+    assert http.post(f"{OBJ}/companies/batch/update", json={"inputs": inputs}).status_code == 404
+    assert server.objects("companies")[0]["name"] == "Old"
+    contact = http.post(f"{OBJ}/contacts", json={"properties": {"email": "a@x.io"}}).json()["id"]
+    notes = [
+        {
+            "properties": {"hs_timestamp": "2026-01-01T00:00:00Z"},
+            "associations": [
+                {
+                    "to": {"id": contact},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}],
+                }
+            ],
+        },
+        {"properties": {}},  # no hs_timestamp
+    ]
+    assert http.post(f"{OBJ}/notes/batch/create", json={"inputs": notes}).status_code == 400
+    assert server.objects("notes") == [] and server.associated("contacts", contact, "notes") == []

@@ -650,21 +650,27 @@ class App:
         results: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         with self.store.lock:
-            snapshot = self._snapshot()
-            for item, trace in zip(inputs, traces, strict=True):
-                try:
-                    result = one(type_, item)
-                except ApiError as exc:
-                    if not partial:
-                        self._restore(snapshot)
-                        raise
-                    error = exc.standard()
-                    error["context"] = {**error["context"], "objectWriteTraceId": [str(trace)]}
-                    errors.append(error)
-                    continue
-                if trace:
-                    result["objectWriteTraceId"] = trace
-                results.append(result)
+            done: list[Callable[[], None]] = []  # the undo steps of the inputs applied
+            try:
+                for item, trace in zip(inputs, traces, strict=True):
+                    self.store.journal = []
+                    try:
+                        result = one(type_, item)
+                    except ApiError as exc:
+                        self.store.rollback(self.store.journal)  # this input: nothing
+                        if not partial:
+                            self.store.rollback(done)  # all or nothing
+                            raise
+                        error = exc.standard()
+                        error["context"] = {**error["context"], "objectWriteTraceId": [str(trace)]}
+                        errors.append(error)
+                        continue
+                    done += self.store.journal
+                    if trace:
+                        result["objectWriteTraceId"] = trace
+                    results.append(result)
+            finally:
+                self.store.journal = None
         data: dict[str, Any] = {
             "status": "COMPLETE",
             "results": results,
@@ -675,14 +681,6 @@ class App:
             data.update(numErrors=len(errors), errors=errors)
             return json_response(207, data)
         return json_response(ok_status, data)
-
-    def _snapshot(self) -> Any:
-        import copy
-
-        return copy.deepcopy((self.store.objects, self.store.links, self.store.next_id))
-
-    def _restore(self, snapshot: Any) -> None:
-        self.store.objects, self.store.links, self.store.next_id = snapshot
 
     def _full(self, obj: Obj) -> dict[str, Any]:
         return obj.view(None) | {"properties": obj.properties}

@@ -204,6 +204,8 @@ class Store:
         # (from type, from id, to type, to id) -> type ids
         self.links: dict[tuple[str, str, str, str], set[int]] = {}
         self.next_id = 1001
+        # While a batch runs: how to undo each change, newest last (None: not recording).
+        self.journal: list[Callable[[], None]] | None = None
 
     # -- properties -------------------------------------------------------------------------
 
@@ -338,6 +340,11 @@ class Store:
         )
         obj = Obj(id_, type_, {**props, **meta, "hs_object_id": id_}, stamp, stamp)
         self.objects[type_][id_] = obj
+
+        def undo() -> None:
+            self.objects[type_].pop(id_, None)
+
+        self._undo(undo)
         self._reindex(obj)
         return obj
 
@@ -345,6 +352,12 @@ class Store:
         if obj.type == "contacts" and props.get("email"):
             props = {**props, "email": props["email"].lower()}
         stamp = now_iso()
+        before = (dict(obj.properties), obj.updated_at, list(obj.index))
+
+        def undo() -> None:
+            obj.properties, obj.updated_at, obj.index = before
+
+        self._undo(undo)
         obj.properties.update(props)
         obj.properties["hs_lastmodifieddate" if obj.type == "notes" else "lastmodifieddate"] = stamp
         obj.updated_at = stamp
@@ -377,12 +390,31 @@ class Store:
     def link(self, from_t: str, from_id: str, to_t: str, to_id: str, type_id: int) -> None:
         self.get(from_t, from_id)
         self.get(to_t, to_id)
-        self.links.setdefault((from_t, from_id, to_t, to_id), set()).add(type_id)
-        self.links.setdefault((to_t, to_id, from_t, from_id), set()).add(REVERSE[type_id])
+        for key, tid in (
+            ((from_t, from_id, to_t, to_id), type_id),
+            ((to_t, to_id, from_t, from_id), REVERSE[type_id]),
+        ):
+            ids = self.links.setdefault(key, set())
+            if tid not in ids:
+                ids.add(tid)
+                self._undo(lambda ids=ids, tid=tid: ids.discard(tid))  # type: ignore[misc]
+
+    def _undo(self, step: Callable[[], None]) -> None:
+        if self.journal is not None:
+            self.journal.append(step)
+
+    def rollback(self, journal: list[Callable[[], None]]) -> None:
+        """Undo a failed all-or-nothing batch (ids stay used, as in any database)."""
+        for step in reversed(journal):
+            step()
 
     def linked(self, from_t: str, from_id: str, to_t: str) -> list[tuple[str, set[int]]]:
         return sorted(
-            ((k[3], ids) for k, ids in self.links.items() if k[:3] == (from_t, from_id, to_t)),
+            (
+                (k[3], ids)
+                for k, ids in self.links.items()
+                if k[:3] == (from_t, from_id, to_t) and ids
+            ),
             key=lambda pair: int(pair[0]),
         )
 
