@@ -16,7 +16,7 @@ from collections.abc import Callable
 import httpx
 from crm_push.errors import ReconnectRequired
 from crm_push.http import HttpClient, RateLimits
-from crm_push.models import Connection
+from crm_push.models import Connection, Credentials
 
 from .api import DEFAULT_API_VERSION, DEFAULT_BASE_URL, HubSpotClient
 from .errors import RECONNECT, error_for, is_retriable
@@ -113,6 +113,11 @@ class Clients:
                     self._versions.get(key, DEFAULT_API_VERSION),
                 )
             return client
+
+    def credentials(self, connection: Connection) -> Credentials:
+        """The credentials of a connection as they are now: a static token never changes
+        (an OAuth refresh, when it comes, will answer the renewed ones here)."""
+        return connection.credentials
 
     # -- what this process created ------------------------------------------------------------
 

@@ -65,8 +65,8 @@ class HubSpotDestination:
 
     @hookimpl
     def current_credentials(self, connection: Connection) -> Credentials:
-        """Static tokens are never renewed: the connection's credentials."""
-        return connection.credentials
+        """The connection's credentials as they are now (static tokens are never renewed)."""
+        return self._clients.credentials(connection)
 
     @hookimpl
     def request_stats(self, connection: Connection) -> dict[str, float]:
