@@ -90,3 +90,30 @@ def test_cli_push_twice_against_the_local_server(
     assert all(r.method != "DELETE" for r in srv.requests)
     for output in outputs:
         assert server.DEFAULT_TOKEN not in output
+
+
+def test_cli_connect_with_a_wrong_token_says_reconnect_and_hides_it(
+    srv: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "pat-na1-wrong-token-4f9c2d"
+    monkeypatch.setenv("HUBSPOT_BASE_URL", srv.base_url)
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", wrong)
+    result = CliRunner().invoke(
+        cli, ["--dest", "hubspot", "--db", f"sqlite:///{tmp_path / 's.db'}", "connect"]
+    )
+    assert result.exit_code == 1
+    assert "reconnect" in result.output.lower() and wrong not in result.output
+
+
+def test_cli_connect_without_a_scope_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scopes = tuple(s for s in server.DEFAULT_SCOPES if s != "crm.objects.companies.write")
+    with server.HubSpotServer(tokens={"pat-narrow": server.TokenInfo(scopes=scopes)}) as srv:
+        monkeypatch.setenv("HUBSPOT_BASE_URL", srv.base_url)
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-narrow")
+        result = CliRunner().invoke(
+            cli, ["--dest", "hubspot", "--db", f"sqlite:///{tmp_path / 's.db'}", "connect"]
+        )
+    assert result.exit_code == 1
+    assert "crm.objects.companies.write" in result.output and "pat-narrow" not in result.output
