@@ -314,7 +314,7 @@ def test_batch_read_and_upsert_207(sdk: Any) -> None:
     assert read.results[0].properties["email"] == "a@x.io"
 
 
-def test_batch_associate_default_207(sdk: Any) -> None:
+def test_batch_associate_default_errors_come_in_a_200(sdk: Any) -> None:
     from hubspot.crm.contacts import SimplePublicObjectInputForCreate as ContactInput
 
     contact = sdk.crm.contacts.basic_api.create(
