@@ -1,9 +1,24 @@
-"""HubSpot destination for crm-push — a stub: listed, documented, and not implemented yet."""
+"""crm-push destination for HubSpot (CRM API, dated version 2026-03), entry point ``hubspot``.
 
-from crm_push import StubDestination
+Modules (every CRM package has the first seven, with the same names):
+
+- ``plugin``: ``HubSpotDestination``, the hooks, each a few lines that delegate.
+- ``connect``: the token (HUBSPOT_ACCESS_TOKEN or stored), the portal, the scopes; disconnect.
+- ``clients``: one ``HubSpotClient`` per connection, cached; what this process created.
+- ``api``: ``HubSpotClient``, one method per HubSpot endpoint, on ``crm_push.http.HttpClient``.
+- ``errors``: HubSpot's error bodies as typed errors naming the field.
+- ``records``: contacts upserted by email, companies by domain, keyless ones created once.
+- ``notes``: the visit note on the contact, found by its key before it is created.
+- ``limits``: the rate budget of each portal in this process.
+- ``server``: a local HubSpot-compatible server for tests and demos (imports no crm_push).
+
+Nothing here ever sends DELETE to HubSpot. This module imports nothing, so ``server`` stays
+free of crm_push.
+"""
 
 
-class HubSpotDestination(StubDestination):
-    """Stub: every hook raises NotImplementedYet; nothing is sent to HubSpot."""
+def reset_caches() -> None:
+    """Forget this process's HubSpot rate budgets (for tests)."""
+    from .limits import reset_limits
 
-    crm_name = "HubSpot"
+    reset_limits()

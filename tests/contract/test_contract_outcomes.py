@@ -51,7 +51,7 @@ def _installed_stubs() -> list[str]:
 
 def test_stub_destinations_are_skipped_as_stubs_never_passed(tmp_path: Path) -> None:
     stubs = _installed_stubs()
-    assert "hubspot" in stubs  # a built-in stub, loaded through its entry point
+    assert "salesforce" in stubs  # a built-in stub, loaded through its entry point
     classes = "".join(
         f"""
         class Test_{name}(DestinationContract):

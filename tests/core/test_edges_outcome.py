@@ -213,12 +213,12 @@ def test_dry_run_plan_lines_come_in_input_order_tagged_with_line_and_visitor(
 def test_a_dry_run_against_a_stub_says_it_is_a_stub(tmp_path: Path) -> None:
     visitors = tmp_path / "visitors.jsonl"
     visitors.write_text(json.dumps({"id": "v1", "person": {"email": "ann@acme.com"}}) + "\n")
-    text = CliRunner().invoke(cli, ["--dest", "hubspot", "push", "--dry-run", str(visitors)])
+    text = CliRunner().invoke(cli, ["--dest", "salesforce", "push", "--dry-run", str(visitors)])
     assert text.exit_code == 0, text.output
-    assert "warning: hubspot is a stub destination" in text.stdout
+    assert "warning: salesforce is a stub destination" in text.stdout
     assert "a real push would fail" in text.stdout
     as_json = CliRunner().invoke(
-        cli, ["--dest", "hubspot", "push", "--dry-run", "--json", str(visitors)]
+        cli, ["--dest", "salesforce", "push", "--dry-run", "--json", str(visitors)]
     )
     assert json.loads(as_json.stdout)["destination_status"] == "stub"
 

@@ -24,9 +24,10 @@ pytestmark = pytest.mark.usefixtures("with_test_plugins")
 
 def test_stubs_and_test_plugins_are_listed_with_status() -> None:
     infos = {p.name: p for p in list_plugins()}
-    for stub in ("hubspot", "salesforce", "pipedrive"):
+    for stub in ("salesforce", "pipedrive"):
         assert infos[stub].status == "stub"
         assert infos[stub].distribution == "crm-push"
+    assert infos["hubspot"].status == "ok"  # a real destination now
     assert infos["filecrm"].status == "ok"
     assert infos["filecrm"].distribution == "crm-push-testdests"
     assert infos["filecrm"].version == "1.0"

@@ -1,0 +1,158 @@
+"""The HubSpot clients of one destination, one per connection, plus what this process wrote.
+
+Thread-safe: hooks run on several workers at once. Besides the clients it keeps, per portal,
+the ids this process created (companies by domain, keyless records by their data): HubSpot's
+search lags writes, so a record created a moment ago is found here, not by a search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+from crm_push.errors import ReconnectRequired
+from crm_push.http import HttpClient, RateLimits
+from crm_push.models import Connection, Credentials
+
+from .api import DEFAULT_API_VERSION, DEFAULT_BASE_URL, HubSpotClient
+from .errors import RECONNECT, error_for, is_retriable
+from .limits import portal_limits
+
+#: What a cached client is for: (base URL, portal id, a hash of the token).
+Key = tuple[str, str, str]
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("crm-push")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+USER_AGENT = f"crm-push-hubspot/{_version()}"
+
+
+def key_of(connection: Connection) -> Key:
+    token = connection.credentials.access_token
+    if token is None:
+        raise ReconnectRequired("the HubSpot connection holds no token", next_step=RECONNECT)
+    base_url = (connection.base_url or DEFAULT_BASE_URL).rstrip("/")
+    digest = hashlib.sha256(token.get_secret_value().encode()).hexdigest()[:16]
+    return (base_url, connection.workspace_id, digest)
+
+
+class Clients:
+    def __init__(
+        self,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.transport = transport
+        self.sleep = sleep
+        self._clients: dict[Key, HubSpotClient] = {}
+        self._versions: dict[Key, str] = {}
+        self._properties: dict[Key, set[str]] = {}
+        self._checks: dict[str, dict[str, float]] = {}
+        # (portal, object type, key) -> record id, for records this process created.
+        self._created: dict[tuple[str, str, str], str] = {}
+        self._lock = threading.Lock()
+        # One lock per (portal, object, key): two workers asserting the same company wait for
+        # each other instead of both creating it.
+        self._key_locks: dict[tuple[str, str, str], threading.Lock] = {}
+
+    def http(
+        self, base_url: str, token: str, limits: RateLimits | None, max_retries: int = 5
+    ) -> HttpClient:
+        """An HttpClient on HubSpot with its error mapping (the caller closes it)."""
+        return HttpClient(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            limits=limits,
+            timeout=30.0,
+            max_retries=max_retries,
+            user_agent=USER_AGENT,
+            error_for=error_for,
+            is_retriable=is_retriable,
+            transport=self.transport,
+            sleep=self.sleep,
+            name="HubSpot",
+        )
+
+    def set_options(
+        self, connection: Connection, version: str, contact_properties: set[str] | None
+    ) -> None:
+        """What connect learnt: the API version, and the contact properties the portal has."""
+        key = key_of(connection)
+        with self._lock:
+            self._versions[key] = version
+            if contact_properties is not None:
+                self._properties[key] = contact_properties
+
+    def has_contact_property(self, connection: Connection, name: str) -> bool:
+        """Whether the portal has this contact property (True when connect could not tell)."""
+        with self._lock:
+            names = self._properties.get(key_of(connection))
+        return names is None or name in names
+
+    def client(self, connection: Connection) -> HubSpotClient:
+        key = key_of(connection)
+        token = connection.credentials.access_token
+        assert token is not None
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                limits = portal_limits(connection.workspace_id)
+                secret = token.get_secret_value()
+                client = self._clients[key] = HubSpotClient(
+                    self.http(key[0], secret, limits),
+                    self.http(key[0], secret, limits, max_retries=0),
+                    self._versions.get(key, DEFAULT_API_VERSION),
+                )
+            return client
+
+    def credentials(self, connection: Connection) -> Credentials:
+        """The credentials of a connection as they are now: a static token never changes
+        (an OAuth refresh, when it comes, will answer the renewed ones here)."""
+        return connection.credentials
+
+    # -- what this process created ------------------------------------------------------------
+
+    def key_lock(self, portal: str, object_type: str, key: str) -> threading.Lock:
+        with self._lock:
+            return self._key_locks.setdefault((portal, object_type, key), threading.Lock())
+
+    def created(self, portal: str, object_type: str, key: str) -> str | None:
+        with self._lock:
+            return self._created.get((portal, object_type, key))
+
+    def remember(self, portal: str, object_type: str, key: str, record_id: str) -> None:
+        with self._lock:
+            self._created[(portal, object_type, key)] = record_id
+
+    # -- statistics and closing -------------------------------------------------------------
+
+    def count_check(self, portal: str, stats: dict[str, float]) -> None:
+        with self._lock:
+            totals = self._checks.setdefault(portal, {})
+            for name, value in stats.items():
+                totals[name] = totals.get(name, 0) + value
+
+    def request_stats(self, connection: Connection) -> dict[str, float]:
+        with self._lock:
+            clients = [c for k, c in self._clients.items() if k[1] == connection.workspace_id]
+            totals = dict(self._checks.get(connection.workspace_id, {}))
+        for client in clients:
+            for http in (client.http, client.once):
+                for name, value in http.stats.as_dict().items():
+                    totals[name] = totals.get(name, 0) + value
+        return totals
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
