@@ -341,7 +341,7 @@ def _create_tables(engine: sa.Engine, backend: str, read_only: bool) -> bool:
                 new = not sa.inspect(conn).has_table(markers_table.name)
                 metadata.create_all(conn)  # read-only: fails when a table is missing
                 if not new and not read_only:
-                    _add_marker_columns(conn)
+                    _add_missing_columns(conn)
                 return new
         except sa.exc.OperationalError as exc:
             why = str(exc.orig)
@@ -351,14 +351,21 @@ def _create_tables(engine: sa.Engine, backend: str, read_only: bool) -> bool:
     raise AssertionError("unreachable")
 
 
-def _add_marker_columns(conn: sa.Connection) -> None:
-    """Add the claim columns to a `push_markers` table made before they existed."""
-    have = {c["name"] for c in sa.inspect(conn).get_columns(markers_table.name)}
-    for name in _ADDED_MARKER_COLUMNS:
-        if name not in have:
-            column = markers_table.c[name]
-            kind = column.type.compile(dialect=conn.dialect)
-            conn.execute(sa.text(f"ALTER TABLE {markers_table.name} ADD COLUMN {name} {kind}"))
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Add the columns newer versions added (the claim columns of `push_markers`, the tenant of
+    `connections`) to tables made before they existed."""
+    for table, names in ((markers_table, _ADDED_MARKER_COLUMNS), (connections_table, ("tenant",))):
+        have = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+        for name in names:
+            if name not in have:
+                kind = table.c[name].type.compile(dialect=conn.dialect)
+                conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
+    conn.execute(
+        sa.text(
+            "CREATE UNIQUE INDEX IF NOT EXISTS connections_tenant "
+            f"ON {connections_table.name} (destination, tenant)"
+        )
+    )
 
 
 def _libpq(url: sa.URL) -> bool:

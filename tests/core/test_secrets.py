@@ -82,3 +82,32 @@ def test_tenants_store_and_load_their_own_connection(tmp_path: Path) -> None:
         ("ws2", "cust_2"),
         ("ws3", "cust_1"),
     }
+
+
+def test_an_older_connections_table_gets_the_tenant_column(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    path = tmp_path / "old.db"
+    old = sa.create_engine(f"sqlite:///{path}")
+    with old.begin() as conn:  # connections and push_markers as they were before tenants
+        conn.exec_driver_sql(
+            "CREATE TABLE connections (destination VARCHAR(64), workspace_id VARCHAR(128), "
+            "workspace_name VARCHAR(256), info JSON NOT NULL, secrets JSON NOT NULL, "
+            "connected_at DATETIME NOT NULL, PRIMARY KEY (destination, workspace_id))"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO connections VALUES ('attio', 'ws0', NULL, "
+            '\'{"destination": "attio", "workspace_id": "ws0"}\', \'{}\', '
+            "'2026-11-20 10:00:00.000000')"
+        )
+        conn.exec_driver_sql(
+            "CREATE TABLE push_markers (destination VARCHAR(64), workspace VARCHAR(128), "
+            "visitor_id VARCHAR(256), part VARCHAR(320), object VARCHAR(64), "
+            "record_id VARCHAR(128), payload_hash VARCHAR(64) NOT NULL, "
+            "state VARCHAR(16) NOT NULL, pushed_at DATETIME NOT NULL, "
+            "PRIMARY KEY (destination, workspace, visitor_id, part))"
+        )
+    old.dispose()
+    store = ConnectionStore(f"sqlite:///{path}", secret_keys=[])
+    store.save(_connection("ws1", tenant="cust_1"))
+    assert {(c.workspace_id, c.tenant) for c in store.list()} == {("ws0", None), ("ws1", "cust_1")}
