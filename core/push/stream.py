@@ -83,6 +83,8 @@ class Runner(ABC, Generic[Item, Res, Sum]):
         return ""
 
     def _log_result(self, result: Res) -> None:
+        if not logger.isEnabledFor(logging.INFO):  # the hot path: build no text nobody reads
+            return
         where = result.where()
         if result.status in ("failed", "deferred"):
             logger.info("%s: %s: %s", where, result.status, result.reason)
