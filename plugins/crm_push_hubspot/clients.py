@@ -15,12 +15,12 @@ from collections.abc import Callable
 
 import httpx
 from crm_push.errors import ReconnectRequired
-from crm_push.http import HttpClient, RateLimits
+from crm_push.http import Budget, HttpClient
 from crm_push.models import Connection, Credentials
 
 from .api import DEFAULT_API_VERSION, DEFAULT_BASE_URL, HubSpotClient
 from .errors import RECONNECT, error_for, is_retriable
-from .limits import portal_limits
+from .limits import KindBudget, portal_budget, throttle_wait
 
 #: What a cached client is for: (base URL, portal id, a hash of the token).
 Key = tuple[str, str, str]
@@ -65,9 +65,10 @@ class Clients:
         self._key_locks: dict[tuple[str, str, str], threading.Lock] = {}
 
     def http(
-        self, base_url: str, token: str, limits: RateLimits | None, max_retries: int = 5
+        self, base_url: str, token: str, limits: Budget | None, max_retries: int = 5
     ) -> HttpClient:
-        """An HttpClient on HubSpot with its error mapping (the caller closes it)."""
+        """An HttpClient on HubSpot with its error mapping and its reading of a 429's body
+        (the caller closes it)."""
         return HttpClient(
             base_url=base_url,
             headers={"Authorization": f"Bearer {token}"},
@@ -77,6 +78,7 @@ class Clients:
             user_agent=USER_AGENT,
             error_for=error_for,
             is_retriable=is_retriable,
+            throttle_wait=throttle_wait,
             transport=self.transport,
             sleep=self.sleep,
             name="HubSpot",
@@ -105,12 +107,14 @@ class Clients:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                limits = portal_limits(connection.workspace_id)
+                portal = portal_budget(connection)
                 secret = token.get_secret_value()
                 client = self._clients[key] = HubSpotClient(
-                    self.http(key[0], secret, limits),
-                    self.http(key[0], secret, limits, max_retries=0),
+                    self.http(key[0], secret, KindBudget(portal)),
+                    self.http(key[0], secret, KindBudget(portal), max_retries=0),
                     self._versions.get(key, DEFAULT_API_VERSION),
+                    searches=self.http(key[0], secret, KindBudget(portal, search=True)),
+                    observe=portal.observe,
                 )
             return client
 
@@ -146,7 +150,7 @@ class Clients:
             clients = [c for k, c in self._clients.items() if k[1] == connection.workspace_id]
             totals = dict(self._checks.get(connection.workspace_id, {}))
         for client in clients:
-            for http in (client.http, client.once):
+            for http in client.clients:
                 for name, value in http.stats.as_dict().items():
                     totals[name] = totals.get(name, 0) + value
         return totals

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from .api import DEFAULT_API_VERSION, DEFAULT_BASE_URL, REQUIRED_SCOPES, HubSpotClient
 from .clients import Clients
 from .errors import NO_TOKEN, RECONNECT, SettingError
-from .limits import from_env
+from .limits import check_settings
 
 NAME = "hubspot"
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
@@ -90,7 +90,7 @@ def connect(
     token, source = token_of(credentials, options)
     base_url = base_url_of(options)
     version = version_of(options)
-    from_env()  # a bad HUBSPOT_*_PER_SECOND is one error now, not one per visitor
+    check_settings()  # a bad HUBSPOT_REQUESTS_PER_… is one error now, not one per visitor
     http = clients.http(base_url, token, None)
     client = HubSpotClient(http, http, version)
     details: dict[str, Any] = {}
