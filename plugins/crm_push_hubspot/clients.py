@@ -7,11 +7,13 @@ search lags writes, so a record created a moment ago is found here, not by a sea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 
 import httpx
 from crm_push.errors import ReconnectRequired
@@ -24,6 +26,8 @@ from .limits import KindBudget, portal_budget, throttle_wait
 
 #: What a cached client is for: (base URL, portal id, a hash of the token).
 Key = tuple[str, str, str]
+#: The most (portal, object type, key) writes remembered (least recently used forgotten).
+WRITES_KEPT = 100_000
 
 
 def _version() -> str:
@@ -63,6 +67,9 @@ class Clients:
         # One lock per (portal, object, key): two workers asserting the same company wait for
         # each other instead of both creating it.
         self._key_locks: dict[tuple[str, str, str], threading.Lock] = {}
+        # (portal, object type, key) -> (record id, digest of what was sent): one write per
+        # domain in a run, whichever worker's batch holds it.
+        self._writes: OrderedDict[tuple[str, str, str], tuple[str, str]] = OrderedDict()
 
     def http(
         self, base_url: str, token: str, limits: Budget | None, max_retries: int = 5
@@ -128,6 +135,31 @@ class Clients:
     def key_lock(self, portal: str, object_type: str, key: str) -> threading.Lock:
         with self._lock:
             return self._key_locks.setdefault((portal, object_type, key), threading.Lock())
+
+    @contextlib.contextmanager
+    def key_locks(self, portal: str, object_type: str, keys: Iterable[str]) -> Iterator[None]:
+        """Hold the locks of several keys, taken in sorted order so two batches sharing keys
+        cannot deadlock."""
+        with contextlib.ExitStack() as stack:
+            for key in sorted(set(keys)):
+                stack.enter_context(self.key_lock(portal, object_type, key))
+            yield
+
+    def last_write(self, portal: str, object_type: str, key: str) -> tuple[str, str] | None:
+        """(record id, digest) of this process's last write of a key, or None."""
+        with self._lock:
+            found = self._writes.get((portal, object_type, key))
+            if found is not None:
+                self._writes.move_to_end((portal, object_type, key))
+            return found
+
+    def wrote(self, portal: str, object_type: str, key: str, record_id: str, digest: str) -> None:
+        with self._lock:
+            self._writes[(portal, object_type, key)] = (record_id, digest)
+            self._writes.move_to_end((portal, object_type, key))
+            while len(self._writes) > WRITES_KEPT:
+                self._writes.popitem(last=False)
+            self._created[(portal, object_type, key)] = record_id
 
     def created(self, portal: str, object_type: str, key: str) -> str | None:
         with self._lock:

@@ -19,6 +19,7 @@ from .api import DEFAULT_API_VERSION, DEFAULT_BASE_URL, REQUIRED_SCOPES, HubSpot
 from .clients import Clients
 from .errors import NO_TOKEN, RECONNECT, SettingError
 from .limits import check_settings
+from .properties import UNIQUE_DOMAIN, domain_property
 
 NAME = "hubspot"
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
@@ -140,6 +141,10 @@ def connect(
                 f"this portal has no contact property {LINKEDIN}: LinkedIn URLs "
                 "of people are not sent"
             )
+        # Companies upsert on a unique property where the token may make it (properties.py).
+        no_unique = domain_property(client, scopes)
+        if no_unique:
+            warnings.append(no_unique)
     finally:
         if details.get("portalId") is not None:
             clients.count_check(str(details["portalId"]), dict(http.stats.as_dict()))
@@ -150,7 +155,7 @@ def connect(
         workspace_name=f"HubSpot portal {portal}"
         + (f" ({details['uiDomain']})" if details.get("uiDomain") else ""),
         scopes=scopes or (),
-        capabilities=frozenset({"notes"}),
+        capabilities=frozenset({"notes"} | (set() if no_unique else {UNIQUE_DOMAIN})),
         warnings=tuple(warnings),
         credentials=Credentials(access_token=SecretStr(token), token_type="bearer"),
         base_url=base_url,

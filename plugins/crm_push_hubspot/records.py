@@ -1,5 +1,6 @@
-"""Contacts and companies: contacts upserted by email, companies found by domain or created,
-keyless records created once and updated through their marker.
+"""Contacts and companies: contacts upserted by email, companies by domain, keyless records
+created once and updated through their marker; one visitor at a time (the core hooks) or 100
+records a request (the batch hooks, below).
 
 Contacts with an email go through `batch/upsert` with `idProperty: email` — race-free, since
 email is unique in HubSpot. The upsert key is case-sensitive, so emails are sent lower-cased
@@ -8,23 +9,41 @@ email is unique in HubSpot. The upsert key is case-sensitive, so emails are sent
 Companies have no unique key in HubSpot (`domain` is not unique): they are searched by domain,
 then updated or created. HubSpot's search lags writes by seconds, so a company created a
 moment ago may not be found and would be created twice; this process remembers the companies
-it created (per domain, under a lock per domain) to close that gap within one process. The
-race-free fix — a unique custom property (`crmpush_domain`) and `batch/upsert` on it — comes
-with the batch hooks.
+it created (per domain, under a lock per domain) to close that gap within one process.
+
+The batch hooks write each domain once in a process (under its lock, whichever worker's batch
+holds it) and, where connect could make the unique custom property `crmpush_domain`
+(properties.py), create through `batch/upsert` on it: race-free across processes, since
+HubSpot itself then holds one company per value. Companies that existed before (made in
+HubSpot, without the value) are found first by a search on `domain` (`IN`, as many domains a
+request as fit) and adopted. Without the property: search, then `batch/create`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import hashlib
+import json
+from typing import Any, Literal
 
-from crm_push.errors import InvalidInput
-from crm_push.models import Company, Connection, Pending, Person, RecordRef
+from crm_push.errors import CrmPushError, InvalidInput
+from crm_push.models import (
+    Company,
+    CompanyInput,
+    Connection,
+    LinkInput,
+    Pending,
+    Person,
+    PersonInput,
+    RecordRef,
+)
 
-from .api import HubSpotClient
+from .api import CONTACT_TO_COMPANY, HubSpotClient
+from .batches import Answer, send, traced, traces_of
 from .clients import Clients
 from .connect import LINKEDIN
 from .errors import batch_error
+from .properties import DOMAIN_PROPERTY, UNIQUE_DOMAIN
 
 CONTACTS = "contacts"
 COMPANIES = "companies"
@@ -207,3 +226,427 @@ def associate(
     client.associate_default(CONTACTS, person.record_id, COMPANIES, company.record_id)
     linked = tuple(dict.fromkeys((*person.linked, company.record_id)))
     return person.model_copy(update={"linked": linked})
+
+
+# -- batches ------------------------------------------------------------------------------------
+
+#: HubSpot's search: a body of at most 3,000 characters (a margin kept for `after`), at most 5
+#: filter groups (ORed), an `IN` of at most 100 values ([unverified]), 200 results a page.
+SEARCH_BODY_MAX = 2_900
+SEARCH_GROUPS_MAX = 5
+IN_VALUES_MAX = 100
+SEARCH_PAGE = 200
+
+
+def _digest(props: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(props, sort_keys=True).encode()).hexdigest()
+
+
+def _search_body(groups: list[list[str]], properties: list[str]) -> dict[str, Any]:
+    return {
+        "filterGroups": [
+            {"filters": [{"propertyName": "domain", "operator": "IN", "values": values}]}
+            for values in groups
+        ],
+        "properties": properties,
+        "limit": SEARCH_PAGE,
+    }
+
+
+def domain_searches(domains: list[str], properties: list[str]) -> list[dict[str, Any]]:
+    """Search bodies finding companies by domain, as many domains a body as fit HubSpot's
+    limits: `IN` filters of ≤ 100 values in ≤ 5 groups, the body ≤ SEARCH_BODY_MAX."""
+    bodies: list[dict[str, Any]] = []
+    groups: list[list[str]] = [[]]
+    for domain in domains:
+        trial = [*groups[:-1], [*groups[-1], domain]]
+        if len(groups[-1]) >= IN_VALUES_MAX:
+            trial = [*groups, [domain]]
+        fits = len(trial) <= SEARCH_GROUPS_MAX
+        if fits and len(json.dumps(_search_body(trial, properties))) <= SEARCH_BODY_MAX:
+            groups = trial
+            continue
+        if groups[-1]:
+            bodies.append(_search_body(groups, properties))
+        groups = [[domain]]
+    if groups[-1]:
+        bodies.append(_search_body(groups, properties))
+    return bodies
+
+
+def find_by_domain(client: HubSpotClient, domains: list[str], unique: bool) -> dict[str, str]:
+    """domain -> the oldest company HubSpot holds with it (a search: it lags writes, so a
+    company created in the last seconds may be missed; the callers know)."""
+    properties = ["domain", "name"] + ([DOMAIN_PROPERTY] if unique else [])
+    found: dict[str, list[int]] = {}
+    wanted = set(domains)
+    for body in domain_searches(domains, properties):
+        page: dict[str, Any] = body
+        while True:
+            data = client.search_page(COMPANIES, page)
+            for result in data.get("results") or []:
+                domain = str((result.get("properties") or {}).get("domain") or "").lower()
+                if domain in wanted:
+                    found.setdefault(domain, []).append(int(result["id"]))
+            after = ((data.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                break
+            page = {**body, "after": str(after)}
+    return {domain: str(min(ids)) for domain, ids in found.items()}
+
+
+Outcome = Literal["created", "updated", "unchanged"]
+
+
+def _ref(object_type: str, answer: Answer, outcome: Outcome) -> RecordRef | CrmPushError:
+    """A batch answer as the hook's: the record written, or its error."""
+    if isinstance(answer, CrmPushError):
+        return answer
+    return RecordRef(object=object_type, record_id=str(answer["id"]), outcome=outcome)
+
+
+def _gone(answer: Answer) -> bool:
+    """An update of a record HubSpot no longer holds (merged or deleted there)."""
+    return isinstance(answer, InvalidInput) and answer.code == "OBJECT_NOT_FOUND"
+
+
+def _merged(companies: list[Company]) -> dict[str, str]:
+    """One write for inputs sharing a domain: later values win, absent ones are not sent."""
+    props: dict[str, str] = {}
+    for company in companies:
+        props.update(company_properties(company))
+    return props
+
+
+def _by_id(result: dict[str, Any]) -> str | None:
+    return None if result.get("id") is None else str(result["id"])
+
+
+def _ids_of(error: dict[str, Any]) -> list[str]:
+    """The record ids a batch update's error names ([unverified] where HubSpot puts them:
+    `context.ids`, `context.id`, or a StandardError's `id`)."""
+    context = error.get("context") or {}
+    names = list(traces_of(error))
+    if isinstance(context, dict):
+        for field in ("ids", "id", "objectId"):
+            value = context.get(field)
+            names += [str(v) for v in value] if isinstance(value, list) else []
+    if error.get("id") is not None:
+        names.append(str(error["id"]))
+    return names
+
+
+def _update_by_id(
+    client: HubSpotClient, object_type: str, updates: dict[str, tuple[str, dict[str, str]]]
+) -> dict[str, Answer]:
+    """key -> (record id, properties), updated by id; answers keyed like `updates`. Inputs
+    are keyed by record id on the wire (two keys on one id are written once)."""
+    by_id: dict[str, dict[str, Any]] = {}
+    keys_of: dict[str, list[str]] = {}
+    for key, (record_id, props) in updates.items():
+        by_id[record_id] = {"id": record_id, "properties": props}
+        keys_of.setdefault(record_id, []).append(key)
+    answers = send(client.batch_update, by_id, object_type, key_of=_by_id, error_keys=_ids_of)
+    return {key: answer for record_id, answer in answers.items() for key in keys_of[record_id]}
+
+
+def assert_companies(
+    clients: Clients, connection: Connection, inputs: list[CompanyInput]
+) -> dict[str, RecordRef | CrmPushError]:
+    """Companies by domain (one write per domain in this process, under its lock); domain-less
+    ones created once and updated through their marker."""
+    answers: dict[str, RecordRef | CrmPushError] = {}
+    by_domain: dict[str, list[CompanyInput]] = {}
+    keyless: list[CompanyInput] = []
+    for item in inputs:
+        if item.company.domain:
+            by_domain.setdefault(item.company.domain.lower(), []).append(item)
+        else:
+            keyless.append(item)
+    if by_domain:
+        portal = connection.workspace_id
+        with clients.key_locks(portal, COMPANIES, by_domain):
+            written = _companies_by_domain(clients, connection, by_domain)
+        for domain, items in by_domain.items():
+            for item in items:
+                answers[item.key] = written.get(domain) or InvalidInput(
+                    f"HubSpot gave no answer for the company {domain}",
+                    field="company.domain",
+                    record=domain,
+                )
+    if keyless:
+        answers.update(
+            keyless_batch(
+                clients,
+                connection,
+                COMPANIES,
+                [
+                    (
+                        item.key,
+                        company_properties(item.company),
+                        {"name": item.company.name} if item.company.name else {},
+                        item.existing,
+                        item.pending,
+                    )
+                    for item in keyless
+                ],
+            )
+        )
+    return answers
+
+
+def _companies_by_domain(
+    clients: Clients, connection: Connection, by_domain: dict[str, list[CompanyInput]]
+) -> dict[str, RecordRef | CrmPushError]:
+    """domain -> its company written (or its error). Known ids (this process's writes, then
+    the markers) are updated; the others are searched; what is not found is upserted on the
+    unique property, or, without it, created."""
+    client = clients.client(connection)
+    portal = connection.workspace_id
+    unique = connection.can(UNIQUE_DOMAIN)
+    props: dict[str, dict[str, str]] = {}
+    out: dict[str, RecordRef | CrmPushError] = {}
+    known: dict[str, tuple[str, dict[str, str]]] = {}
+    for domain, items in by_domain.items():
+        props[domain] = _merged([item.company for item in items])
+        if unique:
+            props[domain][DOMAIN_PROPERTY] = domain
+        last = clients.last_write(portal, COMPANIES, domain)
+        if last is not None and last[1] == _digest(props[domain]):
+            out[domain] = RecordRef(object=COMPANIES, record_id=last[0], outcome="unchanged")
+            continue
+        marker = next((i.existing for i in items if i.existing is not None), None)
+        if last is not None or marker is not None:
+            known[domain] = (last[0] if last is not None else marker.record_id, props[domain])  # type: ignore[union-attr]
+    for domain, answer in _update_by_id(client, COMPANIES, known).items():
+        if not _gone(answer):  # gone: found or made again below
+            out[domain] = _ref(COMPANIES, answer, "updated")
+    rest = [d for d in by_domain if d not in out]
+    found = find_by_domain(client, rest, unique) if rest else {}
+    adopted = _update_by_id(client, COMPANIES, {d: (found[d], props[d]) for d in found})
+    for domain, answer in adopted.items():
+        if unique and isinstance(answer, InvalidInput) and answer.code == "CONFLICT":
+            continue  # another company holds the domain's unique value: upserted below
+        out[domain] = _ref(COMPANIES, answer, "updated")
+    missing = {d: props[d] for d in rest if d not in out}
+    if missing:
+        out.update(
+            _upsert_companies(client, missing) if unique else _create_companies(client, missing)
+        )
+    for domain, answer in out.items():
+        if isinstance(answer, RecordRef) and answer.outcome != "unchanged":
+            clients.wrote(portal, COMPANIES, domain, answer.record_id, _digest(props[domain]))
+    return out
+
+
+def _upsert_companies(
+    client: HubSpotClient, missing: dict[str, dict[str, str]]
+) -> dict[str, RecordRef | CrmPushError]:
+    """Upserts on the unique domain property: race-free whoever else writes the domain."""
+    inputs = {
+        domain: {
+            "idProperty": DOMAIN_PROPERTY,
+            "id": domain,
+            "objectWriteTraceId": domain,
+            "properties": props,
+        }
+        for domain, props in missing.items()
+    }
+
+    def key_of(result: dict[str, Any]) -> str | None:
+        return traced(result) or (result.get("properties") or {}).get(DOMAIN_PROPERTY)
+
+    answers = send(client.batch_upsert, inputs, COMPANIES, key_of=key_of)
+    return {domain: _upserted(COMPANIES, answer) for domain, answer in answers.items()}
+
+
+def _upserted(object_type: str, answer: Answer) -> RecordRef | CrmPushError:
+    """An upsert's answer: `new` says whether it created the record."""
+    new = isinstance(answer, dict) and bool(answer.get("new"))
+    return _ref(object_type, answer, "created" if new else "updated")
+
+
+def _create_companies(
+    client: HubSpotClient, missing: dict[str, dict[str, str]]
+) -> dict[str, RecordRef | CrmPushError]:
+    """Creates (no unique property): the caller holds each domain's lock, so this process
+    creates a domain once; another process within the search lag still could (see docs)."""
+    inputs = {d: {"objectWriteTraceId": d, "properties": p} for d, p in missing.items()}
+    answers = send(client.batch_create, inputs, COMPANIES)
+    return {domain: _ref(COMPANIES, answer, "created") for domain, answer in answers.items()}
+
+
+#: (core's key, properties, identity for a search after a crash, marker, claim).
+Keyless = tuple[str, dict[str, str], dict[str, str], RecordRef | None, Pending | None]
+
+
+def keyless_batch(
+    clients: Clients,
+    connection: Connection,
+    object_type: str,
+    items: list[Keyless],
+    associations: dict[str, list[dict[str, Any]]] | None = None,
+) -> dict[str, RecordRef | CrmPushError]:
+    """Records without a natural key: the marker's updated by id (gone: created again); a
+    claim's looked for as `_keyless` does; the rest created, each once (trace id = its key).
+    `associations`: key -> inline associations of its create."""
+    client = clients.client(connection)
+    portal = connection.workspace_id
+    answers: dict[str, RecordRef | CrmPushError] = {}
+    updates = {key: (ex.record_id, props) for key, props, _, ex, _ in items if ex is not None}
+    for key, answer in _update_by_id(client, object_type, updates).items():
+        if not _gone(answer):  # gone: created again below
+            answers[key] = _ref(object_type, answer, "updated")
+    creates: dict[str, dict[str, Any]] = {}
+    for key, props, identity, _, pending in items:
+        if key in answers:
+            continue
+        if pending is not None:
+            # After a crash: rare, so looked for one by one, as the per-visitor hook does.
+            found = clients.created(portal, object_type, _identity(identity)) or _search_since(
+                client, object_type, identity, pending.since
+            )
+            if found:
+                update = _update_by_id(client, object_type, {key: (found, props)})
+                answers[key] = _ref(object_type, update[key], "updated")
+                continue
+        creates[key] = {"objectWriteTraceId": key, "properties": props}
+        if associations and associations.get(key):
+            creates[key]["associations"] = associations[key]
+    for key, answer in send(client.batch_create, creates, object_type).items():
+        answers[key] = _ref(object_type, answer, "created")
+    for key, _props, identity, _, _ in items:
+        answer = answers.get(key)
+        if isinstance(answer, RecordRef) and answer.outcome == "created":
+            clients.remember(portal, object_type, _identity(identity), answer.record_id)
+    return answers
+
+
+def _identity(identity: dict[str, str]) -> str:
+    return "|".join(f"{k}={v}" for k, v in sorted(identity.items()))
+
+
+def assert_people(
+    clients: Clients, connection: Connection, inputs: list[PersonInput]
+) -> dict[str, RecordRef | CrmPushError]:
+    """Contacts with an email upserted on it (lower-cased: the key is case-sensitive), one
+    input per email; without one, created once (linked to the company inline) and updated
+    through the marker."""
+    client = clients.client(connection)
+    answers: dict[str, RecordRef | CrmPushError] = {}
+    by_email: dict[str, list[PersonInput]] = {}
+    keyless: list[PersonInput] = []
+    for item in inputs:
+        if item.person.email:
+            by_email.setdefault(item.person.email.strip().lower(), []).append(item)
+        else:
+            keyless.append(item)
+    upserts: dict[str, dict[str, Any]] = {}
+    for email, items in by_email.items():
+        props: dict[str, str] = {}
+        for item in items:
+            props.update(contact_properties(clients, connection, item.person))
+        props["email"] = email
+        upserts[email] = {
+            "idProperty": "email",
+            "id": email,
+            "objectWriteTraceId": email,
+            "properties": props,
+        }
+
+    def key_of(result: dict[str, Any]) -> str | None:
+        email = (result.get("properties") or {}).get("email")
+        return traced(result) or (str(email).lower() if email else None)
+
+    upserted = send(client.batch_upsert, upserts, CONTACTS, key_of=key_of) if upserts else {}
+    for email, items in by_email.items():
+        answer = upserted.get(email)
+        for item in items:
+            if answer is not None:
+                answers[item.key] = _upserted(CONTACTS, answer)
+    if keyless:
+        links = {
+            item.key: [_company_link(item.company.record_id)]
+            for item in keyless
+            if item.company is not None
+        }
+        written = keyless_batch(
+            clients,
+            connection,
+            CONTACTS,
+            [
+                (
+                    item.key,
+                    contact_properties(clients, connection, item.person),
+                    {k: v for k, v in _names(item.person).items() if v},
+                    item.existing,
+                    item.pending,
+                )
+                for item in keyless
+            ],
+            associations=links,
+        )
+        for item in keyless:
+            answer = written.get(item.key)
+            if answer is None:
+                continue
+            if isinstance(answer, RecordRef) and answer.outcome == "created" and item.company:
+                answer = answer.model_copy(update={"linked": (item.company.record_id,)})
+            answers[item.key] = answer
+    return answers
+
+
+def _names(person: Person) -> dict[str, str | None]:
+    return {"firstname": person.first_name, "lastname": person.last_name}
+
+
+def _company_link(company_id: str) -> dict[str, Any]:
+    return {
+        "to": {"id": company_id},
+        "types": [
+            {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": CONTACT_TO_COMPANY}
+        ],
+    }
+
+
+def _pair(result: dict[str, Any]) -> str | None:
+    source, target = (result.get("from") or {}).get("id"), (result.get("to") or {}).get("id")
+    return None if source is None or target is None else f"{source}>{target}"
+
+
+def _pairs_of(error: dict[str, Any]) -> list[str]:
+    """The links an associate error names ([unverified]: `context.fromObjectId` /
+    `toObjectId` as the local server gives them)."""
+    context = error.get("context") or {}
+    if not isinstance(context, dict):
+        return []
+    sources, targets = context.get("fromObjectId") or [], context.get("toObjectId") or []
+    return [f"{s}>{t}" for s, t in zip(sources, targets, strict=False)]
+
+
+def associate_people(
+    clients: Clients, connection: Connection, links: list[LinkInput]
+) -> dict[str, RecordRef | CrmPushError]:
+    """Default contact→company associations in batches (idempotent); each link matched by its
+    (contact, company) pair."""
+    client = clients.client(connection)
+    inputs: dict[str, dict[str, Any]] = {}
+    for link in links:
+        pair = f"{link.person.record_id}>{link.company.record_id}"
+        inputs[pair] = {"from": {"id": link.person.record_id}, "to": {"id": link.company.record_id}}
+
+    def call(chunk: list[dict[str, Any]]) -> dict[str, Any]:
+        return client.batch_associate_default(
+            CONTACTS, COMPANIES, [(i["from"]["id"], i["to"]["id"]) for i in chunk]
+        )
+
+    answers = send(call, inputs, CONTACTS, key_of=_pair, error_keys=_pairs_of)
+    out: dict[str, RecordRef | CrmPushError] = {}
+    for link in links:
+        answer = answers.get(f"{link.person.record_id}>{link.company.record_id}")
+        if isinstance(answer, CrmPushError):
+            out[link.key] = answer
+        elif answer is not None:
+            linked = tuple(dict.fromkeys((*link.person.linked, link.company.record_id)))
+            out[link.key] = link.person.model_copy(update={"linked": linked})
+    return out

@@ -64,6 +64,7 @@ def connect(
     api: respx.MockRouter,
     scopes: list[str] = SCOPES,
     properties: tuple[str, ...] = ("email", LINKEDIN),
+    unique: bool = True,
     **extra: str,
 ) -> Connection:
     api.get(f"/account-info/{extra.get('api_version', V)}/details").respond(
@@ -74,6 +75,9 @@ def connect(
     )
     api.get(f"/crm/properties/{extra.get('api_version', V)}/contacts").respond(
         json={"results": [{"name": n} for n in properties]}
+    )
+    api.get(f"/crm/properties/{extra.get('api_version', V)}/companies/crmpush_domain").respond(
+        json={"name": "crmpush_domain", "hasUniqueValue": unique}
     )
     return hubspot.connect(
         credentials=Credentials(access_token=SecretStr(TOKEN)),

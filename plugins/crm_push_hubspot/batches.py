@@ -1,0 +1,155 @@
+"""HubSpot's batch calls: inputs sent 100 a call, each answer matched to its input by a key
+(the trace id, the email, the record id…), never by position, and errors to the inputs they
+name.
+
+- A 207 (or a 200 carrying `errors`, as batch associate answers) fails only the inputs its
+  errors name (`context.objectWriteTraceId`, or what `error_keys` reads); an error that names
+  no input fails every input left without a result.
+- A batch refused whole (a 400/404/409: nothing applied) is split in halves and sent again
+  until the refused inputs stand alone: whether upserts and updates answer per input is
+  unverified (one report says an upsert by email fails whole), and HubSpot's batch size is
+  unverified too (100; a batch refused for its size is split the same way).
+- Anything else raised (reconnect, a scope, RetryLater, a create whose answer was lost) is the
+  whole call's and propagates: it applies to every input of the hook call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from crm_push.errors import CrmPushError, InvalidInput
+
+from .api import BATCH_MAX
+from .errors import typed
+
+#: What one input got: HubSpot's result for it, or its typed error.
+Answer = dict[str, Any] | CrmPushError
+Call = Callable[[list[dict[str, Any]]], dict[str, Any]]
+KeyOfResult = Callable[[dict[str, Any]], str | None]
+KeysOfError = Callable[[dict[str, Any]], list[str]]
+
+
+def traced(result: dict[str, Any]) -> str | None:
+    """A result's `objectWriteTraceId` (HubSpot echoes it on results of inputs that had one)."""
+    trace = result.get("objectWriteTraceId")
+    return None if trace is None else str(trace)
+
+
+def traces_of(error: dict[str, Any]) -> list[str]:
+    """The trace ids an error of a 207 names: `context.objectWriteTraceId`."""
+    context = error.get("context") or {}
+    values = context.get("objectWriteTraceId") if isinstance(context, dict) else None
+    if isinstance(values, str):
+        return [values]
+    return [str(v) for v in values or []]
+
+
+def send(
+    call: Call,
+    inputs: dict[str, dict[str, Any]],
+    object_type: str,
+    *,
+    key_of: KeyOfResult = traced,
+    error_keys: KeysOfError = traces_of,
+    size: int = BATCH_MAX,
+) -> dict[str, Answer]:
+    """Send `inputs` (key -> the input's body) through `call`, `size` a call; answer each key
+    with its result or its typed error. A key missing from the answer got none."""
+    answers: dict[str, Answer] = {}
+    keys = list(inputs)
+    for start in range(0, len(keys), size):
+        answers.update(
+            _send(
+                call,
+                {k: inputs[k] for k in keys[start : start + size]},
+                object_type,
+                key_of,
+                error_keys,
+            )
+        )
+    return answers
+
+
+def _send(
+    call: Call,
+    chunk: dict[str, dict[str, Any]],
+    object_type: str,
+    key_of: KeyOfResult,
+    error_keys: KeysOfError,
+) -> dict[str, Answer]:
+    try:
+        data = call(list(chunk.values()))
+    except InvalidInput as exc:
+        return _split(call, chunk, object_type, key_of, error_keys, exc)
+    return match(data, chunk, object_type, key_of, error_keys)
+
+
+def _split(
+    call: Call,
+    chunk: dict[str, dict[str, Any]],
+    object_type: str,
+    key_of: KeyOfResult,
+    error_keys: KeysOfError,
+    refusal: InvalidInput,
+) -> dict[str, Answer]:
+    """A chunk refused whole (nothing applied): send its halves. When both halves are refused
+    with the same words as the whole, it is every input's problem (a property the portal
+    lacks, say): answered for all at once rather than one call per input."""
+    if len(chunk) == 1:
+        return {next(iter(chunk)): refusal}
+    keys = list(chunk)
+    halves = [keys[: len(keys) // 2], keys[len(keys) // 2 :]]
+    answers: dict[str, Answer] = {}
+    refused: list[tuple[list[str], InvalidInput]] = []
+    for half in halves:
+        part = {k: chunk[k] for k in half}
+        try:
+            data = call(list(part.values()))
+        except InvalidInput as exc:
+            refused.append((half, exc))
+            continue
+        answers.update(match(data, part, object_type, key_of, error_keys))
+    if len(refused) == 2 and all(exc.message == refusal.message for _, exc in refused):
+        return {key: refusal for key in keys}
+    for half, exc in refused:
+        part = {k: chunk[k] for k in half}
+        answers.update(_split(call, part, object_type, key_of, error_keys, exc))
+    return answers
+
+
+def match(
+    data: dict[str, Any],
+    chunk: dict[str, dict[str, Any]],
+    object_type: str,
+    key_of: KeyOfResult = traced,
+    error_keys: KeysOfError = traces_of,
+) -> dict[str, Answer]:
+    """One batch answer matched to the inputs of its call."""
+    answers: dict[str, Answer] = {}
+    for result in data.get("results") or []:
+        key = key_of(result) if isinstance(result, dict) else None
+        if key in chunk:
+            answers[key] = result
+    unnamed: CrmPushError | None = None
+    for error in data.get("errors") or []:
+        if not isinstance(error, dict):
+            continue
+        problem = typed(error, object_type, _status(error))
+        named = [k for k in error_keys(error) if k in chunk]
+        for key in named:
+            answers.setdefault(key, problem)
+        if not named and unnamed is None:
+            unnamed = problem
+    if unnamed is not None:
+        for key in chunk:
+            answers.setdefault(key, unnamed)
+    return answers
+
+
+def _status(error: dict[str, Any]) -> int:
+    # A StandardError's `status` is a word ("error"); an HTTP status may come in some answers.
+    status = error.get("status")
+    if isinstance(status, int):
+        return status
+    return 400
