@@ -15,6 +15,7 @@ from crm_push.models.actions import (
     Values,
     WorkspaceGroup,
 )
+from crm_push.models.batch import CompanyInput, LinkInput, NoteInput, PersonInput
 from crm_push.models.crm import (
     Connection,
     ConnectOptions,
@@ -48,16 +49,20 @@ __all__ = [
     "REJECT_KEY",
     "Action",
     "Company",
+    "CompanyInput",
     "ConnectOptions",
     "Connection",
     "Credentials",
     "DisconnectResult",
     "GroupResult",
     "IdentifyResult",
+    "LinkInput",
     "Note",
+    "NoteInput",
     "NoteResult",
     "Pending",
     "Person",
+    "PersonInput",
     "RecordAssertion",
     "RecordRef",
     "UserIdentity",
