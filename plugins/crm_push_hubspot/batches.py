@@ -16,7 +16,7 @@ name.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 from crm_push.errors import CrmPushError, InvalidInput
 
@@ -24,7 +24,7 @@ from .api import BATCH_MAX
 from .errors import typed
 
 #: What one input got: HubSpot's result for it, or its typed error.
-Answer = dict[str, Any] | CrmPushError
+Answer: TypeAlias = dict[str, Any] | CrmPushError
 Call = Callable[[list[dict[str, Any]]], dict[str, Any]]
 KeyOfResult = Callable[[dict[str, Any]], str | None]
 KeysOfError = Callable[[dict[str, Any]], list[str]]
@@ -110,11 +110,11 @@ def _split(
             refused.append((half, exc))
             continue
         answers.update(match(data, part, object_type, key_of, error_keys))
-    if len(refused) == 2 and all(exc.message == refusal.message for _, exc in refused):
+    if len(refused) == 2 and all(why.message == refusal.message for _, why in refused):
         return {key: refusal for key in keys}
-    for half, exc in refused:
+    for half, why in refused:
         part = {k: chunk[k] for k in half}
-        answers.update(_split(call, part, object_type, key_of, error_keys, exc))
+        answers.update(_split(call, part, object_type, key_of, error_keys, why))
     return answers
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from functools import partial
 from typing import Any
 
 from crm_push.errors import CrmPushError, ScopeMissing
@@ -97,7 +98,7 @@ def add_notes(
                     answers[item.key] = NoteResult(status="existing", note_id=found)
                     continue
             creates[item.key] = note_input(item.note, item.parent, item.key)
-        for key, answer in send(client.batch_create, creates, NOTES).items():
+        for key, answer in send(partial(client.batch_create, NOTES), creates, NOTES).items():
             if isinstance(answer, ScopeMissing):
                 answers[key] = NoteResult(status="skipped", reason=NOTES_SKIPPED)
             elif isinstance(answer, CrmPushError):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from functools import partial
 from typing import Any, Literal
 
 from crm_push.errors import CrmPushError, InvalidInput
@@ -346,7 +347,13 @@ def _update_by_id(
     for key, (record_id, props) in updates.items():
         by_id[record_id] = {"id": record_id, "properties": props}
         keys_of.setdefault(record_id, []).append(key)
-    answers = send(client.batch_update, by_id, object_type, key_of=_by_id, error_keys=_ids_of)
+    answers = send(
+        partial(client.batch_update, object_type),
+        by_id,
+        object_type,
+        key_of=_by_id,
+        error_keys=_ids_of,
+    )
     return {key: answer for record_id, answer in answers.items() for key in keys_of[record_id]}
 
 
@@ -456,7 +463,7 @@ def _upsert_companies(
     def key_of(result: dict[str, Any]) -> str | None:
         return traced(result) or (result.get("properties") or {}).get(DOMAIN_PROPERTY)
 
-    answers = send(client.batch_upsert, inputs, COMPANIES, key_of=key_of)
+    answers = send(partial(client.batch_upsert, COMPANIES), inputs, COMPANIES, key_of=key_of)
     return {domain: _upserted(COMPANIES, answer) for domain, answer in answers.items()}
 
 
@@ -472,7 +479,7 @@ def _create_companies(
     """Creates (no unique property): the caller holds each domain's lock, so this process
     creates a domain once; another process within the search lag still could (see docs)."""
     inputs = {d: {"objectWriteTraceId": d, "properties": p} for d, p in missing.items()}
-    answers = send(client.batch_create, inputs, COMPANIES)
+    answers = send(partial(client.batch_create, COMPANIES), inputs, COMPANIES)
     return {domain: _ref(COMPANIES, answer, "created") for domain, answer in answers.items()}
 
 
@@ -513,7 +520,9 @@ def keyless_batch(
         creates[key] = {"objectWriteTraceId": key, "properties": props}
         if associations and associations.get(key):
             creates[key]["associations"] = associations[key]
-    for key, answer in send(client.batch_create, creates, object_type).items():
+    for key, answer in send(
+        partial(client.batch_create, object_type), creates, object_type
+    ).items():
         answers[key] = _ref(object_type, answer, "created")
     for key, _props, identity, _, _ in items:
         answer = answers.get(key)
@@ -558,7 +567,11 @@ def assert_people(
         email = (result.get("properties") or {}).get("email")
         return traced(result) or (str(email).lower() if email else None)
 
-    upserted = send(client.batch_upsert, upserts, CONTACTS, key_of=key_of) if upserts else {}
+    upserted = (
+        send(partial(client.batch_upsert, CONTACTS), upserts, CONTACTS, key_of=key_of)
+        if upserts
+        else {}
+    )
     for email, items in by_email.items():
         answer = upserted.get(email)
         for item in items:
