@@ -127,10 +127,15 @@ def match(
 ) -> dict[str, Answer]:
     """One batch answer matched to the inputs of its call."""
     answers: dict[str, Answer] = {}
-    for result in data.get("results") or []:
-        key = key_of(result) if isinstance(result, dict) else None
+    results = [r for r in data.get("results") or [] if isinstance(r, dict)]
+    for result in results:
+        key = key_of(result)
         if key in chunk:
             answers[key] = result
+    if len(chunk) == 1 and len(results) == 1 and not answers and not data.get("errors"):
+        # One input, one result that names no key (a trace id is not always echoed
+        # [unverified]): it can only be that input's.
+        answers[next(iter(chunk))] = results[0]
     unnamed: CrmPushError | None = None
     for error in data.get("errors") or []:
         if not isinstance(error, dict):

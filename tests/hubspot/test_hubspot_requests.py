@@ -196,6 +196,7 @@ def test_person_upserted_by_lowercased_email(
             {
                 "idProperty": "email",
                 "id": "jane@acme.com",
+                "objectWriteTraceId": "jane@acme.com",
                 "properties": {
                     "email": "jane@acme.com",
                     "firstname": "Jane",
@@ -230,7 +231,7 @@ def test_linkedin_url_left_out_when_the_portal_lacks_the_property(
 def test_company_searched_by_domain_then_created(
     hubspot: HubSpotDestination, api: respx.MockRouter
 ) -> None:
-    connection = connect(hubspot, api)
+    connection = connect(hubspot, api, unique=False)  # no unique property: search, create
     search = api.post(f"/crm/objects/{V}/companies/search").respond(
         json={"total": 0, "results": []}
     )
@@ -247,19 +248,33 @@ def test_company_searched_by_domain_then_created(
             {"filters": [{"propertyName": "domain", "operator": "IN", "values": ["acme.com"]}]}
         ],
         "properties": ["domain", "name"],
-        "limit": 10,
+        "limit": 200,
     }
     assert body(create) == {
-        "inputs": [{"properties": {"name": "Acme", "domain": "acme.com", "description": "Rockets"}}]
+        "inputs": [
+            {
+                "objectWriteTraceId": "acme.com",
+                "properties": {"name": "Acme", "domain": "acme.com", "description": "Rockets"},
+            }
+        ]
     }
-    # The same domain again in this process: no search (it may lag), an update of 501.
+    # The same domain again in this process: no search (it may lag), no write (the same data).
     update = api.post(f"/crm/objects/{V}/companies/batch/update").mock(
         return_value=batch([obj("501")])
     )
     again = hubspot.assert_company(
         connection=connection, company=company, existing=None, pending=None
     )
-    assert (again.record_id, again.outcome) == ("501", "updated")
+    assert (again.record_id, again.outcome) == ("501", "unchanged")
+    assert (search.call_count, create.call_count, update.call_count) == (1, 1, 0)
+    # With new data: an update of 501, still no search.
+    changed = hubspot.assert_company(
+        connection=connection,
+        company=company.model_copy(update={"description": "Anvils"}),
+        existing=None,
+        pending=None,
+    )
+    assert (changed.record_id, changed.outcome) == ("501", "updated")
     assert search.call_count == 1
     assert body(update)["inputs"][0]["id"] == "501"
 
@@ -269,7 +284,7 @@ def test_company_found_by_search_is_updated(
 ) -> None:
     connection = connect(hubspot, api)
     api.post(f"/crm/objects/{V}/companies/search").respond(
-        json={"total": 2, "results": [obj("900"), obj("77")]}
+        json={"total": 2, "results": [obj("900", domain="acme.com"), obj("77", domain="Acme.com")]}
     )
     update = api.post(f"/crm/objects/{V}/companies/batch/update").mock(
         return_value=batch([obj("77")])
@@ -278,7 +293,10 @@ def test_company_found_by_search_is_updated(
         connection=connection, company=Company(domain="acme.com"), existing=None, pending=None
     )
     assert ref.record_id == "77"  # the oldest of several
-    assert body(update) == {"inputs": [{"id": "77", "properties": {"domain": "acme.com"}}]}
+    # Adopted: its unique upsert key set, so later writes need no search.
+    assert body(update) == {
+        "inputs": [{"id": "77", "properties": {"domain": "acme.com", "crmpush_domain": "acme.com"}}]
+    }
 
 
 def test_keyless_contact_created_then_updated_through_its_marker(
@@ -292,7 +310,11 @@ def test_keyless_contact_created_then_updated_through_its_marker(
     first = hubspot.assert_person(
         connection=connection, person=person, company=None, existing=None, pending=None
     )
-    assert body(create) == {"inputs": [{"properties": {"firstname": "Ann", "lastname": "Lee"}}]}
+    assert body(create) == {
+        "inputs": [
+            {"objectWriteTraceId": "one", "properties": {"firstname": "Ann", "lastname": "Lee"}}
+        ]
+    }
     update = api.post(f"/crm/objects/{V}/contacts/batch/update").mock(
         return_value=batch([obj("301")])
     )
@@ -438,7 +460,7 @@ def test_validation_error_names_the_field(
 
 
 def test_a_207_error_is_typed(hubspot: HubSpotDestination, api: respx.MockRouter) -> None:
-    connection = connect(hubspot, api)
+    connection = connect(hubspot, api, unique=False)
     api.post(f"/crm/objects/{V}/companies/search").respond(json={"total": 0, "results": []})
     api.post(f"/crm/objects/{V}/companies/batch/create").respond(
         207,
