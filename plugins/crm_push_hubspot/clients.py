@@ -67,9 +67,9 @@ class Clients:
         # One lock per (portal, object, key): two workers asserting the same company wait for
         # each other instead of both creating it.
         self._key_locks: dict[tuple[str, str, str], threading.Lock] = {}
-        # (portal, object type, key) -> (record id, digest of what was sent): one write per
-        # domain in a run, whichever worker's batch holds it.
-        self._writes: OrderedDict[tuple[str, str, str], tuple[str, str]] = OrderedDict()
+        # (portal, object type, key) -> (record id, the values sent): one write per domain in
+        # a run, whichever worker's batch holds it.
+        self._writes: OrderedDict[tuple[str, str, str], tuple[str, dict[str, str]]] = OrderedDict()
 
     def http(
         self, base_url: str, token: str, limits: Budget | None, max_retries: int = 5
@@ -145,17 +145,24 @@ class Clients:
                 stack.enter_context(self.key_lock(portal, object_type, key))
             yield
 
-    def last_write(self, portal: str, object_type: str, key: str) -> tuple[str, str] | None:
-        """(record id, digest) of this process's last write of a key, or None."""
+    def last_write(
+        self, portal: str, object_type: str, key: str
+    ) -> tuple[str, dict[str, str]] | None:
+        """(record id, the values sent) of this process's last write of a key, or None."""
         with self._lock:
             found = self._writes.get((portal, object_type, key))
             if found is not None:
                 self._writes.move_to_end((portal, object_type, key))
             return found
 
-    def wrote(self, portal: str, object_type: str, key: str, record_id: str, digest: str) -> None:
+    def wrote(
+        self, portal: str, object_type: str, key: str, record_id: str, values: dict[str, str]
+    ) -> None:
         with self._lock:
-            self._writes[(portal, object_type, key)] = (record_id, digest)
+            last = self._writes.get((portal, object_type, key))
+            if last is not None and last[0] == record_id:
+                values = {**last[1], **values}  # what HubSpot holds from this process's writes
+            self._writes[(portal, object_type, key)] = (record_id, dict(values))
             self._writes.move_to_end((portal, object_type, key))
             while len(self._writes) > WRITES_KEPT:
                 self._writes.popitem(last=False)

@@ -22,7 +22,6 @@ request as fit) and adopted. Without the property: search, then `batch/create`.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from functools import partial
 from typing import Any, Literal
@@ -105,10 +104,6 @@ SEARCH_BODY_MAX = 2_900
 SEARCH_GROUPS_MAX = 5
 IN_VALUES_MAX = 100
 SEARCH_PAGE = 200
-
-
-def _digest(props: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(props, sort_keys=True).encode()).hexdigest()
 
 
 def _search_body(groups: list[list[str]], properties: list[str]) -> dict[str, Any]:
@@ -287,12 +282,14 @@ def _companies_by_domain(
         if unique:
             props[domain][DOMAIN_PROPERTY] = domain
         last = clients.last_write(portal, COMPANIES, domain)
-        if last is not None and last[1] == _digest(props[domain]):
+        if last is not None and props[domain].items() <= last[1].items():
+            # Nothing HubSpot was not sent already by this process: no write.
             out[domain] = RecordRef(object=COMPANIES, record_id=last[0], outcome="unchanged")
             continue
-        marker = next((i.existing for i in items if i.existing is not None), None)
-        if last is not None or marker is not None:
-            known[domain] = (last[0] if last is not None else marker.record_id, props[domain])  # type: ignore[union-attr]
+        markers = [i.existing.record_id for i in items if i.existing is not None]
+        record_id = last[0] if last is not None else next(iter(markers), None)
+        if record_id is not None:
+            known[domain] = (record_id, props[domain])
     for domain, answer in _update_by_id(client, COMPANIES, known).items():
         if not _gone(answer):  # gone: found or made again below
             out[domain] = _ref(COMPANIES, answer, "updated")
@@ -310,7 +307,7 @@ def _companies_by_domain(
         )
     for domain, answer in out.items():
         if isinstance(answer, RecordRef) and answer.outcome != "unchanged":
-            clients.wrote(portal, COMPANIES, domain, answer.record_id, _digest(props[domain]))
+            clients.wrote(portal, COMPANIES, domain, answer.record_id, props[domain])
     return out
 
 
