@@ -106,10 +106,11 @@ class PortalBudget:
         window, self.window_fixed = _rate(WINDOW_ENV, REQUESTS_PER_TEN_SECONDS)
         self.per_second: float | None = None if window is None else window / 10.0
         self.searches, _ = _rate(SEARCH_ENV, SEARCHES_PER_SECOND)
-        self._lock = threading.Lock()
-        self.budget = self._budget()
 
-    def _budget(self) -> Budget:
+    @property
+    def budget(self) -> Budget:
+        """Core's budget for the portal at the current rates, asked each time: it is the state
+        database's when a Session registered one (and stays so only while it does)."""
         # Reads and writes are HubSpot's one window: core's own kinds stay unlimited.
         return budget_for(
             self.connection,
@@ -130,13 +131,9 @@ class PortalBudget:
             return
         if not (math.isfinite(most) and math.isfinite(interval)) or most <= 0 or interval <= 0:
             return
-        per_second = most / (interval / 1000.0)
-        with self._lock:
-            if per_second != self.per_second:
-                self.per_second = per_second
-                # The shared budget's row is per kind, not per rate: every process keeps
-                # drawing on the same window at the new pace.
-                self.budget = self._budget()
+        # The shared budget's row is per kind, not per rate: every process keeps drawing on
+        # the same window, at the new pace.
+        self.per_second = most / (interval / 1000.0)
 
 
 class KindBudget:

@@ -946,3 +946,5 @@ def test_the_portal_budget_is_core_shared_one_with_hubspots_kinds(
         assert send_at - now <= 0.0  # the window itself is not held by a search's 429
     finally:
         shared.unregister("hubspot", "4242")
+    # The Session gone, the same portal's budget is this process's again (not a stale row).
+    assert not isinstance(portal.budget, shared.SharedBudget)
