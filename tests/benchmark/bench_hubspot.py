@@ -105,12 +105,19 @@ def server(window: int, searches: int, lag: float) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+def _endpoint(request: httpx.Request) -> str:
+    """`POST contacts/batch/upsert`: the object type and the operation, without ids."""
+    parts = [p for p in request.url.path.split("/") if p and not p.isdigit()][2:]
+    return f"{request.method} {'/'.join(parts)}"
+
+
 class CountingTransport(httpx.HTTPTransport):
     """Counts what reached the server: CRM requests, searches, 429s (connect's excluded)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.counts: Counter[str] = Counter()
+        self.endpoints: Counter[str] = Counter()
         self.counting = False
         self._lock = threading.Lock()
 
@@ -120,6 +127,7 @@ class CountingTransport(httpx.HTTPTransport):
             with self._lock:
                 self.counts["requests"] += 1
                 self.counts["searches"] += request.url.path.endswith("/search")
+                self.endpoints[_endpoint(request)] += 1
                 self.counts["429s"] += response.status_code == 429
         return response
 
@@ -169,6 +177,7 @@ def push(url: str, path: Path, workers: int, batch: bool) -> dict[str, Any]:
         "seconds": seconds,
         "summary": summary,
         "http": dict(transport.counts),
+        "endpoints": transport.endpoints,
         "failures": failures,
     }
 
@@ -219,6 +228,8 @@ def main() -> None:
             f"{http.get('searches', 0):>10}{summary.failed:>8}"
         )
     for label, _, run in rows:
+        calls = ", ".join(f"{n} {e}" for e, n in run["endpoints"].most_common())
+        print(f"  {label}: {calls}")
         for reason, count in run["failures"].most_common(5):
             print(f"  {label} failed {count}×: {reason}")
     _, visitors, per = rows[1]
