@@ -220,63 +220,54 @@ def _update_by_id(
     return {key: answer for record_id, answer in answers.items() for key in keys_of[record_id]}
 
 
+#: (core's key, properties, identity for a search after a crash, marker, claim).
+Keyless = tuple[str, dict[str, str], dict[str, str], RecordRef | None, Pending | None]
+
+
 def assert_companies(
     clients: Clients, connection: Connection, inputs: list[CompanyInput]
 ) -> dict[str, RecordRef | CrmPushError]:
     """Companies by domain (one write per domain in this process, under its lock); domain-less
-    ones created once and updated through their marker."""
-    answers: dict[str, RecordRef | CrmPushError] = {}
+    ones created once and updated through their marker. At most one search, one update and
+    one create a call (more only when a create conflicts or a marker's record is gone)."""
     by_domain: dict[str, list[CompanyInput]] = {}
-    keyless: list[CompanyInput] = []
+    keyless: list[Keyless] = []
     for item in inputs:
         if item.company.domain:
             by_domain.setdefault(item.company.domain.lower(), []).append(item)
         else:
-            keyless.append(item)
-    if by_domain:
-        portal = connection.workspace_id
-        with clients.key_locks(portal, COMPANIES, by_domain):
-            written = _companies_by_domain(clients, connection, by_domain)
-        for domain, items in by_domain.items():
-            for item in items:
-                answers[item.key] = written.get(domain) or InvalidInput(
-                    f"HubSpot gave no answer for the company {domain}",
-                    field="company.domain",
-                    record=domain,
-                )
-    if keyless:
-        answers.update(
-            keyless_batch(
-                clients,
-                connection,
-                COMPANIES,
-                [
-                    (
-                        item.key,
-                        company_properties(item.company),
-                        {"name": item.company.name} if item.company.name else {},
-                        item.existing,
-                        item.pending,
-                    )
-                    for item in keyless
-                ],
+            identity = {"name": item.company.name} if item.company.name else {}
+            props = company_properties(item.company)
+            keyless.append((item.key, props, identity, item.existing, item.pending))
+    with clients.key_locks(connection.workspace_id, COMPANIES, by_domain):
+        written, keyless_written = _companies(clients, connection, by_domain, keyless)
+    answers: dict[str, RecordRef | CrmPushError] = dict(keyless_written)
+    for domain, items in by_domain.items():
+        for item in items:
+            answers[item.key] = written.get(domain) or InvalidInput(
+                f"HubSpot gave no answer for the company {domain}",
+                field="company.domain",
+                record=domain,
             )
-        )
     return answers
 
 
-def _companies_by_domain(
-    clients: Clients, connection: Connection, by_domain: dict[str, list[CompanyInput]]
-) -> dict[str, RecordRef | CrmPushError]:
-    """domain -> its company written (or its error). Known ids (this process's writes, then
-    the markers) are updated; the others are searched; what is not found is upserted on the
-    unique property, or, without it, created."""
+def _companies(
+    clients: Clients,
+    connection: Connection,
+    by_domain: dict[str, list[CompanyInput]],
+    keyless: list[Keyless],
+) -> tuple[dict[str, RecordRef | CrmPushError], dict[str, RecordRef | CrmPushError]]:
+    """(domain -> its company or error, key -> a keyless company or error). Known ids (this
+    process's writes, the markers) and the companies a search finds are updated; the rest are
+    created — with the unique property where it exists, so that a company another process
+    made a moment ago conflicts instead of doubling, and is then upserted."""
     client = clients.client(connection)
     portal = connection.workspace_id
     unique = connection.can(UNIQUE_DOMAIN)
     props: dict[str, dict[str, str]] = {}
     out: dict[str, RecordRef | CrmPushError] = {}
-    known: dict[str, tuple[str, dict[str, str]]] = {}
+    updates: dict[str, tuple[str, dict[str, str]]] = {}  # "d:domain" / "k:key" -> id, values
     for domain, items in by_domain.items():
         props[domain] = _merged([item.company for item in items])
         if unique:
@@ -289,26 +280,63 @@ def _companies_by_domain(
         markers = [i.existing.record_id for i in items if i.existing is not None]
         record_id = last[0] if last is not None else next(iter(markers), None)
         if record_id is not None:
-            known[domain] = (record_id, props[domain])
-    for domain, answer in _update_by_id(client, COMPANIES, known).items():
-        if not _gone(answer):  # gone: found or made again below
-            out[domain] = _ref(COMPANIES, answer, "updated")
-    rest = [d for d in by_domain if d not in out]
-    found = find_by_domain(client, rest, unique) if rest else {}
-    adopted = _update_by_id(client, COMPANIES, {d: (found[d], props[d]) for d in found})
-    for domain, answer in adopted.items():
-        if unique and isinstance(answer, InvalidInput) and answer.code == "CONFLICT":
-            continue  # another company holds the domain's unique value: upserted below
-        out[domain] = _ref(COMPANIES, answer, "updated")
-    missing = {d: props[d] for d in rest if d not in out}
-    if missing:
-        out.update(
-            _upsert_companies(client, missing) if unique else _create_companies(client, missing)
-        )
+            updates[f"d:{domain}"] = (record_id, props[domain])
+    keyless_out, keyless_creates = _keyless_plan(clients, connection, COMPANIES, keyless)
+    for key, (record_id, values) in keyless_creates.pop("updates", {}).items():
+        updates[f"k:{key}"] = (record_id, values)
+    searched = [d for d in by_domain if d not in out and f"d:{d}" not in updates]
+    for domain, record_id in (find_by_domain(client, searched, unique) if searched else {}).items():
+        updates[f"d:{domain}"] = (record_id, props[domain])
+    creates: dict[str, dict[str, Any]] = {}
+    gone: list[str] = []
+    for key, answer in _update_by_id(client, COMPANIES, updates).items():
+        kind, name = key.split(":", 1)
+        if kind == "k":
+            if _gone(answer):
+                creates[key] = _create_input(key, keyless_creates["bodies"][name])  # again
+            else:
+                keyless_out[name] = _ref(COMPANIES, answer, "updated")
+        elif _gone(answer) and name not in searched:
+            gone.append(name)  # the marker's record is gone from HubSpot: look again
+        elif unique and isinstance(answer, InvalidInput) and answer.code == "CONFLICT":
+            creates[key] = {}  # another company holds the unique value: upserted below
+        elif not _gone(answer):
+            out[name] = _ref(COMPANIES, answer, "updated")
+    for domain, record_id in (find_by_domain(client, gone, unique) if gone else {}).items():
+        adopted = _update_by_id(client, COMPANIES, {domain: (record_id, props[domain])})
+        out[domain] = _ref(COMPANIES, adopted[domain], "updated")
+    for domain in by_domain:
+        if domain not in out and f"d:{domain}" not in creates:
+            creates[f"d:{domain}"] = _create_input(f"d:{domain}", props[domain])
+    for key, body in keyless_creates["bodies"].items():
+        if key not in keyless_out and f"k:{key}" not in creates:
+            creates[f"k:{key}"] = _create_input(f"k:{key}", body)
+    conflicts = [k.split(":", 1)[1] for k, body in creates.items() if not body]
+    # Trace ids "d:domain" / "k:key": one create call for both kinds, never confused.
+    created = send(
+        partial(client.batch_create, COMPANIES),
+        {key: body for key, body in creates.items() if body},
+        COMPANIES,
+    )
+    for key, answer in created.items():
+        kind, name = key.split(":", 1)
+        if kind == "k":
+            keyless_out[name] = _ref(COMPANIES, answer, "created")
+        elif unique and isinstance(answer, InvalidInput) and answer.code == "CONFLICT":
+            conflicts.append(name)  # made by another process since the search: upserted
+        else:
+            out[name] = _ref(COMPANIES, answer, "created")
+    if conflicts:
+        out.update(_upsert_companies(client, {d: props[d] for d in conflicts}))
     for domain, answer in out.items():
         if isinstance(answer, RecordRef) and answer.outcome != "unchanged":
             clients.wrote(portal, COMPANIES, domain, answer.record_id, props[domain])
-    return out
+    _remember_keyless(clients, portal, COMPANIES, keyless, keyless_out)
+    return out, keyless_out
+
+
+def _create_input(trace: str, props: dict[str, str]) -> dict[str, Any]:
+    return {"objectWriteTraceId": trace, "properties": props}
 
 
 def _upsert_companies(
@@ -338,18 +366,43 @@ def _upserted(object_type: str, answer: Answer) -> RecordRef | CrmPushError:
     return _ref(object_type, answer, "created" if new else "updated")
 
 
-def _create_companies(
-    client: HubSpotClient, missing: dict[str, dict[str, str]]
-) -> dict[str, RecordRef | CrmPushError]:
-    """Creates (no unique property): the caller holds each domain's lock, so this process
-    creates a domain once; another process within the search lag still could (see docs)."""
-    inputs = {d: {"objectWriteTraceId": d, "properties": p} for d, p in missing.items()}
-    answers = send(partial(client.batch_create, COMPANIES), inputs, COMPANIES)
-    return {domain: _ref(COMPANIES, answer, "created") for domain, answer in answers.items()}
+def _keyless_plan(
+    clients: Clients, connection: Connection, object_type: str, items: list[Keyless]
+) -> tuple[dict[str, RecordRef | CrmPushError], dict[str, Any]]:
+    """What records without a natural key need: (the answers known already, {"updates": key
+    -> (marker's id, values), "bodies": key -> values to create unless an update says the
+    record is gone}). A claim's record (after a crash) is looked for first, one by one: rare."""
+    client = clients.client(connection)
+    portal = connection.workspace_id
+    answers: dict[str, RecordRef | CrmPushError] = {}
+    updates: dict[str, tuple[str, dict[str, str]]] = {}
+    bodies: dict[str, dict[str, str]] = {}
+    for key, props, identity, existing, pending in items:
+        bodies[key] = props
+        if existing is not None:
+            updates[key] = (existing.record_id, props)
+        elif pending is not None:
+            found = clients.created(portal, object_type, _identity(identity)) or _search_since(
+                client, object_type, identity, pending.since
+            )
+            if found:
+                updates[key] = (found, props)
+    return answers, {"updates": updates, "bodies": bodies}
 
 
-#: (core's key, properties, identity for a search after a crash, marker, claim).
-Keyless = tuple[str, dict[str, str], dict[str, str], RecordRef | None, Pending | None]
+def _remember_keyless(
+    clients: Clients,
+    portal: str,
+    object_type: str,
+    items: list[Keyless],
+    answers: dict[str, RecordRef | CrmPushError],
+) -> None:
+    """The keyless records this process created, by their data (a claim's lookup finds them
+    here: search lags)."""
+    for key, _props, identity, _, _ in items:
+        answer = answers.get(key)
+        if isinstance(answer, RecordRef) and answer.outcome == "created":
+            clients.remember(portal, object_type, _identity(identity), answer.record_id)
 
 
 def keyless_batch(
@@ -360,39 +413,25 @@ def keyless_batch(
     associations: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, RecordRef | CrmPushError]:
     """Records without a natural key: the marker's updated by id (gone: created again); a
-    claim's looked for as `_keyless` does; the rest created, each once (trace id = its key).
-    `associations`: key -> inline associations of its create."""
+    claim's looked for; the rest created, each once (trace id = its key). `associations`: key
+    -> inline associations of its create."""
     client = clients.client(connection)
-    portal = connection.workspace_id
-    answers: dict[str, RecordRef | CrmPushError] = {}
-    updates = {key: (ex.record_id, props) for key, props, _, ex, _ in items if ex is not None}
-    for key, answer in _update_by_id(client, object_type, updates).items():
+    answers, plan = _keyless_plan(clients, connection, object_type, items)
+    creates: dict[str, dict[str, Any]] = {}
+    for key, answer in _update_by_id(client, object_type, plan["updates"]).items():
         if not _gone(answer):  # gone: created again below
             answers[key] = _ref(object_type, answer, "updated")
-    creates: dict[str, dict[str, Any]] = {}
-    for key, props, identity, _, pending in items:
+    for key, props in plan["bodies"].items():
         if key in answers:
             continue
-        if pending is not None:
-            # After a crash: rare, so looked for one by one, as the per-visitor hook does.
-            found = clients.created(portal, object_type, _identity(identity)) or _search_since(
-                client, object_type, identity, pending.since
-            )
-            if found:
-                update = _update_by_id(client, object_type, {key: (found, props)})
-                answers[key] = _ref(object_type, update[key], "updated")
-                continue
-        creates[key] = {"objectWriteTraceId": key, "properties": props}
+        creates[key] = _create_input(key, props)
         if associations and associations.get(key):
             creates[key]["associations"] = associations[key]
     for key, answer in send(
         partial(client.batch_create, object_type), creates, object_type
     ).items():
         answers[key] = _ref(object_type, answer, "created")
-    for key, _props, identity, _, _ in items:
-        answer = answers.get(key)
-        if isinstance(answer, RecordRef) and answer.outcome == "created":
-            clients.remember(portal, object_type, _identity(identity), answer.record_id)
+    _remember_keyless(clients, connection.workspace_id, object_type, items, answers)
     return answers
 
 

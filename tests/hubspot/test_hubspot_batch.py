@@ -75,7 +75,7 @@ def test_batch_size_is_hubspots(dest: Destination, srv: server.HubSpotServer) ->
     assert dest.batch_capable and dest.batch_size(connect(dest, srv)) == 100
 
 
-def test_companies_one_per_domain_upserted_on_the_unique_property(
+def test_companies_one_per_domain_created_with_the_unique_property(
     dest: Destination, srv: server.HubSpotServer
 ) -> None:
     connection = connect(dest, srv)
@@ -96,9 +96,9 @@ def test_companies_one_per_domain_upserted_on_the_unique_property(
     assert companies["acme.com"][DOMAIN_PROPERTY] == "acme.com"
     assert companies["globex.io"]["id"] == globex.record_id
     assert companies["No Domain Ltd"]["id"] == keyless.record_id
-    # Searched once for both domains, upserted together, the keyless one created.
+    # Searched once for both domains, created together with the keyless one.
     paths = [r.path.rsplit("/", 2)[-2:] for r in srv.requests if r.method == "POST"]
-    assert paths == [["companies", "search"], ["batch", "upsert"], ["batch", "create"]]
+    assert paths == [["companies", "search"], ["batch", "create"]]
 
     # Again, with the marker of the keyless one: the domains are not written again.
     srv.clear_requests()
@@ -285,3 +285,37 @@ def test_associations_and_notes(dest: Destination, srv: server.HubSpotServer) ->
     assert (found.status, found.note_id) == ("existing", held["id"])
     assert len(srv.objects("notes")) == 1
     assert all(r.method != "DELETE" for r in srv.requests)
+
+
+def test_two_processes_pushing_new_domains_at_once_make_each_company_once(
+    srv: server.HubSpotServer,
+) -> None:
+    # Two destinations share nothing in memory, as two processes would; the search lags
+    # (2 s), so neither sees the other's companies: the unique property keeps them single.
+    domains = [f"race{i}.example" for i in range(20)]
+    barrier = threading.Barrier(2)
+    answers: list[dict[str, Any]] = []
+
+    def process(n: int) -> None:
+        dest = load_destination("hubspot")
+        try:
+            connection = connect(dest, srv)
+            inputs = [
+                CompanyInput(key=d, company=Company(domain=d, name=f"by {n}")) for d in domains
+            ]
+            barrier.wait()
+            answers.append(dest.assert_companies(connection, inputs))
+        finally:
+            dest.plugin.close()  # type: ignore[attr-defined]
+
+    threads = [threading.Thread(target=process, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    held = sorted(c["domain"] for c in srv.objects("companies"))
+    assert held == sorted(domains)
+    first, second = answers
+    assert {k: ref(v).record_id for k, v in first.items()} == {
+        k: ref(v).record_id for k, v in second.items()
+    }

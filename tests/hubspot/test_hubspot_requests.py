@@ -253,7 +253,7 @@ def test_company_searched_by_domain_then_created(
     assert body(create) == {
         "inputs": [
             {
-                "objectWriteTraceId": "acme.com",
+                "objectWriteTraceId": "d:acme.com",
                 "properties": {"name": "Acme", "domain": "acme.com", "description": "Rockets"},
             }
         ]
@@ -723,7 +723,7 @@ def test_domain_searches_fill_hubspots_limits() -> None:
     assert covered == domains
 
 
-def test_companies_searched_in_one_request_then_upserted_on_the_unique_property(
+def test_companies_searched_in_one_request_then_created_with_the_unique_property(
     hubspot: HubSpotDestination, api: respx.MockRouter
 ) -> None:
     connection = connect(hubspot, api)
@@ -739,10 +739,25 @@ def test_companies_searched_in_one_request_then_upserted_on_the_unique_property(
     update = api.post(f"{OBJ}/companies/batch/update").respond(
         json={"status": "COMPLETE", "results": [{"id": "9", "properties": {}}]}
     )
+    # globex.io is created; initech.example was made by another process since the search
+    # (search lags): its unique value conflicts, and it is upserted instead of doubled.
+    create = api.post(f"{OBJ}/companies/batch/create").mock(
+        return_value=answer(
+            [{"id": "30", "objectWriteTraceId": "d:globex.io", "properties": {}}],
+            [
+                {
+                    "status": "error",
+                    "category": "CONFLICT",
+                    "message": "Object already exists. Existing ID: 44",
+                    "context": {"objectWriteTraceId": ["d:initech.example"]},
+                }
+            ],
+        )
+    )
     upsert = api.post(f"{OBJ}/companies/batch/upsert").respond(
         json={
             "status": "COMPLETE",
-            "results": [{"id": "30", "new": True, "properties": {"crmpush_domain": "globex.io"}}],
+            "results": [{"id": "44", "new": False, "objectWriteTraceId": "initech.example"}],
         }
     )
     answers = hubspot.assert_companies(
@@ -750,17 +765,16 @@ def test_companies_searched_in_one_request_then_upserted_on_the_unique_property(
         companies=[
             CompanyInput(key="a", company=Company(domain="acme.com", name="Acme")),
             CompanyInput(key="g", company=Company(domain="globex.io")),
+            CompanyInput(key="i", company=Company(domain="initech.example")),
         ],
     )
-    assert answers["a"] == RecordRef(object="companies", record_id="9", outcome="updated")
-    assert answers["g"] == RecordRef(object="companies", record_id="30", outcome="created")
-    assert sent(search)["filterGroups"] == [
-        {
-            "filters": [
-                {"propertyName": "domain", "operator": "IN", "values": ["acme.com", "globex.io"]}
-            ]
-        }
-    ]
+    assert answers == {
+        "a": RecordRef(object="companies", record_id="9", outcome="updated"),
+        "g": RecordRef(object="companies", record_id="30", outcome="created"),
+        "i": RecordRef(object="companies", record_id="44", outcome="updated"),
+    }
+    (group,) = sent(search)["filterGroups"]
+    assert group["filters"][0]["values"] == ["acme.com", "globex.io", "initech.example"]
     # The oldest match is adopted: its unique value set.
     assert sent(update) == {
         "inputs": [
@@ -770,13 +784,21 @@ def test_companies_searched_in_one_request_then_upserted_on_the_unique_property(
             }
         ]
     }
+    assert [i["objectWriteTraceId"] for i in sent(create)["inputs"]] == [
+        "d:globex.io",
+        "d:initech.example",
+    ]
+    assert sent(create)["inputs"][0]["properties"] == {
+        "domain": "globex.io",
+        "crmpush_domain": "globex.io",
+    }
     assert sent(upsert) == {
         "inputs": [
             {
                 "idProperty": "crmpush_domain",
-                "id": "globex.io",
-                "objectWriteTraceId": "globex.io",
-                "properties": {"domain": "globex.io", "crmpush_domain": "globex.io"},
+                "id": "initech.example",
+                "objectWriteTraceId": "initech.example",
+                "properties": {"domain": "initech.example", "crmpush_domain": "initech.example"},
             }
         ]
     }
@@ -873,11 +895,11 @@ def test_a_429_waits_as_its_policy_says(
     api.post(SEARCH).mock(
         side_effect=[httpx.Response(429, json=secondly), httpx.Response(200, json={"results": []})]
     )
-    api.post(f"{OBJ}/companies/batch/upsert").mock(
+    api.post(f"{OBJ}/companies/batch/create").mock(
         side_effect=[
             httpx.Response(429, json=window),
             httpx.Response(429, json=window, headers={"Retry-After": "3"}),
-            answer([{"id": "1", "new": True, "objectWriteTraceId": "acme.com"}]),
+            answer([{"id": "1", "objectWriteTraceId": "d:acme.com"}]),
         ]
     )
     hubspot.assert_companies(
