@@ -9,12 +9,18 @@ is shown to `observe` (the portal's budget reads the rate-limit headers from it)
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from crm_push.errors import Fatal
 from crm_push.http import HttpClient
+
+from .limits import KindBudget, forget_prepaid
+
+if TYPE_CHECKING:
+    from .batches import Together
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 DEFAULT_API_VERSION = "2026-03"
@@ -39,8 +45,11 @@ NOTE_TO_CONTACT = 202
 CONTACT_TO_COMPANY = 279
 
 #: Most inputs of one object batch ([unverified]: one third-party page says 10 for contacts;
-#: a batch refused as a whole is split, see records.py).
+#: a batch refused as a whole is split, see batches.py).
 BATCH_MAX = 100
+#: Most inputs of one batch associate request: 2,000 by a third party [unverified], batch
+#: reads 1,000 by HubSpot's changelog; the smaller is used.
+ASSOCIATION_BATCH_MAX = 1000
 
 
 class HubSpotClient:
@@ -61,6 +70,21 @@ class HubSpotClient:
         self.searches = searches or http
         self.version = version
         self._observe = observe
+        self._together: dict[str, Together] = {}
+        self._lock = threading.Lock()
+
+    def together(self, endpoint: str, limit: int = BATCH_MAX, *, search: bool = False) -> Together:
+        """How concurrent calls share requests to one batch endpoint (see batches.py): the
+        caller that sends waits for its rate slot before it gathers the request."""
+        from .batches import Together
+
+        with self._lock:
+            found = self._together.get(endpoint)
+            if found is None:
+                budget = (self.searches if search else self.http).limits
+                prepay = budget.prepay if isinstance(budget, KindBudget) else None
+                found = self._together[endpoint] = Together(limit, prepay, forget_prepaid)
+            return found
 
     @property
     def clients(self) -> tuple[HttpClient, ...]:

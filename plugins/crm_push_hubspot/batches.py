@@ -11,10 +11,14 @@ name.
   unverified too (100; a batch refused for its size is split the same way).
 - Anything else raised (reconnect, a scope, RetryLater, a create whose answer was lost) is the
   whole call's and propagates: it applies to every input of the hook call.
+- With a `Together`, concurrent calls to one endpoint (the pusher's workers run several
+  batches at once) share a request while their inputs fit: one request in flight per endpoint,
+  and what arrives meanwhile — while it waits for the rate budget, mostly — goes in the next.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
@@ -45,6 +49,90 @@ def traces_of(error: dict[str, Any]) -> list[str]:
     return [str(v) for v in values or []]
 
 
+class _Waiting:
+    """One caller's chunk in a `Together`, and what its request answered."""
+
+    def __init__(self, chunk: dict[str, dict[str, Any]]) -> None:
+        self.chunk = chunk
+        self.done = False
+        self.shared = False
+        self.data: dict[str, Any] = {}
+        self.error: BaseException | None = None
+
+
+class Together:
+    """Concurrent calls to one batch endpoint, sent as one request while they fit (at most
+    `limit` inputs, no key twice). One request is in flight at a time; whichever caller finds
+    none sends the next, for everyone waiting."""
+
+    def __init__(
+        self,
+        limit: int = BATCH_MAX,
+        before: Callable[[], object] | None = None,
+        after: Callable[[], object] | None = None,
+    ) -> None:
+        """`before`: what the caller that sends runs first (waiting for the rate budget's slot:
+        whoever arrives meanwhile joins the request); `after`: once it is sent."""
+        self.limit = limit
+        self._before = before
+        self._after = after
+        self._cond = threading.Condition()
+        self._queue: list[_Waiting] = []
+        self._busy = False
+
+    def call(self, call: Call, chunk: dict[str, dict[str, Any]]) -> _Waiting:
+        """Send `chunk` in the next request with room for it; its answer (or error) and
+        whether the request carried other callers' inputs too."""
+        mine = _Waiting(chunk)
+        with self._cond:
+            self._queue.append(mine)
+        while True:
+            with self._cond:
+                while self._busy and not mine.done:
+                    self._cond.wait()
+                if mine.done:
+                    return mine
+                self._busy = True
+            try:
+                if self._before is not None:
+                    self._before()
+                with self._cond:
+                    group = self._take()
+                self._send(call, group)
+            finally:
+                if self._after is not None:
+                    self._after()
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _take(self) -> list[_Waiting]:
+        group = [self._queue.pop(0)]
+        keys, size = set(group[0].chunk), len(group[0].chunk)
+        for waiting in list(self._queue):
+            if size + len(waiting.chunk) <= self.limit and keys.isdisjoint(waiting.chunk):
+                self._queue.remove(waiting)
+                group.append(waiting)
+                keys.update(waiting.chunk)
+                size += len(waiting.chunk)
+        return group
+
+    @staticmethod
+    def _send(call: Call, group: list[_Waiting]) -> None:
+        error: BaseException | None = None
+        data: dict[str, Any] = {}
+        try:
+            data = call([body for waiting in group for body in waiting.chunk.values()])
+        except BaseException as exc:  # every caller of the request hears it
+            error = exc
+        for waiting in group:
+            waiting.data, waiting.error = data, error
+            waiting.shared = len(group) > 1
+            waiting.done = True
+        if error is not None and not isinstance(error, Exception):
+            raise error  # KeyboardInterrupt and the like: this thread's too
+
+
 def send(
     call: Call,
     inputs: dict[str, dict[str, Any]],
@@ -53,21 +141,30 @@ def send(
     key_of: KeyOfResult = traced,
     error_keys: KeysOfError = traces_of,
     size: int = BATCH_MAX,
+    together: Together | None = None,
 ) -> dict[str, Answer]:
-    """Send `inputs` (key -> the input's body) through `call`, `size` a call; answer each key
-    with its result or its typed error. A key missing from the answer got none."""
+    """Send `inputs` (key -> the input's body) through `call`, `size` a call (sharing requests
+    with concurrent callers through `together`); answer each key with its result or its typed
+    error. A key missing from the answer got none."""
     answers: dict[str, Answer] = {}
     keys = list(inputs)
     for start in range(0, len(keys), size):
-        answers.update(
-            _send(
-                call,
-                {k: inputs[k] for k in keys[start : start + size]},
-                object_type,
-                key_of,
-                error_keys,
-            )
-        )
+        chunk = {k: inputs[k] for k in keys[start : start + size]}
+        if together is None:
+            answers.update(_send(call, chunk, object_type, key_of, error_keys))
+            continue
+        sent = together.call(call, chunk)
+        if isinstance(sent.error, InvalidInput):
+            # Refused whole, so nothing was applied: sent again alone when it shared the
+            # request (the fault may be another caller's), else split.
+            if sent.shared:
+                answers.update(_send(call, chunk, object_type, key_of, error_keys))
+            else:
+                answers.update(_split(call, chunk, object_type, key_of, error_keys, sent.error))
+        elif sent.error is not None:
+            raise sent.error
+        else:
+            answers.update(match(sent.data, chunk, object_type, key_of, error_keys))
     return answers
 
 

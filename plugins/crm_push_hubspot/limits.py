@@ -136,6 +136,15 @@ class PortalBudget:
         self.per_second = most / (interval / 1000.0)
 
 
+#: A slot a thread took ahead of its next request (`KindBudget.prepay`).
+_prepaid = threading.local()
+
+
+def forget_prepaid() -> None:
+    """Drop a slot taken ahead that no request used."""
+    _prepaid.slot = False
+
+
 class KindBudget:
     """What one HttpClient draws on: every request takes a slot of the ten-second window; a
     search client's also takes a search slot. A 429 holds the kind it hit."""
@@ -144,7 +153,18 @@ class KindBudget:
         self.portal = portal
         self.search = search
 
+    def prepay(self) -> float:
+        """Wait for this client's next slot now, and let the next request of this thread use
+        it: batches.py waits before it gathers a request, so callers arriving meanwhile join
+        it instead of waiting for their own."""
+        waited = self.acquire("write")
+        _prepaid.slot = True
+        return waited
+
     def acquire(self, kind: str) -> float:
+        if getattr(_prepaid, "slot", False):
+            _prepaid.slot = False
+            return 0.0
         budget = self.portal.budget
         waited = budget.acquire(SEARCH) if self.search else 0.0
         return waited + budget.acquire(TEN_SECONDLY)

@@ -98,7 +98,10 @@ def add_notes(
                     answers[item.key] = NoteResult(status="existing", note_id=found)
                     continue
             creates[item.key] = note_input(item.note, item.parent, item.key)
-        for key, answer in send(partial(client.batch_create, NOTES), creates, NOTES).items():
+        together = client.together(f"{NOTES}/create")
+        for key, answer in send(
+            partial(client.batch_create, NOTES), creates, NOTES, together=together
+        ).items():
             if isinstance(answer, ScopeMissing):
                 answers[key] = NoteResult(status="skipped", reason=NOTES_SKIPPED)
             elif isinstance(answer, CrmPushError):

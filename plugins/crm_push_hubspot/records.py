@@ -38,7 +38,7 @@ from crm_push.models import (
     RecordRef,
 )
 
-from .api import CONTACT_TO_COMPANY, HubSpotClient
+from .api import ASSOCIATION_BATCH_MAX, CONTACT_TO_COMPANY, HubSpotClient
 from .batches import Answer, send, traced, traces_of
 from .clients import Clients
 from .connect import LINKEDIN
@@ -104,6 +104,9 @@ SEARCH_BODY_MAX = 2_900
 SEARCH_GROUPS_MAX = 5
 IN_VALUES_MAX = 100
 SEARCH_PAGE = 200
+#: Most domains concurrent callers look up in one shared search (about as many as one body
+#: holds; more make a second body).
+SEARCH_SHARED = 150
 
 
 def _search_body(groups: list[list[str]], properties: list[str]) -> dict[str, Any]:
@@ -140,7 +143,28 @@ def domain_searches(domains: list[str], properties: list[str]) -> list[dict[str,
 
 def find_by_domain(client: HubSpotClient, domains: list[str], unique: bool) -> dict[str, str]:
     """domain -> the oldest company HubSpot holds with it (a search: it lags writes, so a
-    company created in the last seconds may be missed; the callers know)."""
+    company created in the last seconds may be missed; the callers know). Concurrent callers
+    share searches (up to SEARCH_SHARED domains)."""
+
+    def call(bodies: list[dict[str, Any]]) -> dict[str, Any]:
+        found = _search_domains(client, [str(b["domain"]) for b in bodies], unique)
+        return {"results": [{"id": i, "domain": d} for d, i in found.items()]}
+
+    answers = send(
+        call,
+        {d: {"domain": d} for d in dict.fromkeys(domains)},
+        COMPANIES,
+        key_of=lambda result: str(result["domain"]),
+        size=SEARCH_SHARED,
+        together=client.together(f"{COMPANIES}/search", SEARCH_SHARED, search=True),
+    )
+    for answer in answers.values():
+        if isinstance(answer, CrmPushError):
+            raise answer  # a search refused: the call's problem, not one company's
+    return {d: str(a["id"]) for d, a in answers.items() if isinstance(a, dict)}
+
+
+def _search_domains(client: HubSpotClient, domains: list[str], unique: bool) -> dict[str, str]:
     properties = ["domain", "name"] + ([DOMAIN_PROPERTY] if unique else [])
     found: dict[str, list[int]] = {}
     wanted = set(domains)
@@ -216,6 +240,7 @@ def _update_by_id(
         object_type,
         key_of=_by_id,
         error_keys=_ids_of,
+        together=client.together(f"{object_type}/update"),
     )
     return {key: answer for record_id, answer in answers.items() for key in keys_of[record_id]}
 
@@ -317,6 +342,7 @@ def _companies(
         partial(client.batch_create, COMPANIES),
         {key: body for key, body in creates.items() if body},
         COMPANIES,
+        together=client.together(f"{COMPANIES}/create"),
     )
     for key, answer in created.items():
         kind, name = key.split(":", 1)
@@ -428,7 +454,10 @@ def keyless_batch(
         if associations and associations.get(key):
             creates[key]["associations"] = associations[key]
     for key, answer in send(
-        partial(client.batch_create, object_type), creates, object_type
+        partial(client.batch_create, object_type),
+        creates,
+        object_type,
+        together=client.together(f"{object_type}/create"),
     ).items():
         answers[key] = _ref(object_type, answer, "created")
     _remember_keyless(clients, connection.workspace_id, object_type, items, answers)
@@ -472,7 +501,13 @@ def assert_people(
         return traced(result) or (str(email).lower() if email else None)
 
     upserted = (
-        send(partial(client.batch_upsert, CONTACTS), upserts, CONTACTS, key_of=key_of)
+        send(
+            partial(client.batch_upsert, CONTACTS),
+            upserts,
+            CONTACTS,
+            key_of=key_of,
+            together=client.together(f"{CONTACTS}/upsert"),
+        )
         if upserts
         else {}
     )
@@ -557,7 +592,15 @@ def associate_people(
             CONTACTS, COMPANIES, [(i["from"]["id"], i["to"]["id"]) for i in chunk]
         )
 
-    answers = send(call, inputs, CONTACTS, key_of=_pair, error_keys=_pairs_of)
+    answers = send(
+        call,
+        inputs,
+        CONTACTS,
+        key_of=_pair,
+        error_keys=_pairs_of,
+        size=ASSOCIATION_BATCH_MAX,
+        together=client.together("contacts/companies/associate", ASSOCIATION_BATCH_MAX),
+    )
     out: dict[str, RecordRef | CrmPushError] = {}
     for link in links:
         answer = answers.get(f"{link.person.record_id}>{link.company.record_id}")
