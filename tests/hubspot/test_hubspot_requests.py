@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -970,3 +972,110 @@ def test_the_portal_budget_is_core_shared_one_with_hubspots_kinds(
         shared.unregister("hubspot", "4242")
     # The Session gone, the same portal's budget is this process's again (not a stale row).
     assert not isinstance(portal.budget, shared.SharedBudget)
+
+
+# -- requests shared by concurrent calls ---------------------------------------------------------
+
+
+def test_concurrent_calls_to_one_endpoint_share_a_request() -> None:
+    from crm_push_hubspot.batches import Together, send
+
+    sent_bodies: list[list[str]] = []
+    first_in_flight, release = threading.Event(), threading.Event()
+
+    def call(inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        sent_bodies.append([i["id"] for i in inputs])
+        if len(sent_bodies) == 1:
+            first_in_flight.set()
+            release.wait(5)  # the first request in flight: the others queue behind it
+        return {"results": [{"id": i["id"], "objectWriteTraceId": i["tag"]} for i in inputs]}
+
+    together = Together(limit=10)
+    answers: list[dict[str, Any]] = []
+
+    def caller(name: str, keys: list[str]) -> None:
+        chunk = {k: {"id": k, "tag": k} for k in keys}
+        answers.append(send(call, chunk, "contacts", together=together))
+
+    threads = []
+    for n, keys in enumerate((["a"], ["b", "c"], ["d"], ["c", "e"])):
+        threads.append(threading.Thread(target=caller, args=(str(n), keys)))
+        threads[-1].start()
+        if n == 0:
+            first_in_flight.wait(5)
+        while len(together._queue) < n:  # each queued in turn
+            time.sleep(0.01)
+    release.set()
+    for t in threads:
+        t.join(5)
+    # b+c and d share the second request; "c" may not be in one request twice.
+    assert sent_bodies == [["a"], ["b", "c", "d"], ["c", "e"]]
+    assert sorted(sorted(a) for a in answers) == [["a"], ["b", "c"], ["c", "e"], ["d"]]
+    assert all(not isinstance(v, Exception) for a in answers for v in a.values())
+
+
+def test_a_shared_request_refused_whole_is_sent_again_alone() -> None:
+    from crm_push_hubspot.batches import Together, send
+
+    sent_bodies: list[list[str]] = []
+    first_in_flight, release = threading.Event(), threading.Event()
+
+    def call(inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        ids = [i["id"] for i in inputs]
+        sent_bodies.append(ids)
+        if len(sent_bodies) == 1:
+            first_in_flight.set()
+            release.wait(5)
+        if "bad" in ids:
+            raise InvalidInput("HubSpot refused a value", field="person.job_title")
+        return {"results": [{"id": i, "objectWriteTraceId": i} for i in ids]}
+
+    together = Together(limit=10)
+    answers: dict[str, Any] = {}
+
+    def caller(keys: list[str]) -> None:
+        answers.update(send(call, {k: {"id": k} for k in keys}, "contacts", together=together))
+
+    threads = [threading.Thread(target=caller, args=(["x"],))]
+    threads[0].start()
+    first_in_flight.wait(5)
+    for n, keys in enumerate((["ok"], ["bad"]), start=1):
+        threads.append(threading.Thread(target=caller, args=(keys,)))
+        threads[-1].start()
+        while len(together._queue) < n:
+            time.sleep(0.01)
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert isinstance(answers.pop("bad"), InvalidInput)
+    assert answers == {
+        "x": {"id": "x", "objectWriteTraceId": "x"},
+        "ok": {"id": "ok", "objectWriteTraceId": "ok"},
+    }
+    # ok+bad shared a request and were refused; each was then sent alone.
+    assert sent_bodies[:2] == [["x"], ["ok", "bad"]]
+    assert sorted(map(tuple, sent_bodies[2:])) == [("bad",), ("ok",)]
+
+
+def test_a_slot_taken_ahead_serves_the_next_request_of_its_thread() -> None:
+    portal = limits.PortalBudget(Connection(destination="hubspot", workspace_id="779"))
+    budget = limits.KindBudget(portal)
+    taken: list[str] = []
+
+    class Spy:
+        def acquire(self, kind: str) -> float:
+            taken.append(kind)
+            return 0.0
+
+        def pause(self, kind: str, seconds: float) -> None: ...
+
+    portal_budget = type(portal).budget
+    try:
+        type(portal).budget = property(lambda self: Spy())  # type: ignore[method-assign,assignment]
+        budget.prepay()
+        assert budget.acquire("write") == 0.0  # the prepaid slot: no second one taken
+        budget.acquire("write")
+    finally:
+        type(portal).budget = portal_budget  # type: ignore[method-assign]
+        limits.forget_prepaid()
+    assert taken == [limits.TEN_SECONDLY, limits.TEN_SECONDLY]
