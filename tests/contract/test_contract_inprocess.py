@@ -76,7 +76,7 @@ class TestBatchFileCRMContract(TestFileCRMContract):
 
     @pytest.fixture
     def destination(self, crm_file: Path) -> Destination:
-        return Destination("filecrm", BatchFileCRM(crm_file, inline_link=self.inline_link))
+        return Destination("batchfilecrm", BatchFileCRM(crm_file, inline_link=self.inline_link))
 
 
 class TestBatchFileCRMWithoutInlineLinkContract(TestBatchFileCRMContract):

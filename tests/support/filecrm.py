@@ -40,6 +40,9 @@ DELAY_ENV = "FILECRM_DELAY"
 class FileCRM:
     """Destination plugin. `inline_link=False` makes the pusher call `associate`."""
 
+    #: The entry-point name, which `connect` gives as the connection's destination.
+    name = "filecrm"
+
     def __init__(
         self, path: str | os.PathLike[str] | None = None, *, inline_link: bool = True
     ) -> None:
@@ -88,7 +91,7 @@ class FileCRM:
         from crm_push import Credentials
 
         return Connection(
-            destination="filecrm",
+            destination=self.name,
             workspace_id=f"file:{self.path.name}",
             workspace_name="File CRM",
             scopes=("records", "notes"),
@@ -220,6 +223,8 @@ class BatchFileCRM(FileCRM):
     endpoint takes one request, and answers every input by its key. `batches` records
     (hook, number of inputs) per call."""
 
+    name = "batchfilecrm"
+
     def __init__(
         self,
         path: str | os.PathLike[str] | None = None,
@@ -230,8 +235,12 @@ class BatchFileCRM(FileCRM):
         super().__init__(path, inline_link=inline_link)
         self.size = batch_size or int(os.environ.get(BATCH_ENV, "10"))
         self.batches: list[tuple[str, int]] = []
+        #: Set to refuse the token from now on: every batch call raises ReconnectRequired.
+        self.revoked = False
 
     def _batch(self, hook: str, inputs: list[Any]) -> None:
+        if self.revoked:
+            raise ReconnectRequired("the file CRM does not know this token")
         self._wait(hook)
         self.batches.append((hook, len(inputs)))
         assert len(inputs) <= self.size, f"{hook} got {len(inputs)} inputs, batch_size {self.size}"
