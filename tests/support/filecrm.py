@@ -216,6 +216,9 @@ class FileCRM:
 NO_ANSWER = "NO ANSWER"  # the input's key is left out of the answer
 BREAKS_BATCH = "BREAKS BATCH"  # the whole call raises (a plugin bug): every input of it fails
 BATCH_ENV = "FILECRM_BATCH"
+#: Seconds a batch call waits after its write, before answering: a kill -9 then lands after the
+#: CRM stored the records and before the pusher heard of them (an answer lost on the way).
+AFTER_ENV = "FILECRM_AFTER"
 
 
 class BatchFileCRM(FileCRM):
@@ -234,6 +237,7 @@ class BatchFileCRM(FileCRM):
     ) -> None:
         super().__init__(path, inline_link=inline_link)
         self.size = batch_size or int(os.environ.get(BATCH_ENV, "10"))
+        self.after = float(os.environ.get(AFTER_ENV, "0"))
         self.batches: list[tuple[str, int]] = []
         #: Set to refuse the token from now on: every batch call raises ReconnectRequired.
         self.revoked = False
@@ -245,6 +249,11 @@ class BatchFileCRM(FileCRM):
         self.batches.append((hook, len(inputs)))
         assert len(inputs) <= self.size, f"{hook} got {len(inputs)} inputs, batch_size {self.size}"
         assert len({i.key for i in inputs}) == len(inputs), "keys of one call must be distinct"
+
+    def _answered(self, answers: dict[str, Any]) -> dict[str, Any]:
+        if self.after:
+            time.sleep(self.after)
+        return answers
 
     @hookimpl
     def batch_size(self, connection: Connection) -> int:
@@ -276,7 +285,7 @@ class BatchFileCRM(FileCRM):
                     item.pending,
                     company.model_dump(),
                 )
-        return answers
+        return self._answered(answers)
 
     @hookimpl
     def assert_people(
@@ -309,7 +318,7 @@ class BatchFileCRM(FileCRM):
                 if company is not None and link:
                     ref = ref.model_copy(update={"linked": (company.record_id,)})
                 answers[item.key] = ref
-        return answers
+        return self._answered(answers)
 
     @hookimpl
     def associate_people(
@@ -364,4 +373,4 @@ class BatchFileCRM(FileCRM):
                     "created_at": note.created_at.isoformat() if note.created_at else None,
                 }
                 answers[item.key] = NoteResult(status="created", note_id=nid)
-        return answers
+        return self._answered(answers)
