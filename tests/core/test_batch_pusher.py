@@ -366,3 +366,26 @@ def test_one_push_is_a_batch_of_one(crm: BatchFileCRM, db_url: str) -> None:
     assert result.status == "created" and result.note == "created"
     assert crm.batches[0] == ("assert_companies", 1)
     assert isinstance(pusher.connection, Connection)
+
+
+def test_a_push_job_pushes_in_batches(
+    tmp_path: Path, crm_file: Path, db_url: str, batch_plugins: dict[str, str]
+) -> None:
+    import sqlalchemy as sa
+    from crm_push.jobs import failures
+    from crm_push.jobs.tasks import run_job
+
+    # The job tables (a worker applies them on PostgreSQL; here, on the SQLite state file).
+    failures.metadata.create_all(sa.create_engine(db_url))
+    command = [sys.executable, "-m", "crm_push", "--dest", "batchfilecrm", "--db", db_url]
+    subprocess.run([*command, "connect"], env=batch_plugins, check=True, capture_output=True)
+    with Session("batchfilecrm", db_url=db_url) as session:
+        workspace = session.connection.workspace_id
+    visitors = [{"line": n, "visitor": full(n)} for n in range(1, 6)]
+    visitors[2]["visitor"] = full(3, person={"email": "bad@c0.example", "name": "REJECT ME"})
+    done = run_job(db_url, 1, 0, "batchfilecrm", workspace, visitors)
+    assert (done["visitors"], done["failed"]) == (5, 1)
+    [failure] = failures.list_failures(db_url)
+    assert (failure.line, failure.field) == (3, "person.name")
+    db = FileCRM(crm_file).snapshot()
+    assert len(db["notes"]) == 4 and len(db["companies"]) == 3
