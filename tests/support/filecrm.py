@@ -40,6 +40,9 @@ DELAY_ENV = "FILECRM_DELAY"
 class FileCRM:
     """Destination plugin. `inline_link=False` makes the pusher call `associate`."""
 
+    #: The entry-point name, which `connect` gives as the connection's destination.
+    name = "filecrm"
+
     def __init__(
         self, path: str | os.PathLike[str] | None = None, *, inline_link: bool = True
     ) -> None:
@@ -88,7 +91,7 @@ class FileCRM:
         from crm_push import Credentials
 
         return Connection(
-            destination="filecrm",
+            destination=self.name,
             workspace_id=f"file:{self.path.name}",
             workspace_name="File CRM",
             scopes=("records", "notes"),
@@ -213,12 +216,17 @@ class FileCRM:
 NO_ANSWER = "NO ANSWER"  # the input's key is left out of the answer
 BREAKS_BATCH = "BREAKS BATCH"  # the whole call raises (a plugin bug): every input of it fails
 BATCH_ENV = "FILECRM_BATCH"
+#: Seconds a batch call waits after its write, before answering: a kill -9 then lands after the
+#: CRM stored the records and before the pusher heard of them (an answer lost on the way).
+AFTER_ENV = "FILECRM_AFTER"
 
 
 class BatchFileCRM(FileCRM):
     """FileCRM with the batch hooks: each call reads and writes the file once, as a batch
     endpoint takes one request, and answers every input by its key. `batches` records
     (hook, number of inputs) per call."""
+
+    name = "batchfilecrm"
 
     def __init__(
         self,
@@ -229,13 +237,23 @@ class BatchFileCRM(FileCRM):
     ) -> None:
         super().__init__(path, inline_link=inline_link)
         self.size = batch_size or int(os.environ.get(BATCH_ENV, "10"))
+        self.after = float(os.environ.get(AFTER_ENV, "0"))
         self.batches: list[tuple[str, int]] = []
+        #: Set to refuse the token from now on: every batch call raises ReconnectRequired.
+        self.revoked = False
 
     def _batch(self, hook: str, inputs: list[Any]) -> None:
+        if self.revoked:
+            raise ReconnectRequired("the file CRM does not know this token")
         self._wait(hook)
         self.batches.append((hook, len(inputs)))
         assert len(inputs) <= self.size, f"{hook} got {len(inputs)} inputs, batch_size {self.size}"
         assert len({i.key for i in inputs}) == len(inputs), "keys of one call must be distinct"
+
+    def _answered(self, answers: dict[str, Any]) -> dict[str, Any]:
+        if self.after:
+            time.sleep(self.after)
+        return answers
 
     @hookimpl
     def batch_size(self, connection: Connection) -> int:
@@ -267,7 +285,7 @@ class BatchFileCRM(FileCRM):
                     item.pending,
                     company.model_dump(),
                 )
-        return answers
+        return self._answered(answers)
 
     @hookimpl
     def assert_people(
@@ -300,7 +318,7 @@ class BatchFileCRM(FileCRM):
                 if company is not None and link:
                     ref = ref.model_copy(update={"linked": (company.record_id,)})
                 answers[item.key] = ref
-        return answers
+        return self._answered(answers)
 
     @hookimpl
     def associate_people(
@@ -355,4 +373,4 @@ class BatchFileCRM(FileCRM):
                     "created_at": note.created_at.isoformat() if note.created_at else None,
                 }
                 answers[item.key] = NoteResult(status="created", note_id=nid)
-        return answers
+        return self._answered(answers)
