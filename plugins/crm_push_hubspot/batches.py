@@ -95,7 +95,13 @@ class Together:
                 self._busy = True
             try:
                 if self._before is not None:
-                    self._before()
+                    try:
+                        self._before()
+                    except BaseException:
+                        with self._cond:  # this caller gives up: its inputs are not sent
+                            if mine in self._queue:
+                                self._queue.remove(mine)
+                        raise
                 with self._cond:
                     group = self._take()
                 self._send(call, group)
