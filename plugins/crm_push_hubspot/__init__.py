@@ -9,6 +9,8 @@ Modules (every CRM package has the first seven, with the same names):
 - ``errors``: HubSpot's error bodies as typed errors naming the field.
 - ``records``: contacts upserted by email, companies by domain, keyless ones created once.
 - ``notes``: the visit note on the contact, found by its key before it is created.
+- ``batches``: batch calls, 100 inputs a request, answers matched by key, shared requests.
+- ``properties``: the unique company property ``crmpush_domain`` (the companies' upsert key).
 - ``limits``: the rate budget of each portal (core's shared one), from HubSpot's headers.
 - ``server``: a local HubSpot-compatible server for tests and demos (imports no crm_push).
 

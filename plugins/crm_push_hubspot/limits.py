@@ -134,6 +134,11 @@ class PortalBudget:
         # The shared budget's row is per kind, not per rate: every process keeps drawing on
         # the same window, at the new pace.
         self.per_second = most / (interval / 1000.0)
+        if response.headers.get("X-HubSpot-RateLimit-Remaining", "").strip() == "0":
+            # The window is full (another client of the token, say): hold every process for a
+            # tenth of it rather than meet a 429 [the length is a guess: HubSpot does not say
+            # when the oldest request leaves the window].
+            self.budget.pause(TEN_SECONDLY, interval / 1000.0 / 10)
 
 
 #: A slot a thread took ahead of its next request (`KindBudget.prepay`).

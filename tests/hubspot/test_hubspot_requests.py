@@ -968,6 +968,14 @@ def test_the_portal_budget_is_core_shared_one_with_hubspots_kinds(
         assert send_at - now > 0.5
         send_at, now = store.take("hubspot", "4242", limits.TEN_SECONDLY, 0.0)
         assert send_at - now <= 0.0  # the window itself is not held by a search's 429
+        full = {
+            "X-HubSpot-RateLimit-Max": "100",
+            "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+            "X-HubSpot-RateLimit-Remaining": "0",
+        }
+        portal.observe(httpx.Response(200, headers=full))  # the window is full: hold it
+        send_at, now = store.take("hubspot", "4242", limits.TEN_SECONDLY, 0.0)
+        assert send_at - now > 0.5
     finally:
         shared.unregister("hubspot", "4242")
     # The Session gone, the same portal's budget is this process's again (not a stale row).
