@@ -34,6 +34,11 @@ KeyOfResult = Callable[[dict[str, Any]], str | None]
 KeysOfError = Callable[[dict[str, Any]], list[str]]
 
 
+def size(connection: object) -> int:
+    """Inputs a batch hook call takes: HubSpot's object batches take 100, in every portal."""
+    return BATCH_MAX
+
+
 def traced(result: dict[str, Any]) -> str | None:
     """A result's `objectWriteTraceId` (HubSpot echoes it on results of inputs that had one)."""
     trace = result.get("objectWriteTraceId")

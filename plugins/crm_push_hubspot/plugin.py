@@ -32,9 +32,9 @@ from crm_push.models import (
     RecordRef,
 )
 
-from . import connect, records
+from . import batches, connect, records
 from . import notes as notes_module
-from .api import BATCH_MAX, HubSpotClient
+from .api import HubSpotClient
 from .clients import Clients
 
 
@@ -125,7 +125,7 @@ class HubSpotDestination:
     @hookimpl
     def batch_size(self, connection: Connection) -> int:
         """HubSpot's object batches take 100 inputs."""
-        return BATCH_MAX
+        return batches.size(connection)
 
     @hookimpl
     def assert_companies(

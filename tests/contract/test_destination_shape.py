@@ -57,8 +57,8 @@ PACKAGES = [
         "hubspot",
         "crm_push_hubspot",
         "HubSpotDestination",
-        frozenset({"limits.py"}),
-        frozenset(CORE_HOOKS) | LIFECYCLE,
+        frozenset({"limits.py", "batches.py", "properties.py"}),
+        frozenset(CORE_HOOKS) | LIFECYCLE | set(BATCH_HOOKS),  # 100 records a request
     ),
 ]
 pytestmark = pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
