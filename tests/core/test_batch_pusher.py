@@ -22,6 +22,7 @@ from crm_push import (
     Pusher,
     RunAborted,
     Session,
+    hookimpl,
     parse_visitor,
     pusher_for,
     read_jsonl,
@@ -389,3 +390,53 @@ def test_a_push_job_pushes_in_batches(
     assert (failure.line, failure.field) == (3, "person.name")
     db = FileCRM(crm_file).snapshot()
     assert len(db["notes"]) == 4 and len(db["companies"]) == 3
+
+
+def test_notes_and_keyless_records_are_claimed_while_their_call_is_in_flight(
+    tmp_path: Path, db_url: str
+) -> None:
+    store = MarkerStore("filecrm", "ws1", db_url)
+    seen: dict[str, Any] = {}
+
+    class Watching(BatchFileCRM):
+        def _batch(self, hook: str, inputs: list[Any]) -> None:
+            super()._batch(hook, inputs)
+            for item in inputs:
+                visitor_id, _, part = item.key.partition(":")
+                if part in ("note", "person") and (marker := store.get(visitor_id, part)):
+                    seen[item.key] = (marker.state, marker.owner)
+
+    crm = Watching(tmp_path / "crm.json", batch_size=4)
+    pusher = make(crm, db_url)
+    visitors = [
+        {"id": "n", "person": {"email": "n@x.example"}, "visit": VISIT},
+        {"id": "k", "person": {"name": "Keyless"}},
+    ]
+    summary, _ = run(pusher, visitors)
+    assert summary.created == 2
+    # Claimed by this push before the call; done after it.
+    assert seen == {"n:note": ("pending", pusher.owner), "k:person": ("pending", pusher.owner)}
+    assert {m.part: m.state for m in store.list()} == {"note": "done", "person": "done"}
+
+
+def test_a_note_refused_for_a_missing_scope_is_skipped_not_failed(
+    tmp_path: Path, db_url: str
+) -> None:
+    from crm_push.errors import ScopeMissing
+
+    class NoScope(BatchFileCRM):
+        @hookimpl
+        def add_notes(self, connection: Any, notes: list[Any]) -> dict[str, Any]:
+            self._batch("add_notes", notes)
+            refused = ScopeMissing("the token cannot write notes", scope="notes")
+            return {n.key: refused for n in notes}
+
+    crm = NoScope(tmp_path / "crm.json")
+    summary, results = run(make(crm, db_url), [full(1), full(2)])
+    assert (summary.created, summary.failed, summary.notes_skipped) == (2, 0, 2)
+    assert results[0].note == "skipped"
+    assert "cannot write notes" in (results[0].note_skipped_reason or "")
+    # Not claimed for ever: a later push (with the scope) writes the notes.
+    later = BatchFileCRM(crm.path)
+    summary, results = run(make(later, db_url), [full(1), full(2)])
+    assert summary.notes_created == 2
