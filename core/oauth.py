@@ -407,6 +407,41 @@ def revoke(
     return True, ""
 
 
+def introspect(
+    credentials: Credentials,
+    settings: OAuthSettings,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    crm: str = "the CRM",
+) -> dict[str, Any]:
+    """What the CRM's introspection endpoint (RFC 7662) says of the access token: `active`,
+    its scopes, its expiry… ({"active": False} for a dead token).
+
+    :raises ReconnectRequired: the CRM refused the app's credentials or could not be reached.
+    """
+    OAuth2Client = _client_class()
+    token = _plain(credentials.access_token)
+    if settings.introspect_url is None or not token or not credentials.client_id:
+        return {}
+    secret = _plain(credentials.client_secret)
+    client = OAuth2Client(
+        client_id=credentials.client_id,
+        client_secret=secret,
+        token_endpoint_auth_method=settings.token_auth,
+        timeout=30.0,
+        **({"transport": transport} if transport is not None else {}),
+    )
+    hidden = [s for s in (secret, token) if s]
+    with client, _refusals(crm, "token introspection", settings.introspect_url, hidden):
+        response = client.introspect_token(
+            settings.introspect_url, token=token, token_type_hint="access_token"
+        )
+        if response.status_code >= 400:
+            response.raise_for_status()
+        answer = response.json()
+    return answer if isinstance(answer, dict) else {}
+
+
 def credentials_from_token(answer: Mapping[str, Any]) -> Credentials:
     """The standard fields of a token answer (RFC 6749 §5.1) as Credentials."""
     token = answer.get("access_token")

@@ -22,6 +22,9 @@ class OAuthSettings(BaseModel):
     token_url: str
     #: Where a token is revoked on `disconnect`; None: the CRM has no revocation endpoint.
     revoke_url: str | None = None
+    #: Where a token's facts (scopes, expiry) are asked (RFC 7662); None: the CRM has none,
+    #: or the destination asks its own API instead (Attio's /v2/self).
+    introspect_url: str | None = None
     #: The scopes asked for, sent space-separated as `scope`; () sends none (the app's own).
     scopes: tuple[str, ...] = ()
     #: Extra query parameters of the consent URL (HubSpot's `optional_scope`, say).
