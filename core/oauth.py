@@ -175,7 +175,7 @@ def check_redirect_uri(uri: str) -> str:
             f"the OAuth redirect URI {uri!r} has a #fragment, which OAuth forbids",
             next_step="drop the #… part of the redirect URI",
         )
-    return urllib.parse.urlunsplit(parts)
+    return str(uri).strip()
 
 
 def _is_loopback(host: str | None) -> bool:
