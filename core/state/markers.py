@@ -545,6 +545,90 @@ class MarkerStore:
                 removed += conn.execute(query).rowcount
         return removed
 
+    # -- many at once (the batch pusher: one query or transaction per batch) -------------------
+
+    def for_visitors(self, visitor_ids: Iterable[str]) -> dict[str, dict[str, Marker]]:
+        """All markers of several visitors: visitor id ⇒ part ⇒ marker (every id present)."""
+        ids = list(dict.fromkeys(visitor_ids))
+        out: dict[str, dict[str, Marker]] = {vid: {} for vid in ids}
+        t = markers_table
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                query = sa.select(t).where(
+                    t.c.destination == self.destination,
+                    t.c.workspace == self.workspace,
+                    t.c.visitor_id.in_(ids[start : start + _IN_CHUNK]),
+                )
+                for row in conn.execute(query).mappings():
+                    out[row["visitor_id"]][row["part"]] = Marker(**row)
+        return out
+
+    def companies_for(self, domains: Iterable[str]) -> dict[str, CompanyMarker]:
+        """The company markers of several domains, by domain (absent ones left out)."""
+        names = list(dict.fromkeys(domains))
+        out: dict[str, CompanyMarker] = {}
+        c = company_markers_table
+        with self.engine.connect() as conn:
+            for start in range(0, len(names), _IN_CHUNK):
+                query = sa.select(c).where(
+                    c.c.destination == self.destination,
+                    c.c.workspace == self.workspace,
+                    c.c.domain.in_(names[start : start + _IN_CHUNK]),
+                )
+                for row in conn.execute(query).mappings():
+                    out[row["domain"]] = CompanyMarker(**row)
+        return out
+
+    def record_many(self, writes: Iterable[MarkerWrite]) -> None:
+        """`record` and `record_company` for several confirmed writes, in one transaction."""
+        now = dt.datetime.now(dt.UTC)
+        with self.engine.begin() as conn:
+            for w in writes:
+                ref = w.ref
+                if w.domain is not None:
+                    assert ref is not None, "a company marker needs the company's record"
+                    _WRITE_COMPANY(
+                        conn,
+                        {
+                            "destination": self.destination,
+                            "workspace": self.workspace,
+                            "domain": w.domain,
+                            "object": ref.object,
+                            "record_id": ref.record_id,
+                            "payload_hash": w.payload,
+                            "pushed_at": now,
+                        },
+                    )
+                    continue
+                row = {
+                    **self._key(w.visitor_id, w.part),
+                    "object": ref.object if ref else None,
+                    "record_id": ref.record_id if ref else w.record_id,
+                    "payload_hash": w.payload,
+                    "state": "done",
+                    "pushed_at": now,
+                    "owner": None,
+                    "lease_until": None,
+                }
+                _WRITE(conn, row)
+
+
+#: How many ids one `IN (…)` query names (well under every database's parameter limit).
+_IN_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class MarkerWrite:
+    """One confirmed write for `MarkerStore.record_many`: a visitor's part (done), or with
+    `domain` set the company marker of that domain."""
+
+    visitor_id: str
+    part: str
+    payload: str
+    ref: RecordRef | None = None
+    record_id: str | None = None
+    domain: str | None = None
+
 
 class ReadOnlyMarkers(MarkerStore):
     """The markers as a dry run sees them: it reads what a real push would skip and writes no
@@ -607,6 +691,17 @@ class ReadOnlyMarkers(MarkerStore):
 
     def remove_companies(self, domains: Iterable[str]) -> int:
         return 0
+
+    def for_visitors(self, visitor_ids: Iterable[str]) -> dict[str, dict[str, Marker]]:
+        if self.stored:
+            return super().for_visitors(visitor_ids)
+        return {vid: {} for vid in visitor_ids}
+
+    def companies_for(self, domains: Iterable[str]) -> dict[str, CompanyMarker]:
+        return super().companies_for(domains) if self.stored_companies else {}
+
+    def record_many(self, writes: Iterable[MarkerWrite]) -> None:
+        """Nothing: a dry run writes no marker."""
 
 
 class ClaimLeases:
