@@ -25,6 +25,7 @@ PLUGIN_FACING = {
     "crm_push.errors",
     "crm_push.models",
     "crm_push.http",
+    "crm_push.oauth",  # refresh, revoke and the token answer of the OAuth flow
     "crm_push.testing",
 }
 # A method given as a string, or an httpx-style delete call.
@@ -57,8 +58,11 @@ PACKAGES = [
         "hubspot",
         "crm_push_hubspot",
         "HubSpotDestination",
-        frozenset({"limits.py", "batches.py", "properties.py"}),
-        frozenset(CORE_HOOKS) | LIFECYCLE | set(BATCH_HOOKS),  # 100 records a request
+        frozenset({"limits.py", "oauth.py", "batches.py", "properties.py"}),
+        frozenset(CORE_HOOKS)
+        | LIFECYCLE
+        | {"oauth_settings", "oauth_credentials"}
+        | set(BATCH_HOOKS),  # 100 records a request
     ),
 ]
 pytestmark = pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
