@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 import sqlalchemy as sa
 from crm_push.errors import RetryLater
 from crm_push.http.limits import WINDOW_MARGIN
-from crm_push.state.database import budget_table, engine_for, resolve_url
+from crm_push.state.database import budget_table, engine_for, resolve_url, single_statements
 
 # The database's clock, in seconds since the epoch, by dialect. SQLite 3.40 (Python's bundled
 # one here) has no unixepoch('subsec') (3.42); julianday('now') has millisecond resolution.
@@ -52,6 +52,8 @@ class BudgetStore:
     def __init__(self, db_url: str | None = None) -> None:
         self.db_url = resolve_url(db_url)
         self.engine = engine_for(self.db_url)
+        # One statement a request, atomic on its own: no transaction around it on PostgreSQL.
+        self._single = single_statements(self.engine)
         dialect = self.engine.dialect.name
         if dialect not in _NOW:
             raise NotImplementedError(f"no shared rate budget on {dialect}")
@@ -84,7 +86,7 @@ class BudgetStore:
         key = {"destination": destination, "workspace": workspace, "kind": kind}
         params = {**key, "interval": interval}
         for _ in range(2):
-            with self.engine.begin() as conn:
+            with self._single.begin() as conn:
                 result = conn.execute(self._reserve, params)
                 row = result.first() if self._returning else None
                 if not self._returning and result.rowcount:

@@ -16,6 +16,7 @@ import os
 import re
 import sqlite3
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,6 +233,27 @@ def engine_for(url: str | None = None) -> sa.Engine:
         if read_only is not None:
             _read_only[resolved] = read_only
         return engine
+
+
+_single: weakref.WeakKeyDictionary[sa.Engine, sa.Engine] = weakref.WeakKeyDictionary()
+
+
+def single_statements(engine: sa.Engine) -> sa.Engine:
+    """The engine for statements that are atomic on their own (an upsert, an insert-if-absent,
+    a compare-and-swap UPDATE, a read): on PostgreSQL an engine in autocommit, with no BEGIN and
+    COMMIT around each (two more round trips, and most of a marker write's CPU) and its own
+    pool (setting autocommit on every checkout of a shared pool costs as much again);
+    elsewhere the engine itself (SQLite's transactions are local and cheap)."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    with _engines_lock:
+        single = _single.get(engine)
+        if single is None:
+            kwargs: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
+            if _libpq(engine.url) and "connect_timeout" not in engine.url.query:
+                kwargs["connect_args"] = {"connect_timeout": 10}
+            single = _single[engine] = sa.create_engine(engine.url, **kwargs)
+        return single
 
 
 def existing_engine(url: str | None = None) -> sa.Engine | None:

@@ -35,6 +35,7 @@ from crm_push.state.database import (
     engine_for,
     existing_engine,
     markers_table,
+    single_statements,
 )
 from pydantic import AfterValidator, BaseModel
 
@@ -319,6 +320,8 @@ class MarkerStore:
         self.destination = destination
         self.workspace = workspace
         self.engine = engine_for(db_url)
+        #: For the statements of a push, each atomic on its own (see `single_statements`).
+        self._single = single_statements(self.engine)
 
     def for_visitor(self, visitor_id: str) -> dict[str, Marker]:
         """All markers of one visitor, by part."""
@@ -327,7 +330,7 @@ class MarkerStore:
             "workspace": self.workspace,
             "visitor_id": visitor_id,
         }
-        with self.engine.connect() as conn:
+        with self._single.connect() as conn:
             rows = conn.execute(_FOR_VISITOR, params).mappings()
             return {row["part"]: Marker(**row) for row in rows}
 
@@ -339,7 +342,7 @@ class MarkerStore:
             "visitor_id": visitor_id,
             "part": part,
         }
-        with self.engine.connect() as conn:
+        with self._single.connect() as conn:
             row = conn.execute(_ONE, params).mappings().first()
         return Marker(**row) if row else None
 
@@ -367,7 +370,7 @@ class MarkerStore:
             "owner": None,
             "lease_until": None,
         }
-        with self.engine.begin() as conn:
+        with self._single.begin() as conn:
             _WRITE(conn, row)
 
     # -- claims -------------------------------------------------------------------------------
@@ -413,7 +416,9 @@ class MarkerStore:
                 "owner": owner,
                 "lease_until": until,
             }
-            with self.engine.begin() as conn:
+            # Each statement is atomic on its own: the insert-if-absent, and the take-over is a
+            # compare and swap on the marker as read.
+            with self._single.begin() as conn:
                 if _insert_if_absent(conn, fresh):
                     return Claim(True)
                 row = conn.execute(_ONE, key).mappings().first()
@@ -499,7 +504,7 @@ class MarkerStore:
     def company(self, domain: str) -> CompanyMarker | None:
         """The company marker of one domain, or None."""
         params = {"destination": self.destination, "workspace": self.workspace, "domain": domain}
-        with self.engine.connect() as conn:
+        with self._single.connect() as conn:
             row = conn.execute(_COMPANY, params).mappings().first()
         return CompanyMarker(**row) if row else None
 
@@ -514,7 +519,7 @@ class MarkerStore:
             "payload_hash": payload,
             "pushed_at": dt.datetime.now(dt.UTC),
         }
-        with self.engine.begin() as conn:
+        with self._single.begin() as conn:
             _WRITE_COMPANY(conn, row)
 
     def companies(self, *, limit: int | None = None) -> builtins.list[CompanyMarker]:
@@ -560,6 +565,7 @@ class ReadOnlyMarkers(MarkerStore):
         self.stored_companies = company_markers_table.name in tables
         if engine is not None:
             self.engine = engine
+            self._single = single_statements(engine)
 
     def for_visitor(self, visitor_id: str) -> dict[str, Marker]:
         return super().for_visitor(visitor_id) if self.stored else {}
