@@ -196,33 +196,47 @@ class _Write:
             .values({c: sa.bindparam(f"v_{c}") for c in values})
         )
         self._insert = sa.insert(table)
-        self._upserts: dict[str, Any] = {}  # by dialect; racing threads only build one twice
+        self._upserts: dict[tuple[str, int], Any] = {}  # by dialect and rows; races build twice
 
-    def _upsert(self, dialect: str) -> Any:
-        """A single-statement upsert where the database has one (SQLite, PostgreSQL)."""
-        if dialect not in self._upserts:
-            if dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert
-            elif dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-            else:
-                self._upserts[dialect] = None
+    def _upsert(self, dialect: str, n: int) -> Any:
+        """A single-statement upsert of `n` rows where the database has one (SQLite,
+        PostgreSQL): one multi-row VALUES, its parameters named `<column>_<row>` (an
+        executemany costs a round trip or a pipeline per row). Written as text with typed
+        parameters: SQLAlchemy compiles a multi-row insert construct again on every call."""
+        key = (dialect, n)
+        if key not in self._upserts:
+            if dialect not in ("sqlite", "postgresql"):
+                self._upserts[key] = None
                 return None
-            stmt = insert(self.table)
-            self._upserts[dialect] = stmt.on_conflict_do_update(
-                index_elements=list(self.pk), set_={c: stmt.excluded[c] for c in self.values}
+            columns = (*self.pk, *self.values)
+            rows = ", ".join("(" + ", ".join(f":{c}_{i}" for c in columns) + ")" for i in range(n))
+            sql = (
+                f"INSERT INTO {self.table.name} ({', '.join(columns)}) VALUES {rows} "
+                f"ON CONFLICT ({', '.join(self.pk)}) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in self.values)
             )
-        return self._upserts[dialect]
+            params = [
+                sa.bindparam(f"{c}_{i}", type_=self.table.c[c].type)
+                for i in range(n)
+                for c in columns
+            ]
+            self._upserts[key] = sa.text(sql).bindparams(*params)
+        return self._upserts[key]
 
-    def __call__(self, conn: sa.Connection, row: dict[str, Any]) -> None:
-        upsert = self._upsert(conn.dialect.name)
+    def __call__(self, conn: sa.Connection, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Upsert one row, or several (distinct keys) in one statement."""
+        rows = rows if isinstance(rows, list) else [rows]
+        upsert = self._upsert(conn.dialect.name, len(rows))
         if upsert is not None:
-            conn.execute(upsert, row)
+            conn.execute(
+                upsert, {f"{c}_{i}": v for i, row in enumerate(rows) for c, v in row.items()}
+            )
             return
-        keys = {f"k_{c}": row[c] for c in self.pk}
-        values = {f"v_{c}": row[c] for c in self.values}
-        if conn.execute(self._update, {**keys, **values}).rowcount == 0:
-            conn.execute(self._insert, row)
+        for row in rows:
+            keys = {f"k_{c}": row[c] for c in self.pk}
+            values = {f"v_{c}": row[c] for c in self.values}
+            if conn.execute(self._update, {**keys, **values}).rowcount == 0:
+                conn.execute(self._insert, row)
 
 
 _t = markers_table
@@ -357,21 +371,39 @@ class MarkerStore:
         state: str = "done",
     ) -> None:
         """Insert or replace the marker of one part of one visitor."""
-        row = {
-            "destination": self.destination,
-            "workspace": self.workspace,
-            "visitor_id": visitor_id,
-            "part": part,
-            "object": ref.object if ref else None,
-            "record_id": ref.record_id if ref else record_id,
-            "payload_hash": payload,
-            "state": state,
-            "pushed_at": dt.datetime.now(dt.UTC),
-            "owner": None,
-            "lease_until": None,
-        }
+        self.record_parts(visitor_id, {part: (payload, ref)}, record_id=record_id, state=state)
+
+    def record_parts(
+        self,
+        visitor_id: str,
+        parts: dict[str, tuple[str, RecordRef | None]],
+        *,
+        record_id: str | None = None,
+        state: str = "done",
+    ) -> None:
+        """Insert or replace the markers of several parts of one visitor (part ⇒ payload hash
+        and record) in one statement: a visitor's company, person and link, written together."""
+        if not parts:
+            return
+        now = dt.datetime.now(dt.UTC)
+        rows = [
+            {
+                "destination": self.destination,
+                "workspace": self.workspace,
+                "visitor_id": visitor_id,
+                "part": part,
+                "object": ref.object if ref else None,
+                "record_id": ref.record_id if ref else record_id,
+                "payload_hash": payload,
+                "state": state,
+                "pushed_at": now,
+                "owner": None,
+                "lease_until": None,
+            }
+            for part, (payload, ref) in parts.items()
+        ]
         with self._single.begin() as conn:
-            _WRITE(conn, row)
+            _WRITE(conn, rows)
 
     # -- claims -------------------------------------------------------------------------------
 
@@ -577,6 +609,9 @@ class ReadOnlyMarkers(MarkerStore):
         return super().list(limit=limit, visitor_id=visitor_id) if self.stored else []
 
     def record(self, visitor_id: str, part: str, **_: Any) -> None:
+        """Nothing: a dry run writes no marker."""
+
+    def record_parts(self, visitor_id: str, parts: Any, **_: Any) -> None:
         """Nothing: a dry run writes no marker."""
 
     def claim(
