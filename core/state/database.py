@@ -235,6 +235,8 @@ def engine_for(url: str | None = None) -> sa.Engine:
         return engine
 
 
+#: Connections kept open for a push's statements on PostgreSQL (as many more may open at once).
+SINGLE_POOL_SIZE = 16
 _single: weakref.WeakKeyDictionary[sa.Engine, sa.Engine] = weakref.WeakKeyDictionary()
 
 
@@ -249,7 +251,14 @@ def single_statements(engine: sa.Engine) -> sa.Engine:
     with _engines_lock:
         single = _single.get(engine)
         if single is None:
-            kwargs: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
+            # A push's worker threads each hold a connection for a moment, often all at once:
+            # beyond `pool_size` a returned connection is closed, and connecting again (a new
+            # PostgreSQL backend each time) cost more than the statements themselves.
+            kwargs: dict[str, Any] = {
+                "isolation_level": "AUTOCOMMIT",
+                "pool_size": SINGLE_POOL_SIZE,
+                "max_overflow": SINGLE_POOL_SIZE,
+            }
             if _libpq(engine.url) and "connect_timeout" not in engine.url.query:
                 kwargs["connect_args"] = {"connect_timeout": 10}
             single = _single[engine] = sa.create_engine(engine.url, **kwargs)
