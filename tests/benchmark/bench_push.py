@@ -127,7 +127,11 @@ def server(latency: float, write_rate: float | None, read_rate: float | None) ->
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a server holding 100,000 records, on a busy machine
+            proc.kill()
+            proc.wait()
 
 
 class CountingTransport(httpx.HTTPTransport):
