@@ -12,9 +12,13 @@ each on fresh servers and a fresh PostgreSQL state database:
 
 Prints the writes the servers accepted per second, as a share of N × 25, the 429s, failed
 visitors, and the CPU time (user + system, from the kernel's accounting of each process) of the
-whole pushing processes per visitor — with and without what an idle process costs (imports,
-connecting to the database, a burst worker's polling), measured in the same run. CPU time is
-what other load on the machine disturbs least; wall-clock figures move with it.
+whole pushing processes per visitor — with and without their fixed cost (imports, the schema
+check, connecting, polling), measured in the same run as the same processes pushing one
+already-pushed visitor per workspace. CPU time is what other load on the machine disturbs
+least; wall-clock figures (and so writes/s) move with it.
+
+``--profile DIR`` records each pushing process with py-spy (a dev tool, ``pip install py-spy``;
+not a dependency) in collapsed form, sampling only threads that hold the GIL, i.e. CPU.
 
 ``serve`` is the subcommand each server process runs: it prints its URL, and its request counts
 when it is stopped (SIGTERM), so the counts are the server's own and its CPU is not the client's.
