@@ -27,7 +27,14 @@ from collections.abc import Callable, Mapping
 import sqlalchemy as sa
 from crm_push.errors import RetryLater
 from crm_push.http.limits import WINDOW_MARGIN
-from crm_push.state.database import budget_table, engine_for, resolve_url, single_statements
+from crm_push.state.database import (
+    budget_table,
+    driver_cursor,
+    engine_for,
+    on_psycopg,
+    resolve_url,
+    single_statements,
+)
 
 # The database's clock, in seconds since the epoch, by dialect. SQLite 3.40 (Python's bundled
 # one here) has no unixepoch('subsec') (3.42); julianday('now') has millisecond resolution.
@@ -78,7 +85,7 @@ class BudgetStore:
         # parameters in psycopg's style. SQLAlchemy's execution around it (result and context
         # objects, events) cost three times the statement's own CPU, on every HTTP request.
         self._driver_sql: str | None = None
-        if dialect == "postgresql" and self.engine.dialect.driver == "psycopg":
+        if on_psycopg(self.engine):
             where = _WHERE.replace(":destination", "%(destination)s")
             where = where.replace(":workspace", "%(workspace)s").replace(":kind", "%(kind)s")
             self._driver_sql = (
@@ -113,18 +120,11 @@ class BudgetStore:
 
     def _take_on_driver(self, params: dict[str, object]) -> tuple[float, float] | None:
         """The GCRA statement on a pooled psycopg connection (in autocommit); None when the
-        budget has no row yet. A driver error is raised as SQLAlchemy's, as `take` would."""
+        budget has no row yet."""
         assert self._driver_sql is not None
-        conn = self._single.raw_connection()
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(self._driver_sql, params)
-                row = cursor.fetchone()
-        except self.engine.dialect.loaded_dbapi.Error as exc:
-            conn.invalidate(exc)  # a broken connection must not go back to the pool
-            raise sa.exc.DBAPIError.instance(self._driver_sql, params, exc, Exception) from exc
-        finally:
-            conn.close()  # back to the pool (a no-op once invalidated)
+        with driver_cursor(self._single) as cursor:
+            cursor.execute(self._driver_sql, params)
+            row = cursor.fetchone()
         return None if row is None else (float(row[0]), float(row[1]))
 
     def reserve(self, destination: str, workspace: str, kind: str, interval: float) -> float:

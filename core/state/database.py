@@ -17,6 +17,7 @@ import re
 import sqlite3
 import threading
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,6 +264,32 @@ def single_statements(engine: sa.Engine) -> sa.Engine:
                 kwargs["connect_args"] = {"connect_timeout": 10}
             single = _single[engine] = sa.create_engine(engine.url, **kwargs)
         return single
+
+
+def on_psycopg(engine: sa.Engine) -> bool:
+    """Whether `driver_cursor` applies: PostgreSQL through psycopg 3 (`%(name)s` parameters)."""
+    return engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+
+
+@contextlib.contextmanager
+def driver_cursor(engine: sa.Engine) -> Iterator[Any]:
+    """A cursor on a pooled connection of `engine`, for the few statements a push runs per
+    request or per visitor: SQLAlchemy's execution around a statement (connection, context and
+    result objects, events) costs several times the statement's own CPU. A driver error
+    invalidates the connection and is raised as SQLAlchemy's DBAPIError, as an execute would.
+    """
+    conn = engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+    except engine.dialect.loaded_dbapi.Error as exc:
+        conn.invalidate(exc)  # a broken connection must not go back to the pool
+        raise sa.exc.DBAPIError.instance("", None, exc, Exception) from exc
+    finally:
+        conn.close()  # back to the pool (a no-op once invalidated)
 
 
 def existing_engine(url: str | None = None) -> sa.Engine | None:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 import threading
@@ -32,9 +33,11 @@ import sqlalchemy as sa
 from crm_push.models.crm import RecordRef
 from crm_push.state.database import (
     company_markers_table,
+    driver_cursor,
     engine_for,
     existing_engine,
     markers_table,
+    on_psycopg,
     single_statements,
 )
 from pydantic import AfterValidator, BaseModel
@@ -223,14 +226,24 @@ class _Write:
             self._upserts[key] = sa.text(sql).bindparams(*params)
         return self._upserts[key]
 
+    def driver_sql(self, n: int) -> str:
+        """The upsert of `n` rows with psycopg's `%(name)s` parameters (see `driver_cursor`)."""
+        key = ("psycopg", n)
+        if key not in self._upserts:
+            text = str(self._upsert("postgresql", n).text)
+            self._upserts[key] = re.sub(r":(\w+)", r"%(\1)s", text)
+        return str(self._upserts[key])
+
+    @staticmethod
+    def params(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {f"{c}_{i}": v for i, row in enumerate(rows) for c, v in row.items()}
+
     def __call__(self, conn: sa.Connection, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
         """Upsert one row, or several (distinct keys) in one statement."""
         rows = rows if isinstance(rows, list) else [rows]
         upsert = self._upsert(conn.dialect.name, len(rows))
         if upsert is not None:
-            conn.execute(
-                upsert, {f"{c}_{i}": v for i, row in enumerate(rows) for c, v in row.items()}
-            )
+            conn.execute(upsert, self.params(rows))
             return
         for row in rows:
             keys = {f"k_{c}": row[c] for c in self.pk}
@@ -246,6 +259,11 @@ _FOR_VISITOR = sa.select(_t).where(
     _t.c.visitor_id == sa.bindparam("visitor_id"),
 )
 _ONE = _FOR_VISITOR.where(_t.c.part == sa.bindparam("part"))
+_COLUMNS = tuple(c.name for c in _t.columns)
+_FOR_VISITOR_SQL = (
+    f"SELECT {', '.join(_COLUMNS)} FROM {_t.name} WHERE destination = %(destination)s "
+    "AND workspace = %(workspace)s AND visitor_id = %(visitor_id)s"
+)
 _WRITE = _Write(
     _t,
     ("destination", "workspace", "visitor_id", "part"),
@@ -336,6 +354,8 @@ class MarkerStore:
         self.engine = engine_for(db_url)
         #: For the statements of a push, each atomic on its own (see `single_statements`).
         self._single = single_statements(self.engine)
+        #: PostgreSQL through psycopg: a visitor's read and marker writes go to the driver.
+        self._driver = on_psycopg(self.engine)
 
     def for_visitor(self, visitor_id: str) -> dict[str, Marker]:
         """All markers of one visitor, by part."""
@@ -344,6 +364,11 @@ class MarkerStore:
             "workspace": self.workspace,
             "visitor_id": visitor_id,
         }
+        if self._driver:
+            with driver_cursor(self._single) as cursor:
+                cursor.execute(_FOR_VISITOR_SQL, params)
+                found = [dict(zip(_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+            return {row["part"]: Marker(**row) for row in found}
         with self._single.connect() as conn:
             rows = conn.execute(_FOR_VISITOR, params).mappings()
             return {row["part"]: Marker(**row) for row in rows}
@@ -402,6 +427,10 @@ class MarkerStore:
             }
             for part, (payload, ref) in parts.items()
         ]
+        if self._driver:
+            with driver_cursor(self._single) as cursor:
+                cursor.execute(_WRITE.driver_sql(len(rows)), _WRITE.params(rows))
+            return
         with self._single.begin() as conn:
             _WRITE(conn, rows)
 
@@ -595,6 +624,7 @@ class ReadOnlyMarkers(MarkerStore):
         tables = sa.inspect(engine).get_table_names() if engine is not None else []
         self.stored = markers_table.name in tables
         self.stored_companies = company_markers_table.name in tables
+        self._driver = False
         if engine is not None:
             self.engine = engine
             self._single = single_statements(engine)
