@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import re
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -405,6 +407,9 @@ def _create_tables(engine: sa.Engine, backend: str, read_only: bool) -> bool:
             why = str(exc.orig)
             if attempt < 4 and ("already exists" in why or "duplicate column" in why):
                 continue
+            if attempt < 4 and "database is locked" in why:  # SQLite: another process's DDL
+                time.sleep(0.1 * (attempt + 1))
+                continue
             raise
     raise AssertionError("unreachable")
 
@@ -453,6 +458,23 @@ def _unusable(exc: BaseException, shown: str, backend: str, read_only: bool) -> 
     )
 
 
+def _switch_to_wal(cur: Any) -> None:
+    """`PRAGMA journal_mode=WAL`, waiting while another process holds the file: switching a new
+    database's journal needs it alone, and SQLite answers "database is locked" at once (its busy
+    timeout does not cover this), so processes opening one new file together retry briefly."""
+    deadline = time.monotonic() + 30
+    delay = 0.01
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.25)
+
+
 def _sqlite_events(engine: sa.Engine, shown: str, read_only: bool) -> None:
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -461,7 +483,7 @@ def _sqlite_events(engine: sa.Engine, shown: str, read_only: bool) -> None:
         # database keeps its journal mode: changing it is a write.
         cur = dbapi_conn.cursor()
         if not read_only:
-            cur.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
