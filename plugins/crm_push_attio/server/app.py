@@ -1,6 +1,6 @@
 """HTTP routing and handlers: Attio's REST endpoints plus the OAuth endpoints.
 
-`App.handle` turns one request into one `Response`; `httpd.py` does the sockets. Order of
+`App.handle` turns one request into one `Response`; `crm_localserver` does the sockets. Order of
 checks per request, like a real API gateway: route -> latency -> injected failure -> token ->
 scopes -> rate limit -> body validation -> handler. Anything refused before the handler
 changes no state.

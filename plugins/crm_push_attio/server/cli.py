@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from collections.abc import Sequence
+
+from crm_localserver import serve_until_stopped
 
 from .auth import DEFAULT_SCOPES, DEFAULT_TOKEN, TokenInfo
 from .server import AttioServer
@@ -175,19 +175,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         return 1
     url = srv.base_url
     # A local development token: printing it is the point.
-    print(
-        f"Attio-compatible server on {url} — "
-        f"export ATTIO_BASE_URL={url} ATTIO_ACCESS_TOKEN={args.token}",
-        flush=True,
+    return serve_until_stopped(
+        srv,
+        [
+            f"Attio-compatible server on {url} — "
+            f"export ATTIO_BASE_URL={url} ATTIO_ACCESS_TOKEN={args.token}",
+            "In-memory workspace; everything is lost on exit. Press Ctrl-C to stop.",
+        ],
     )
-    print("In-memory workspace; everything is lost on exit. Press Ctrl-C to stop.", flush=True)
-    if threading.current_thread() is threading.main_thread():
-        # `kill` (SIGTERM) stops it as cleanly as Ctrl-C, e.g. after a backgrounded demo.
-        signal.signal(signal.SIGTERM, lambda *_: srv.stop())
-    try:
-        srv.wait()
-    except KeyboardInterrupt:
-        print("\nStopping.", flush=True)
-    finally:
-        srv.stop()
-    return 0

@@ -9,10 +9,11 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
+from crm_localserver import Listener
+
 from .app import NOTES_LIST_RATE, App, RequestLog
 from .auth import DEFAULT_SCOPES, DEFAULT_TOKEN, TokenInfo, TokenStore
 from .catalog import DEFAULT_ACTIVATED
-from .httpd import HTTPServer
 from .ratelimit import FailureInjector, SlidingWindow
 from .responses import Response
 from .validation import load_spec
@@ -101,43 +102,21 @@ class AttioServer:
         self.workspace = self._workspaces[self.workspace_id]
         self.app = self._apps[self.workspace_id]
         self._router = _Router(self._apps, self.app, self.tokens)
-        self.host = host
-        self.port = port
-        self._httpd: HTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._listener = Listener(self._router, host, port, name="attio-server")
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> AttioServer:
         """Listen and serve in a background thread; returns self."""
-        if self._httpd is not None:
-            return self
-        self._httpd = HTTPServer((self.host, self.port), self._router)
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"attio-server-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._listener.start()
         return self
 
     def wait(self) -> None:
         """Block until stop() is called from another thread (or Ctrl-C in the CLI)."""
-        while self._thread is not None and self._thread.is_alive():
-            self._thread.join(timeout=0.5)
+        self._listener.wait()
 
     def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.close_connections()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._listener.stop()
 
     def __enter__(self) -> AttioServer:
         return self.start()
@@ -151,9 +130,17 @@ class AttioServer:
         self.stop()
 
     @property
+    def host(self) -> str:
+        return self._listener.host
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (known once started, when asked for port 0)."""
+        return self._listener.port
+
+    @property
     def base_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return self._listener.base_url
 
     # -- state, for assertions ------------------------------------------------------------
 

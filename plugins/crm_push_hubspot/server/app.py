@@ -1,6 +1,6 @@
 """HTTP routing and handlers: HubSpot's CRM endpoints, account info and OAuth.
 
-`App.handle` turns one request into one `Response`; `httpd.py` does the sockets. Checks per
+`App.handle` turns one request into one `Response`; `crm_localserver` does the sockets. Checks per
 request, like HubSpot's gateway: route -> token -> scopes -> rate limit -> body -> handler.
 Anything refused before the handler changes no state. Paths exist in the dated form
 (`/crm/objects/2026-03/…`, version configurable) and in the legacy v3/v4 form HubSpot's SDK

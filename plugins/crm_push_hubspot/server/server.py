@@ -6,9 +6,10 @@ import collections
 import threading
 from types import TracebackType
 
+from crm_localserver import Listener
+
 from .app import App, RequestLog
 from .auth import DEFAULT_SCOPES, DEFAULT_TOKEN, TokenInfo, TokenStore
-from .httpd import HTTPServer
 from .store import Store
 
 _LOG_LIMIT = 100_000
@@ -55,9 +56,7 @@ class HubSpotServer:
             daily_limit=daily_limit,
             log=self._record,
         )
-        self._address = (host, port)
-        self._httpd: HTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._listener = Listener(self.app, host, port, name="hubspot-server")
 
     def _record(self, entry: RequestLog) -> None:
         with self._log_lock:
@@ -74,28 +73,19 @@ class HubSpotServer:
 
     @property
     def base_url(self) -> str:
-        if self._httpd is None:
+        if not self._listener.running:
             raise RuntimeError("the server is not started")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._listener.base_url
 
     def start(self) -> HubSpotServer:
-        self._httpd = HTTPServer(self._address, self.app)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        self._listener.start()
         return self
 
     def wait(self) -> None:
-        if self._thread is not None:
-            while self._thread.is_alive():
-                self._thread.join(0.5)
+        self._listener.wait()
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.close_connections()
-            self._httpd.server_close()
-            self._httpd = None
+        self._listener.stop()
 
     def __enter__(self) -> HubSpotServer:
         return self.start()

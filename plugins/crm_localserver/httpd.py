@@ -1,14 +1,33 @@
-"""The socket side: a ThreadingHTTPServer that hands each request to `App.handle`."""
+"""The socket side: a ThreadingHTTPServer that hands each request to a handler's `handle`, and
+the `Listener` that serves it in a background thread."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
-from .app import App
+
+class Answer(Protocol):
+    """What a handler answers: a status, headers and the body's bytes."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def body(self) -> bytes: ...
+
+
+class Handler(Protocol):
+    """What answers requests: a server's app (or its router over several workspaces)."""
+
+    def handle(
+        self, method: str, target: str, headers: Mapping[str, str], raw_body: bytes, /
+    ) -> Answer: ...
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -50,7 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
-        # Quiet: the request log (HubSpotServer.requests) is the record.
+        # Quiet: each server keeps its own request log, which is the record.
         pass
 
 
@@ -60,7 +79,7 @@ class HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: App) -> None:
+    def __init__(self, address: tuple[str, int], app: Handler) -> None:
         self.app = app
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
@@ -83,3 +102,51 @@ class HTTPServer(ThreadingHTTPServer):
         for conn in connections:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
+
+
+class Listener:
+    """A handler served on (host, port) in a daemon thread: `start`, `wait`, `stop`."""
+
+    def __init__(self, handler: Handler, host: str, port: int, *, name: str) -> None:
+        self.handler, self.host, self.port, self.name = handler, host, port, name
+        self._httpd: HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._httpd is not None
+
+    def start(self) -> None:
+        """Listen (port 0 picks a free one, then `port` says which) and serve; idempotent."""
+        if self._httpd is not None:
+            return
+        self._httpd = HTTPServer((self.host, self.port), self.handler)
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{self.name}-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def wait(self) -> None:
+        """Block until `stop()` is called from another thread (or Ctrl-C in a command)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.close_connections()
+        httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None

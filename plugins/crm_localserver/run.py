@@ -1,0 +1,29 @@
+"""The run loop of a server's command: say where it listens, serve until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterable
+from typing import Protocol
+
+
+class Server(Protocol):
+    def wait(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def serve_until_stopped(server: Server, banner: Iterable[str]) -> int:
+    """Print the banner lines, serve until interrupted, stop cleanly; the exit code (0)."""
+    for line in banner:
+        print(line, flush=True)
+    if threading.current_thread() is threading.main_thread():
+        # `kill` (SIGTERM) stops it as cleanly as Ctrl-C, e.g. after a backgrounded demo.
+        signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        print("\nStopping.", flush=True)
+    finally:
+        server.stop()
+    return 0
