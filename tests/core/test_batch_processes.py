@@ -8,26 +8,21 @@ database).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from support import batch_plugins
 from support.filecrm import FileCRM
+from support.overlap import duplicates, finish, state_database
 
-PG_URL = os.environ.get("CRM_PUSH_TEST_PG_URL")
 N = 40
 #: Exit codes of a push that overlapped another: all done, or some visitors deferred.
-OK_EXITS = (0, 75)
 
 
 def write_input(path: Path) -> None:
@@ -61,19 +56,7 @@ def env(tmp_path: Path, crm_file: Path) -> dict[str, str]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def state_url(request: pytest.FixtureRequest, db_url: str) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield db_url
-        return
-    if not PG_URL:
-        pytest.skip("set CRM_PUSH_TEST_PG_URL to a PostgreSQL server (.ci/run starts one)")
-    name = f"crm_push_batch_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    yield from state_database(request.param, db_url, "crm_push_batch")
 
 
 def push(
@@ -87,33 +70,6 @@ def push(
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def finish(proc: subprocess.Popen[str]) -> dict:
-    out, err = proc.communicate(timeout=180)
-    assert proc.returncode in OK_EXITS, err
-    return json.loads(out)
-
-
-def duplicates(crm: FileCRM) -> dict[str, int]:
-    """Extra copies of what must exist once: notes (by visit key), email-less people and
-    domain-less companies (by name), people and companies by their key."""
-    db = crm.snapshot()
-    notes = Counter(n["content"].splitlines()[-1] for n in db["notes"].values())
-    people = Counter(p["name"] for p in db["people"].values() if not p["email"])
-    emails = Counter(p["email"] for p in db["people"].values() if p["email"])
-    nameless = Counter(c["name"] for c in db["companies"].values() if not c["domain"])
-    domains = Counter(c["domain"] for c in db["companies"].values() if c["domain"])
-    return {
-        what: sum(n - 1 for n in counter.values())
-        for what, counter in [
-            ("notes", notes),
-            ("people without email", people),
-            ("people by email", emails),
-            ("companies without domain", nameless),
-            ("companies by domain", domains),
-        ]
-    }
 
 
 def assert_complete(crm: FileCRM) -> None:
