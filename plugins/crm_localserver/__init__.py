@@ -5,6 +5,6 @@ peer of the plugin it tests.
 """
 
 from crm_localserver.httpd import Handler, HTTPServer, Listener
-from crm_localserver.run import serve_until_stopped
+from crm_localserver.run import listen_parser, serve_until_stopped
 
-__all__ = ["HTTPServer", "Handler", "Listener", "serve_until_stopped"]
+__all__ = ["HTTPServer", "Handler", "Listener", "listen_parser", "serve_until_stopped"]

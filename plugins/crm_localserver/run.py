@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import threading
 from collections.abc import Iterable
@@ -11,6 +12,18 @@ from typing import Protocol
 class Server(Protocol):
     def wait(self) -> None: ...
     def stop(self) -> None: ...
+
+
+def listen_parser(prog: str | None, description: str, port: int) -> argparse.ArgumentParser:
+    """A server command's parser with its listening options (`--host`, `--port`)."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    p.add_argument(
+        "--port", type=int, default=port, help="port; 0 picks a free one (default: %(default)s)"
+    )
+    return p
 
 
 def serve_until_stopped(server: Server, banner: Iterable[str]) -> int:

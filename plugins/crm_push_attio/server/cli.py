@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from crm_localserver import serve_until_stopped
+from crm_localserver import listen_parser, serve_until_stopped
 
 from .auth import DEFAULT_SCOPES, DEFAULT_TOKEN, TokenInfo
 from .server import AttioServer
@@ -20,16 +20,11 @@ MODULE_PROG = "python -m crm_push_attio.server"
 
 def _parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The options; `prog` None: the name the program was run by (crm-push-attio-server)."""
-    p = argparse.ArgumentParser(
-        prog=prog,
-        description="Serve a local Attio-compatible REST API (in memory) for tests and demos. "
+    p = listen_parser(
+        prog,
+        "Serve a local Attio-compatible REST API (in memory) for tests and demos. "
         "Everything is lost when it stops.",
-    )
-    p.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
-    )
-    p.add_argument(
-        "--port", type=int, default=8765, help="port; 0 picks a free one (default: %(default)s)"
+        port=8765,
     )
     p.add_argument(
         "--latency",
