@@ -97,6 +97,9 @@ def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
             headless=True,
             args=CHROMIUM_ARGS,
         )
+        # Upper bounds, not speed checks: the machine may be busy, a page must just get there.
+        context.set_default_timeout(60_000)
+        sync_api.expect.set_options(timeout=60_000)
         try:
             yield context
         finally:

@@ -207,7 +207,7 @@ def test_two_customers_connect_push_and_disconnect_in_a_browser(
     assert list(stored_secrets(state_db)) == ["cust_contoso"]
 
 
-def test_deny_on_the_consent_page_says_so_and_stores_nothing(
+def test_deny_on_the_consent_page_or_a_forged_answer_says_so_and_stores_nothing(
     browser: Any, attio: AttioServer, hostapp: HostApp, state_db: str
 ) -> None:
     page = browser.new_page()
@@ -217,6 +217,10 @@ def test_deny_on_the_consent_page_says_so_and_stores_nothing(
     expect(page.get_by_role("alert")).to_have_text(
         re.compile(r"^Attio was not connected: .*denied", re.I)
     )
+    expect(page.locator("#attio-status")).to_have_text("Not connected.")
+    # An answer this browser's attempt did not start (a forged link): refused, said so.
+    page.goto(f"{hostapp.url}/settings/integrations/attio/callback?code=forged&state=forged")
+    expect(page.get_by_role("alert")).to_have_text(re.compile(r"^Attio was not connected: "))
     expect(page.locator("#attio-status")).to_have_text("Not connected.")
     assert ConnectionStore(state_db).list() == []
     assert attio.count("POST", "/oauth/token") == 0
