@@ -1,6 +1,7 @@
 """crm-push: push website visitors — people, their companies and what they did — into CRMs.
 
-Host apps::
+Host apps connect a customer's CRM with `crm_push.oauth.begin`/`complete` (the OAuth web flow),
+then push::
 
     from crm_push import Session, parse_visitor
     with Session("attio", workspace="ws_1") as session:  # the connection `connect` stored
@@ -67,6 +68,8 @@ _EXPORTS = {
     "RecordRef": "crm_push.models.crm",
     "Session": "crm_push.session",
     "StubDestination": "crm_push.destination.stub",
+    "OAuthSettings": "crm_push.models.oauth",
+    "Authorization": "crm_push.oauth",
 }
 
 __all__ = [
@@ -75,6 +78,7 @@ __all__ = [
     "ActionRunner",
     "ActionSummary",
     "AmbiguousConnection",
+    "Authorization",
     "CapabilityMissing",
     "Company",
     "ConfigurationError",
@@ -93,6 +97,7 @@ __all__ = [
     "NotImplementedYet",
     "Note",
     "NoteResult",
+    "OAuthSettings",
     "Pending",
     "Person",
     "PlannerPlugin",
@@ -177,6 +182,8 @@ if TYPE_CHECKING:
         Pending,
         RecordRef,
     )
+    from crm_push.models.oauth import OAuthSettings
+    from crm_push.oauth import Authorization
     from crm_push.push.pusher import Pusher
     from crm_push.push.results import ActionResult, ActionSummary, RunSummary, VisitorResult
     from crm_push.push.runner import ActionRunner

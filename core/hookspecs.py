@@ -3,7 +3,8 @@
 The optional hooks `assert_record`, `identify_user` and `group_workspace` are Segment's three
 actions in CRM-neutral words; a destination without one simply cannot do it, and
 `Destination.implements(name)` says so. The optional hooks `current_credentials`,
-`request_stats` and `close` serve the connection lifecycle that `Session` runs.
+`request_stats` and `close` serve the connection lifecycle that `Session` runs;
+`oauth_settings` and `oauth_credentials` give `crm_push.oauth` a CRM's OAuth particulars.
 
 Every hook but `close` is `firstresult=True`: each destination has its own PluginManager, so
 exactly one implementation answers. Arguments are keyword arguments carrying core models;
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # types only: importing the hooks (or a stub plugin) must not
         IdentifyResult,
         Note,
         NoteResult,
+        OAuthSettings,
         Pending,
         Person,
         RecordRef,
@@ -48,6 +50,9 @@ OPTIONAL_HOOKS = (
     "current_credentials",
     "request_stats",
     "close",
+    # The OAuth web flow (`crm_push.oauth`).
+    "oauth_settings",
+    "oauth_credentials",
 )
 
 
@@ -214,4 +219,38 @@ def close() -> None:
 
     `Session.close()` calls it; the plugin may be used again afterwards and then opens new
     clients.
+    """
+
+
+# -- the OAuth web flow: the CRM-specific parts of `crm_push.oauth` -------------------------
+
+
+@hookspec(firstresult=True)
+def oauth_settings(options: ConnectOptions) -> OAuthSettings:
+    """Optional: the CRM's OAuth 2.0 endpoints, scopes and habits, for `crm_push.oauth`.
+
+    A destination that implements it can be connected with `crm_push.oauth.begin` and
+    `complete` (a host app's web flow) and `crm-push connect --oauth` (the CLI's loopback
+    flow); core runs the protocol (state, PKCE, code exchange, refresh, revoke) on authlib.
+
+    :param options: the connect options of the flow: `base_url` (a local server, say) and the
+        destination's own `extra` options (endpoint overrides); `environment` says whether the
+        destination may read its environment variables (a base URL, endpoint overrides).
+    :return: OAuthSettings: authorize, token and revoke URLs, scopes, PKCE, client
+        authentication, the environment variables of the client id and secret, the base URL.
+    :raises ConfigurationError: a setting (an override) is unusable.
+    """
+
+
+@hookspec(firstresult=True)
+def oauth_credentials(answer: dict[str, Any]) -> Credentials:
+    """Optional: read the token endpoint's JSON answer (to a code or a refresh) as Credentials.
+
+    Without it core reads the standard fields (RFC 6749 §5.1): `access_token`,
+    `refresh_token`, `expires_in`, `token_type`. Core adds the OAuth app's client id and
+    secret to what is returned, so the token can be refreshed and revoked later.
+
+    :param answer: the token endpoint's JSON object (never log it: it holds the tokens).
+    :return: Credentials with the access token, and the refresh token and expiry if any.
+    :raises ReconnectRequired: the answer carries no usable token.
     """

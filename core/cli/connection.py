@@ -115,14 +115,46 @@ def connect(
     )
     with ctx.session() as session:
         try:
-            # --oauth asks for a new grant: the stored token is not offered to the plugin.
-            session.connect(options, fresh=oauth)
-            connection = session.save()
+            if oauth and session.destination.implements("oauth_settings"):
+                connection = _connect_in_browser(ctx, session, options)
+            else:
+                # --oauth asks for a new grant: the stored token is not offered to the plugin.
+                session.connect(options, fresh=oauth)
+                connection = session.save()
         except CrmPushError as exc:
             raise _fail(exc) from None
     click.echo(f"Connected to {session.name}.")
     for line in _connection_lines(connection):
         click.echo(line)
+
+
+def _connect_in_browser(ctx: Context, session: Any, options: Any) -> Any:
+    """`connect --oauth`: the loopback flow of `crm_push.oauth` (begin, the browser, complete),
+    which stores the connection; the stored connection's tenant is kept."""
+    import os
+
+    from crm_push import oauth
+
+    settings = session.destination.oauth_settings(options)
+    extra = dict(options.extra)
+    redirect_uri = extra.pop("redirect_uri", None) or (
+        os.environ.get(settings.redirect_uri_env) if settings.redirect_uri_env else None
+    )
+    timeout = oauth.timeout_option(extra)
+    extra.pop("oauth_timeout", None)
+    if options.base_url:
+        extra["base_url"] = options.base_url
+    stored = session.stored
+    return oauth.loopback(
+        session.destination,
+        client_id=options.client_id,
+        client_secret=options.client_secret,
+        options=extra,
+        redirect_uri=redirect_uri or None,
+        db_url=ctx.db,
+        tenant=stored.tenant if stored is not None else None,
+        timeout=timeout,
+    )
 
 
 @cli.command()

@@ -19,12 +19,14 @@ from crm_push.models.crm import (
     Pending,
     RecordRef,
 )
+from crm_push.models.oauth import OAuthSettings
 
 #: What each optional hook does, in words: "destination X cannot assert records".
 OPTIONAL_ABILITIES = {
     "assert_record": "assert records",
     "identify_user": "identify users",
     "group_workspace": "group workspaces",
+    "oauth_settings": "connect through OAuth",
 }
 
 
@@ -174,4 +176,16 @@ class Destination:
 
     def group_workspace(self, connection: Connection, group: WorkspaceGroup) -> GroupResult:
         result: GroupResult = self._call("group_workspace", connection=connection, group=group)
+        return result
+
+    # -- the OAuth web flow (crm_push.oauth) ------------------------------------------------
+
+    def oauth_settings(self, options: ConnectOptions | None = None) -> OAuthSettings:
+        """The CRM's OAuth endpoints and habits; CapabilityMissing when it has no OAuth."""
+        result: OAuthSettings = self._call("oauth_settings", options=options or ConnectOptions())
+        return result
+
+    def oauth_credentials(self, answer: dict[str, Any]) -> Credentials | None:
+        """The token endpoint's answer read by the plugin; None when it leaves that to core."""
+        result: Credentials | None = self.pm.hook.oauth_credentials(answer=answer)
         return result

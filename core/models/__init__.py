@@ -26,6 +26,7 @@ from crm_push.models.crm import (
     RecordRef,
 )
 from crm_push.models.fields import normalize_domain, normalize_email, normalize_url, split_name
+from crm_push.models.oauth import OAuthSettings
 from crm_push.models.visitor import Company, Person, Visit, Visitor
 
 #: Names that moved to crm_push.inputs, still importable from here; imported on first use,
@@ -56,6 +57,7 @@ __all__ = [
     "IdentifyResult",
     "Note",
     "NoteResult",
+    "OAuthSettings",
     "Pending",
     "Person",
     "RecordAssertion",

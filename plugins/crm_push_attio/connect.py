@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from crm_push.errors import Fatal, InvalidInput, ReconnectRequired, RetryLater, ScopeMissing
 from crm_push.http import has_control_characters
-from crm_push.models import Connection, ConnectOptions, Credentials, DisconnectResult
+from crm_push.models import (
+    Connection,
+    ConnectOptions,
+    Credentials,
+    DisconnectResult,
+    OAuthSettings,
+)
+from crm_push.oauth import refresh, revoke
 from pydantic import SecretStr
 
 from . import oauth
@@ -33,7 +39,7 @@ from .token import TokenAuth, expired
 NAME = "attio"
 TOKEN_ENV = "ATTIO_ACCESS_TOKEN"
 BASE_URL_ENV = "ATTIO_BASE_URL"
-REDIRECT_URI_ENV = "ATTIO_REDIRECT_URI"
+REDIRECT_URI_ENV = oauth.REDIRECT_URI_ENV
 
 KEPT = "Nothing in Attio was deleted: the records and notes pushed so far stay."
 
@@ -142,51 +148,25 @@ def check_token(credentials: Credentials, source: str) -> None:
 
 
 def resolve_credentials(
-    clients: Clients,
-    credentials: Credentials | None,
-    options: ConnectOptions,
-    endpoints: oauth.Endpoints,
-    *,
-    open_browser: Callable[[str], Any],
-    echo: Callable[[str], None] | None,
+    credentials: Credentials | None, options: ConnectOptions
 ) -> tuple[Credentials, str]:
-    """The token to use and where it came from (FROM_*): a new OAuth one when asked, else
-    ATTIO_ACCESS_TOKEN, else stored. A token with a control character is refused here."""
-    creds, source = _resolve(
-        clients, credentials, options, endpoints, open_browser=open_browser, echo=echo
-    )
+    """The token to use and where it came from (FROM_*): ATTIO_ACCESS_TOKEN (when the caller
+    allows the environment), else the credentials given (stored, or fresh from the OAuth flow
+    of `crm_push.oauth`). A token with a control character is refused here."""
+    creds, source = _resolve(credentials, options)
     check_token(creds, source)
     return creds, source
 
 
-def _resolve(
-    clients: Clients,
-    credentials: Credentials | None,
-    options: ConnectOptions,
-    endpoints: oauth.Endpoints,
-    *,
-    open_browser: Callable[[str], Any],
-    echo: Callable[[str], None] | None,
-) -> tuple[Credentials, str]:
+def _resolve(credentials: Credentials | None, options: ConnectOptions) -> tuple[Credentials, str]:
     if options.oauth:
-        # An explicit --oauth wins over any token: the user asked for a new one.
-        if not options.interactive:
-            raise ReconnectRequired(
-                "the Attio OAuth flow needs a browser and cannot run here",
-                next_step="run `crm-push --dest attio connect --oauth` in a terminal",
-            )
-        timeout = oauth.timeout_option(options.extra)
-        app = oauth.App.resolve(options.client_id, options.client_secret, options.extra)
-        creds = oauth.authorize(
-            app,
-            endpoints,
-            redirect_uri=options.extra.get("redirect_uri") or os.environ.get(REDIRECT_URI_ENV),
-            timeout=timeout,
-            open_browser=open_browser,
-            echo=echo or oauth.print_line,
-            transport=clients.transport,
+        # The flow is core's now: `crm-push connect --oauth` and crm_push.oauth.begin/complete
+        # run it and hand the new token to this hook.
+        raise ReconnectRequired(
+            "the Attio OAuth flow is run by crm-push itself, not by the connect hook",
+            next_step="run `crm-push --dest attio connect --oauth`, or use "
+            "crm_push.oauth.begin/complete in a host app",
         )
-        return creds, FROM_OAUTH
     # Only when the caller allows it (the CLI does; a host app's Session does not), so a stray
     # variable never overrides the credentials a host app passed or stored.
     env_token = os.environ.get(TOKEN_ENV, "").strip() if options.environment else ""
@@ -197,13 +177,20 @@ def _resolve(
     raise ReconnectRequired(NO_TOKEN, next_step="then run `crm-push --dest attio connect`")
 
 
+def oauth_settings(options: ConnectOptions) -> OAuthSettings:
+    """Attio's OAuth endpoints for the base URL the options resolve to."""
+    base = BaseUrl.resolve(options)
+    return oauth.Endpoints.resolve(options.extra, base.url).settings(base.url)
+
+
+def _refresh(creds: Credentials, endpoints: oauth.Endpoints, clients: Clients) -> Credentials:
+    return refresh(
+        creds, endpoints.settings(), read=oauth.read_token, transport=clients.transport, crm="Attio"
+    )
+
+
 def connect(
-    clients: Clients,
-    credentials: Credentials | None,
-    options: ConnectOptions,
-    *,
-    open_browser: Callable[[str], Any],
-    echo: Callable[[str], None] | None,
+    clients: Clients, credentials: Credentials | None, options: ConnectOptions
 ) -> Connection:
     """Resolve a token, check it with GET /v2/self, and describe the workspace.
 
@@ -213,15 +200,13 @@ def connect(
     base = BaseUrl.resolve(options)
     base_url = base.url
     endpoints = oauth.Endpoints.resolve(options.extra, base_url)
-    creds, source = resolve_credentials(
-        clients, credentials, options, endpoints, open_browser=open_browser, echo=echo
-    )
+    creds, source = resolve_credentials(credentials, options)
     refreshed = False
     if expired(creds) and creds.refresh_token is not None:
-        creds, refreshed = oauth.refresh(creds, endpoints, clients.transport), True
+        creds, refreshed = _refresh(creds, endpoints, clients), True
     info = self_info(clients, base, creds)
     if info is None and creds.refresh_token is not None and not refreshed:
-        creds = oauth.refresh(creds, endpoints, clients.transport)
+        creds = _refresh(creds, endpoints, clients)
         info = self_info(clients, base, creds)
     if info is None:
         by = "" if base.url == DEFAULT_BASE_URL else f" by {base}"
@@ -278,8 +263,8 @@ def disconnect(clients: Clients, connection: Connection) -> DisconnectResult:
     clients.close()
     creds = connection.credentials
     if creds.client_id and creds.access_token is not None:
-        endpoints = oauth.Endpoints.resolve(None, connection.base_url)
-        revoked, why = oauth.revoke(creds, endpoints, clients.transport)
+        settings = oauth.Endpoints.resolve(None, connection.base_url).settings()
+        revoked, why = revoke(creds, settings, transport=clients.transport, crm="Attio")
         if revoked:
             return DisconnectResult(revoked=True, message=f"Revoked the Attio token. {KEPT}")
         return DisconnectResult(

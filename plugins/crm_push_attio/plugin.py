@@ -10,7 +10,6 @@ DELETE.
 from __future__ import annotations
 
 import time
-import webbrowser
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +25,7 @@ from crm_push.models import (
     IdentifyResult,
     Note,
     NoteResult,
+    OAuthSettings,
     Pending,
     Person,
     RecordRef,
@@ -33,7 +33,7 @@ from crm_push.models import (
     WorkspaceGroup,
 )
 
-from . import connect, notes, records
+from . import connect, notes, oauth, records
 from .actions import AttioActions, mode_of
 from .api import AttioClient
 from .clients import Clients
@@ -42,8 +42,8 @@ from .clients import Clients
 class AttioDestination:
     """crm-push destination for Attio. One instance per loaded destination.
 
-    The keyword arguments exist for tests and host apps: an httpx transport, the sleep used
-    between retries, the browser opener and the line printer of the OAuth flow.
+    The keyword arguments exist for tests and host apps: an httpx transport and the sleep used
+    between retries. The OAuth flow is core's (`crm_push.oauth`), on the `oauth_*` hooks.
     """
 
     crm_name = "Attio"
@@ -53,12 +53,8 @@ class AttioDestination:
         *,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        open_browser: Callable[[str], Any] = webbrowser.open,
-        echo: Callable[[str], None] | None = None,
     ) -> None:
         self._clients = Clients(transport, sleep)
-        self._open_browser = open_browser
-        self._echo = echo
 
     def client(self, connection: Connection) -> AttioClient:
         """The (cached) client of a connection, with its workspace's shared rate budget."""
@@ -74,9 +70,17 @@ class AttioDestination:
     @hookimpl
     def connect(self, credentials: Credentials | None, options: ConnectOptions) -> Connection:
         """Resolve a token, check it with GET /v2/self, and describe the workspace."""
-        return connect.connect(
-            self._clients, credentials, options, open_browser=self._open_browser, echo=self._echo
-        )
+        return connect.connect(self._clients, credentials, options)
+
+    @hookimpl
+    def oauth_settings(self, options: ConnectOptions) -> OAuthSettings:
+        """Attio's consent page, token and revoke endpoints (a local server's for its base URL)."""
+        return connect.oauth_settings(options)
+
+    @hookimpl
+    def oauth_credentials(self, answer: dict[str, Any]) -> Credentials:
+        """Attio's token answer: a bearer token, no expiry (a refresh token kept if any)."""
+        return oauth.read_token(answer)
 
     @hookimpl
     def disconnect(self, connection: Connection) -> DisconnectResult:

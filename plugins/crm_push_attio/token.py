@@ -1,9 +1,9 @@
 """The bearer token on every Attio request, renewed in flight when it can be.
 
 With an OAuth refresh token, a request that Attio answers 401 (or one sent past the token's
-expiry) triggers one refresh, shared by all threads, and is sent again with the new token: a
-long push outlives its access token. Without one, the 401 stands and the run stops, saying
-"reconnect Attio".
+expiry) triggers one refresh (`crm_push.oauth.refresh`, on authlib), shared by all threads,
+and is sent again with the new token: a long push outlives its access token. Without one, the
+401 stands and the run stops, saying "reconnect Attio".
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import httpx
 from crm_push.errors import ReconnectRequired
 from crm_push.http import has_control_characters
 from crm_push.models import Credentials
+from crm_push.oauth import refresh
 
 from . import oauth
 from .errors import RECONNECT
@@ -64,18 +65,20 @@ class TokenAuth(httpx.Auth):
         return token.get_secret_value() if token else ""
 
     def _can_refresh(self) -> bool:
-        return (
-            self._endpoints is not None
-            and self._credentials.refresh_token is not None
-            and oauth.App.from_credentials(self._credentials) is not None
-        )
+        return self._endpoints is not None and oauth.can_refresh(self._credentials)
 
     def _refresh(self, stale: str) -> None:
         with self._lock:
             if self._token() != stale:
                 return  # another thread renewed it while this one waited
             assert self._endpoints is not None
-            self._credentials = oauth.refresh(self._credentials, self._endpoints, self._transport)
+            self._credentials = refresh(
+                self._credentials,
+                self._endpoints.settings(),
+                read=oauth.read_token,
+                transport=self._transport,
+                crm="Attio",
+            )
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if self._can_refresh() and expired(self._credentials):

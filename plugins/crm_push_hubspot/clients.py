@@ -21,6 +21,7 @@ from crm_push.models import Connection, Credentials
 from .api import DEFAULT_API_VERSION, DEFAULT_BASE_URL, HubSpotClient
 from .errors import RECONNECT, error_for, is_retriable
 from .limits import portal_limits
+from .oauth import TokenAuth, is_oauth
 
 #: What a cached client is for: (base URL, portal id, a hash of the token).
 Key = tuple[str, str, str]
@@ -55,6 +56,7 @@ class Clients:
         self.sleep = sleep
         self._clients: dict[Key, HubSpotClient] = {}
         self._versions: dict[Key, str] = {}
+        self._auths: dict[Key, TokenAuth] = {}  # OAuth connections' tokens
         self._properties: dict[Key, set[str]] = {}
         self._checks: dict[str, dict[str, float]] = {}
         # (portal, object type, key) -> record id, for records this process created.
@@ -65,12 +67,16 @@ class Clients:
         self._key_locks: dict[tuple[str, str, str], threading.Lock] = {}
 
     def http(
-        self, base_url: str, token: str, limits: RateLimits | None, max_retries: int = 5
+        self, base_url: str, token: str | TokenAuth, limits: RateLimits | None, max_retries: int = 5
     ) -> HttpClient:
-        """An HttpClient on HubSpot with its error mapping (the caller closes it)."""
+        """An HttpClient on HubSpot with its error mapping (the caller closes it); `token` a
+        static one, or an OAuth connection's auth, refreshed ahead of its expiry."""
+        static = isinstance(token, str)
         return HttpClient(
             base_url=base_url,
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {token}"} if static else None,
+            auth=None if isinstance(token, str) else token,
+            secrets=None if isinstance(token, str) else token.secret_values,
             limits=limits,
             timeout=30.0,
             max_retries=max_retries,
@@ -106,7 +112,7 @@ class Clients:
             client = self._clients.get(key)
             if client is None:
                 limits = portal_limits(connection.workspace_id)
-                secret = token.get_secret_value()
+                secret = self._token(key, connection, token.get_secret_value())
                 client = self._clients[key] = HubSpotClient(
                     self.http(key[0], secret, limits),
                     self.http(key[0], secret, limits, max_retries=0),
@@ -114,10 +120,22 @@ class Clients:
                 )
             return client
 
+    def _token(self, key: Key, connection: Connection, static: str) -> str | TokenAuth:
+        """What the clients of a connection send: its static token, or for OAuth one auth
+        shared by its clients, which refreshes ahead of the expiry."""
+        if not is_oauth(connection.credentials):
+            return static
+        auth = self._auths[key] = TokenAuth(
+            connection.credentials, connection.base_url, self.transport
+        )
+        return auth
+
     def credentials(self, connection: Connection) -> Credentials:
-        """The credentials of a connection as they are now: a static token never changes
-        (an OAuth refresh, when it comes, will answer the renewed ones here)."""
-        return connection.credentials
+        """The credentials of a connection as they are now: a static token never changes;
+        an OAuth one after a refresh is the renewed one (a rotated refresh token too)."""
+        with self._lock:
+            auth = self._auths.get(key_of(connection))
+        return auth.credentials if auth is not None else connection.credentials
 
     # -- what this process created ------------------------------------------------------------
 
@@ -154,5 +172,6 @@ class Clients:
     def close(self) -> None:
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
+            self._auths.clear()
         for client in clients:
             client.close()

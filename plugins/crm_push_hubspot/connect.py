@@ -1,7 +1,7 @@
-"""Connecting: a token (environment or stored), the portal, the scopes, a Connection.
+"""Connecting: a token (environment, stored, or OAuth), the portal, the scopes, a Connection.
 
-And disconnecting, which deletes nothing in HubSpot (a static token can only be revoked in
-HubSpot itself).
+And disconnecting, which deletes nothing in HubSpot: an OAuth refresh token is revoked; a
+static token (private app, service key) can only be revoked in HubSpot itself.
 """
 
 from __future__ import annotations
@@ -12,9 +12,17 @@ from typing import Any
 
 from crm_push.errors import CrmPushError, Fatal, InvalidInput, ReconnectRequired, ScopeMissing
 from crm_push.http import has_control_characters
-from crm_push.models import Connection, ConnectOptions, Credentials, DisconnectResult
+from crm_push.models import (
+    Connection,
+    ConnectOptions,
+    Credentials,
+    DisconnectResult,
+    OAuthSettings,
+)
+from crm_push.oauth import introspect, revoke
 from pydantic import SecretStr
 
+from . import oauth
 from .api import DEFAULT_API_VERSION, DEFAULT_BASE_URL, REQUIRED_SCOPES, HubSpotClient
 from .clients import Clients
 from .errors import NO_TOKEN, RECONNECT, SettingError
@@ -27,17 +35,26 @@ VERSION_ENV = "HUBSPOT_API_VERSION"
 VERSION_OPTION = "api_version"
 _VERSION = re.compile(r"^\d{4}-(03|09)$")
 
+FROM_STORED = "the stored HubSpot token"
 KEPT = "Nothing in HubSpot was deleted: the records and notes pushed so far stay."
 LINKEDIN = "hs_linkedin_url"
 
 
 def token_of(credentials: Credentials | None, options: ConnectOptions) -> tuple[str, str]:
     """(token, where it came from): HUBSPOT_ACCESS_TOKEN, else the stored credentials."""
+    if options.oauth:
+        # The flow is core's: `crm-push connect --oauth` and crm_push.oauth.begin/complete
+        # run it and hand the new token to this hook.
+        raise ReconnectRequired(
+            "the HubSpot OAuth flow is run by crm-push itself, not by the connect hook",
+            next_step="run `crm-push --dest hubspot connect --oauth`, or use "
+            "crm_push.oauth.begin/complete in a host app",
+        )
     env = os.environ.get(TOKEN_ENV, "").strip() if options.environment else ""
     if env:
         token, source = env, f"the token in {TOKEN_ENV}"
     elif credentials is not None and credentials.access_token is not None:
-        token, source = credentials.access_token.get_secret_value(), "the stored HubSpot token"
+        token, source = credentials.access_token.get_secret_value(), FROM_STORED
     else:
         raise ReconnectRequired(NO_TOKEN, next_step=RECONNECT)
     if has_control_characters(token):
@@ -83,14 +100,48 @@ def _scopes(client: HubSpotClient, token: str) -> tuple[str, ...] | None:
     return tuple(str(s) for s in scopes) if isinstance(scopes, list) else None
 
 
+def oauth_settings(options: ConnectOptions) -> OAuthSettings:
+    """HubSpot's OAuth endpoints for the base URL the options resolve to."""
+    return oauth.settings(options.extra, base_url_of(options))
+
+
+def _oauth_scopes(
+    clients: Clients, credentials: Credentials, options: ConnectOptions, base_url: str
+) -> tuple[str, ...]:
+    """An OAuth token's scopes, from HubSpot's introspection (the app's id and secret)."""
+    facts = introspect(
+        credentials,
+        oauth.settings(options.extra, base_url),
+        transport=clients.transport,
+        crm="HubSpot",
+    )
+    if facts.get("active") is not True:
+        raise ReconnectRequired(
+            f"HubSpot says the OAuth token is no longer active ({base_url})", next_step=RECONNECT
+        )
+    scopes = facts.get("scopes")
+    return tuple(str(s) for s in scopes) if isinstance(scopes, list) else ()
+
+
 def connect(
     clients: Clients, credentials: Credentials | None, options: ConnectOptions
 ) -> Connection:
-    """Check the token with GET /account-info/{v}/details, read its scopes, describe the portal."""
+    """Check the token with GET /account-info/{v}/details, read its scopes, describe the portal.
+
+    OAuth credentials (the app's client id and a refresh token) are refreshed first when
+    their access token expires within minutes; their scopes come from HubSpot's introspection.
+    """
     token, source = token_of(credentials, options)
     base_url = base_url_of(options)
     version = version_of(options)
     from_env()  # a bad HUBSPOT_*_PER_SECOND is one error now, not one per visitor
+    creds = Credentials(access_token=SecretStr(token), token_type="bearer")
+    if credentials is not None and oauth.is_oauth(credentials) and source == FROM_STORED:
+        creds = credentials
+        if oauth.expired(creds):
+            creds = oauth.renew(creds, base_url, clients.transport)
+            assert creds.access_token is not None
+            token = creds.access_token.get_secret_value()
     http = clients.http(base_url, token, None)
     client = HubSpotClient(http, http, version)
     details: dict[str, Any] = {}
@@ -114,7 +165,11 @@ def connect(
                 f"{base_url} did not answer as HubSpot does: no portalId in the account details",
                 next_step=f"set {BASE_URL_ENV} to {DEFAULT_BASE_URL} or a local HubSpot server",
             )
-        scopes = _scopes(client, token)
+        scopes = (
+            _oauth_scopes(clients, creds, options, base_url)
+            if oauth.is_oauth(creds)
+            else _scopes(client, token)
+        )
         warnings: list[str] = []
         if scopes is None:
             warnings.append(
@@ -152,7 +207,7 @@ def connect(
         scopes=scopes or (),
         capabilities=frozenset({"notes"}),
         warnings=tuple(warnings),
-        credentials=Credentials(access_token=SecretStr(token), token_type="bearer"),
+        credentials=creds,
         base_url=base_url,
     )
     clients.set_options(connection, version, contact_properties)
@@ -160,7 +215,21 @@ def connect(
 
 
 def disconnect(clients: Clients, connection: Connection) -> DisconnectResult:
-    """Forget the connection; a private-app token or service key is revoked in HubSpot."""
+    """Revoke an OAuth refresh token; a private-app token or service key is revoked in
+    HubSpot. Nothing in HubSpot is deleted."""
+    creds = connection.credentials
+    if oauth.is_oauth(creds):
+        settings = oauth.settings(None, connection.base_url)
+        revoked, why = revoke(creds, settings, transport=clients.transport, crm="HubSpot")
+        if revoked:
+            return DisconnectResult(
+                revoked=True, message=f"Revoked the HubSpot app's refresh token. {KEPT}"
+            )
+        return DisconnectResult(
+            revoked=False,
+            message=f"Could not revoke the HubSpot token ({why}); uninstall the app in HubSpot "
+            f"(Settings → Integrations → Connected apps). {KEPT}",
+        )
     return DisconnectResult(
         revoked=False,
         message="crm-push forgets the HubSpot token; to revoke it, rotate or delete the "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 from crm_push.hookspecs import hookimpl
@@ -21,12 +22,13 @@ from crm_push.models import (
     DisconnectResult,
     Note,
     NoteResult,
+    OAuthSettings,
     Pending,
     Person,
     RecordRef,
 )
 
-from . import connect, notes, records
+from . import connect, notes, oauth, records
 from .api import HubSpotClient
 from .clients import Clients
 
@@ -59,13 +61,24 @@ class HubSpotDestination:
         return connect.connect(self._clients, credentials, options)
 
     @hookimpl
+    def oauth_settings(self, options: ConnectOptions) -> OAuthSettings:
+        """HubSpot's consent page, token, revoke and introspection endpoints, scopes, PKCE."""
+        return connect.oauth_settings(options)
+
+    @hookimpl
+    def oauth_credentials(self, answer: dict[str, Any]) -> Credentials:
+        """HubSpot's token answer: a 30-minute bearer token and its refresh token."""
+        return oauth.read_token(answer)
+
+    @hookimpl
     def disconnect(self, connection: Connection) -> DisconnectResult:
-        """Forget the token (a static token is revoked in HubSpot); delete nothing."""
+        """Revoke an OAuth refresh token (a static token is revoked in HubSpot); delete
+        nothing."""
         return connect.disconnect(self._clients, connection)
 
     @hookimpl
     def current_credentials(self, connection: Connection) -> Credentials:
-        """The connection's credentials as they are now (static tokens are never renewed)."""
+        """The connection's credentials as they are now: renewed ones after an OAuth refresh."""
         return self._clients.credentials(connection)
 
     @hookimpl

@@ -100,7 +100,7 @@ def sleeps() -> FakeSleep:
 
 @pytest.fixture
 def attio(sleeps: FakeSleep) -> Iterator[AttioDestination]:
-    dest = AttioDestination(sleep=sleeps, open_browser=lambda url: None, echo=lambda line: None)
+    dest = AttioDestination(sleep=sleeps)
     yield dest
     dest.close()
 

@@ -9,6 +9,7 @@ import httpx
 import pytest
 import respx
 from attio_helpers import ALL_SCOPES, BASE, TOKEN, WORKSPACE, error, self_body
+from crm_push.destination.facade import Destination
 from crm_push.errors import ReconnectRequired, RetryLater, ScopeMissing
 from crm_push.http import RateLimits
 from crm_push.models.crm import ConnectOptions, Credentials
@@ -227,14 +228,13 @@ def test_refused_refresh_says_reconnect(attio: AttioDestination, api: respx.Mock
     assert "refresh-1" not in str(caught.value) and "csecret" not in str(caught.value)
 
 
-def test_oauth_needs_a_client_id(attio: AttioDestination) -> None:
-    with pytest.raises(ReconnectRequired, match="ATTIO_CLIENT_ID"):
-        attio.connect(None, ConnectOptions(oauth=True))
+def test_oauth_needs_a_client_id(attio: AttioDestination, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm_push import oauth
+    from crm_push.errors import ConfigurationError
 
-
-def test_oauth_is_not_run_non_interactively(attio: AttioDestination) -> None:
-    with pytest.raises(ReconnectRequired, match="browser"):
-        attio.connect(None, ConnectOptions(oauth=True, client_id="cid", interactive=False))
+    monkeypatch.delenv("ATTIO_CLIENT_ID", raising=False)
+    with pytest.raises(ConfigurationError, match="ATTIO_CLIENT_ID"):
+        oauth.begin(Destination("attio", attio), redirect_uri="https://app.example.com/cb")
 
 
 def test_rate_budget_is_shared_per_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -437,8 +437,7 @@ def test_a_bad_rate_setting_fails_connect_before_anything_is_sent(
     monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv(name, "fast")
     route = _self_route(api, httpx.Response(200, json=self_body()))
-    opened: list[str] = []
-    attio = AttioDestination(open_browser=opened.append, echo=lambda line: None)
+    attio = AttioDestination()
     extra = {"oauth_timeout": "0.5"}  # should the check come too late
     options = ConnectOptions(oauth=oauth, client_id="cid", interactive=True, extra=extra)
     with pytest.raises(SettingError) as caught:
@@ -447,4 +446,4 @@ def test_a_bad_rate_setting_fails_connect_before_anything_is_sent(
         f"{name}='fast' is not a request rate — set {name} to a positive number of requests "
         "per second, 0 or 'unlimited'"
     )
-    assert not route.called and opened == []
+    assert not route.called

@@ -1,9 +1,9 @@
-"""OAuth: the authorization-code flow with a loopback redirect, revoke on disconnect.
+"""OAuth: Attio's particulars under core's flow (`crm_push.oauth`): the CLI's loopback flow,
+the endpoints, the token answer, revoke on disconnect.
 
 The browser is simulated by a thread. With respx it answers like Attio's authorize page would
-(redirect to the loopback listener with a code and the state); against the local server it
-really GETs the authorize URL and follows the redirect. The loopback GET goes through urllib,
-which respx does not intercept.
+(redirect to the loopback listener with a code and the state). The loopback GET goes through
+urllib, which respx does not intercept.
 """
 
 from __future__ import annotations
@@ -14,17 +14,20 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 import respx
 from attio_helpers import BASE, TOKEN, make_connection, self_body
-from crm_push.errors import ReconnectRequired
-from crm_push.models.crm import ConnectOptions, Credentials
+from crm_push import oauth
+from crm_push.destination.facade import Destination
+from crm_push.errors import ConfigurationError, ReconnectRequired
+from crm_push.models.crm import Connection, ConnectOptions, Credentials
+from crm_push.state.connections import ConnectionStore
 from pydantic import SecretStr
 
-from crm_push_attio.errors import SettingError
-from crm_push_attio.oauth import App, Endpoints, authorize
+from crm_push_attio.oauth import Endpoints
 from crm_push_attio.plugin import AttioDestination
 
 TOKEN_URL = "https://app.attio.com/oauth/token"
@@ -64,26 +67,38 @@ class Browser:
             thread.join(5)
 
 
-def _destination(browser: Callable[[str], object], lines: list[str]) -> AttioDestination:
-    return AttioDestination(open_browser=browser, echo=lines.append, sleep=lambda s: None)
-
-
-def _options(**extra: str) -> ConnectOptions:
-    return ConnectOptions(
-        oauth=True, client_id="cid", client_secret=SecretStr("csecret"), extra=extra
+def _flow(
+    browser: Callable[[str], object],
+    db_url: str,
+    lines: list[str] | None = None,
+    *,
+    client_secret: str | None = "csecret",
+    timeout: float = 10.0,
+    **kwargs: Any,
+) -> Connection:
+    """`crm-push --dest attio connect --oauth`, as the CLI runs it."""
+    attio = Destination("attio", AttioDestination(sleep=lambda s: None))
+    return oauth.loopback(
+        attio,
+        client_id="cid",
+        client_secret=client_secret,
+        db_url=db_url,
+        timeout=timeout,
+        open_browser=browser,
+        echo=(lines if lines is not None else []).append,
+        **kwargs,
     )
 
 
-def test_flow_with_respx_exchanges_the_code(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_flow_with_respx_exchanges_the_code(monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
     monkeypatch.setenv("ATTIO_ACCESS_TOKEN", "env-token-ignored-for-oauth")
     browser, lines = Browser(), []
-    attio = _destination(browser, lines)
     with respx.mock(assert_all_called=True) as router:
         token = router.post(TOKEN_URL).respond(
             json={"access_token": "oauth-access", "token_type": "Bearer"}
         )
         me = router.get(f"{BASE}/v2/self").respond(json=self_body())
-        conn = attio.connect(None, _options())
+        conn = _flow(browser, db_url, lines)
     browser.join()
     url = urllib.parse.urlsplit(browser.urls[0])
     query = dict(urllib.parse.parse_qsl(url.query))
@@ -96,7 +111,9 @@ def test_flow_with_respx_exchanges_the_code(monkeypatch: pytest.MonkeyPatch) -> 
     # The URL is printed too, for headless use.
     assert any(browser.urls[0] in line for line in lines)
     form = dict(urllib.parse.parse_qsl(token.calls.last.request.content.decode()))
-    assert token.calls.last.request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert token.calls.last.request.headers["Content-Type"].startswith(
+        "application/x-www-form-urlencoded"
+    )
     assert form == {
         "grant_type": "authorization_code",
         "code": "the-code",
@@ -110,43 +127,46 @@ def test_flow_with_respx_exchanges_the_code(monkeypatch: pytest.MonkeyPatch) -> 
     assert creds.access_token is not None
     assert creds.access_token.get_secret_value() == "oauth-access"
     assert creds.client_id == "cid" and creds.client_secret is not None
+    stored = ConnectionStore(db_url).load("attio")
+    assert stored is not None and stored.credentials == creds
 
 
-def test_state_mismatch_is_rejected() -> None:
+def test_state_mismatch_is_rejected(db_url: str) -> None:
     browser = Browser(lambda q: {"code": "the-code", "state": "forged"})
-    attio = _destination(browser, [])
     with respx.mock(assert_all_called=False) as router:
         token = router.post(TOKEN_URL)
         with pytest.raises(ReconnectRequired, match="state"):
-            attio.connect(None, _options())
+            _flow(browser, db_url)
         assert not token.called
     browser.join()
     assert browser.status == 400
+    assert ConnectionStore(db_url).list() == []
 
 
-def test_a_non_ascii_state_is_rejected_too() -> None:
+def test_a_non_ascii_state_is_rejected_too(db_url: str) -> None:
     browser = Browser(lambda q: {"code": "the-code", "state": "état-forgé"})
     with pytest.raises(ReconnectRequired, match="state"):
-        _destination(browser, []).connect(None, _options())
+        _flow(browser, db_url)
     browser.join()
     assert browser.status == 400
 
 
-def test_denied_authorization_is_reported() -> None:
+def test_denied_authorization_is_reported(db_url: str) -> None:
     browser = Browser(
         lambda q: {"error": "access_denied", "error_description": "no", "state": q["state"]}
     )
     with pytest.raises(ReconnectRequired, match="did not authorize"):
-        _destination(browser, []).connect(None, _options())
+        _flow(browser, db_url)
     browser.join()
+    assert "did not authorize" in browser.page
 
 
-def test_no_answer_times_out() -> None:
+def test_no_answer_times_out(db_url: str) -> None:
     with pytest.raises(ReconnectRequired, match="no answer from the browser"):
-        _destination(lambda url: None, []).connect(None, _options(oauth_timeout="0.2"))
+        _flow(lambda url: None, db_url, timeout=0.2)
 
 
-def test_registered_redirect_uri_is_used_exactly() -> None:
+def test_registered_redirect_uri_is_used_exactly(db_url: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -154,22 +174,18 @@ def test_registered_redirect_uri_is_used_exactly() -> None:
     browser = Browser()
     with respx.mock() as router:
         token = router.post(TOKEN_URL).respond(json={"access_token": "a"})
-        creds = authorize(
-            App("cid"), Endpoints(), redirect_uri=redirect, open_browser=browser, echo=print
-        )
+        router.get(f"{BASE}/v2/self").respond(json=self_body())
+        conn = _flow(browser, db_url, redirect_uri=redirect, client_secret=None)
     browser.join()
-    assert dict(urllib.parse.parse_qsl(token.calls.last.request.content.decode())) == {
-        "grant_type": "authorization_code",
-        "code": "the-code",
-        "redirect_uri": redirect,
-        "client_id": "cid",
-    }
-    assert creds.client_secret is None
+    form = dict(urllib.parse.parse_qsl(token.calls.last.request.content.decode()))
+    assert (form["redirect_uri"], form["client_id"], form["code"]) == (redirect, "cid", "the-code")
+    assert not form.get("client_secret")
+    assert conn.credentials.client_secret is None
 
 
-def test_a_non_loopback_redirect_is_refused() -> None:
-    with pytest.raises(ReconnectRequired, match="loopback"):
-        authorize(App("cid"), Endpoints(), redirect_uri="https://example.com/cb")
+def test_a_non_loopback_redirect_is_refused(db_url: str) -> None:
+    with pytest.raises(ConfigurationError, match="loopback"):
+        _flow(Browser(), db_url, redirect_uri="https://example.com/cb")
 
 
 def test_endpoints_from_options_env_or_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -187,18 +203,39 @@ def test_endpoints_from_options_env_or_base_url(monkeypatch: pytest.MonkeyPatch)
     assert (found.authorize_url, found.token_url) == ("http://opt/authorize", "http://env/token")
 
 
-def test_client_id_and_secret_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ATTIO_CLIENT_ID", "env-cid")
-    monkeypatch.setenv("ATTIO_CLIENT_SECRET", "env-secret")
-    app = App.resolve(None, None)
-    assert app.client_id == "env-cid" and app.form()["client_secret"] == "env-secret"
-    assert "env-secret" not in repr(app)
+def test_oauth_settings_hook_follows_the_base_url(attio: AttioDestination) -> None:
+    settings = Destination("attio", attio).oauth_settings(
+        ConnectOptions(base_url="http://127.0.0.1:9", environment=False)
+    )
+    assert settings.authorize_url == "http://127.0.0.1:9/authorize"
+    assert settings.token_url == "http://127.0.0.1:9/oauth/token"
+    assert settings.base_url == "http://127.0.0.1:9"
+    assert (settings.client_id_env, settings.client_secret_env) == (
+        "ATTIO_CLIENT_ID",
+        "ATTIO_CLIENT_SECRET",
+    )
+    assert settings.pkce is False  # Attio documents none
+
+
+def test_oauth_credentials_hook_reads_attio_s_answer(attio: AttioDestination) -> None:
+    creds = Destination("attio", attio).oauth_credentials(
+        {"access_token": "a", "token_type": "Bearer"}
+    )
+    assert creds is not None and creds.access_token is not None
+    assert creds.access_token.get_secret_value() == "a"
+    assert (creds.refresh_token, creds.expires_at) == (None, None)
+
+
+def test_the_connect_hook_sends_oauth_to_core(attio: AttioDestination) -> None:
+    with pytest.raises(ReconnectRequired, match="run by crm-push itself") as caught:
+        attio.connect(None, ConnectOptions(oauth=True))
+    assert "crm_push.oauth.begin" in caught.value.next_step
 
 
 # -- disconnect --------------------------------------------------------------------------
 
 
-def _oauth_connection(base_url: str = BASE) -> object:
+def _oauth_connection(base_url: str = BASE) -> Connection:
     creds = Credentials(
         access_token=SecretStr("oauth-access"), client_id="cid", client_secret=SecretStr("cs")
     )
@@ -208,9 +245,10 @@ def _oauth_connection(base_url: str = BASE) -> object:
 def test_disconnect_revokes_an_oauth_token(attio: AttioDestination) -> None:
     with respx.mock() as router:
         revoke = router.post(REVOKE_URL).respond(json={})
-        result = attio.disconnect(_oauth_connection())  # type: ignore[arg-type]
+        result = attio.disconnect(_oauth_connection())
     assert dict(urllib.parse.parse_qsl(revoke.calls.last.request.content.decode())) == {
         "token": "oauth-access",
+        "token_type_hint": "access_token",  # RFC 7009, sent by authlib
         "client_id": "cid",
         "client_secret": "cs",
     }
@@ -221,7 +259,7 @@ def test_disconnect_revokes_an_oauth_token(attio: AttioDestination) -> None:
 def test_disconnect_reports_a_failed_revoke(attio: AttioDestination) -> None:
     with respx.mock() as router:
         router.post(REVOKE_URL).respond(500)
-        result = attio.disconnect(_oauth_connection())  # type: ignore[arg-type]
+        result = attio.disconnect(_oauth_connection())
     assert not result.revoked
     assert "HTTP 500" in result.message and "records and notes" in result.message
 
@@ -244,7 +282,7 @@ def test_unknown_respx_guard_sanity(sent: object) -> None:
     assert sent.methods == ["GET"]  # type: ignore[attr-defined]
 
 
-def test_a_refused_exchange_never_echoes_what_was_sent() -> None:
+def test_a_refused_exchange_never_echoes_what_was_sent(db_url: str) -> None:
     browser = Browser(lambda q: {"code": "the-secret-code", "state": q["state"]})
     with respx.mock() as router:
         router.post(TOKEN_URL).respond(
@@ -255,21 +293,19 @@ def test_a_refused_exchange_never_echoes_what_was_sent() -> None:
                 "do not match",
             },
         )
-        options = ConnectOptions(
-            oauth=True, client_id="cid", client_secret=SecretStr("csecret-long")
-        )
         with pytest.raises(ReconnectRequired) as caught:
-            _destination(browser, []).connect(None, options)
+            _flow(browser, db_url, client_secret="csecret-long")
     browser.join()
     text = str(caught.value)
     assert "csecret-long" not in text and "the-secret-code" not in text
     assert "do not match" in text
+    assert "csecret-long" not in browser.page and "the-secret-code" not in browser.page
 
 
 # -- the browser page tells the truth; the options are checked first -------------------------
 
 
-def test_the_page_says_connected_only_after_the_code_exchange_succeeded() -> None:
+def test_the_page_says_connected_only_after_the_code_exchange_succeeded(db_url: str) -> None:
     browser = Browser()
     seen_before_exchange: list[str | None] = []
 
@@ -280,34 +316,33 @@ def test_the_page_says_connected_only_after_the_code_exchange_succeeded() -> Non
     with respx.mock() as router:
         router.post(TOKEN_URL).mock(side_effect=exchange)
         router.get(f"{BASE}/v2/self").respond(json=self_body())
-        _destination(browser, []).connect(None, _options())
+        _flow(browser, db_url)
     browser.join()
     assert seen_before_exchange == [None]  # the browser was still waiting during the exchange
     assert browser.status == 200 and "Attio is connected" in browser.page
 
 
-def test_a_refused_code_exchange_shows_an_error_page() -> None:
+def test_a_refused_code_exchange_shows_an_error_page(db_url: str) -> None:
     browser = Browser()
     with respx.mock() as router:
         router.post(TOKEN_URL).respond(
             401, json={"error": "invalid_client", "error_description": "Bad client secret."}
         )
         with pytest.raises(ReconnectRequired, match="Bad client secret") as caught:
-            _destination(browser, []).connect(None, _options())
+            _flow(browser, db_url)
     browser.join()
     assert browser.status == 400
     assert "connected" not in browser.page.replace("not connected", "")
     assert "Attio was not connected" in browser.page
     assert "Bad client secret" in browser.page and "csecret" not in browser.page
     assert "csecret" not in str(caught.value)
+    assert ConnectionStore(db_url).list() == []
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-5", "nan", "inf"])
 def test_oauth_timeout_must_be_a_number_of_seconds(value: str) -> None:
-    browser = Browser()
-    with pytest.raises(SettingError) as caught:
-        _destination(browser, []).connect(None, _options(oauth_timeout=value))
+    with pytest.raises(ConfigurationError) as caught:
+        oauth.timeout_option({"oauth_timeout": value})
     assert str(caught.value).startswith(
         f"--option oauth_timeout must be a number of seconds, not {value!r}"
     )
-    assert browser.urls == []  # checked before the browser opens

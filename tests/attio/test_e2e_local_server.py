@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
+import urllib.parse
+import webbrowser
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from attio_helpers import FakeSleep, connect_local
+from crm_push import oauth
 from crm_push.destination.facade import Destination
 from crm_push.errors import InvalidInput, ReconnectRequired
 from crm_push.inputs.visitors import read_jsonl
@@ -23,7 +27,6 @@ from crm_push.models import Person
 from crm_push.models.crm import Connection, ConnectOptions, Pending, RecordRef
 from crm_push.push.pusher import Pusher, RunSummary
 from crm_push.state.markers import MarkerStore
-from pydantic import SecretStr
 
 from crm_push_attio import server
 from crm_push_attio.errors import NOTES_NO_PERMISSION, NOTES_SKIPPED
@@ -235,20 +238,35 @@ def test_a_reference_to_a_missing_company_names_the_field(dest: Destination, srv
 
 
 def _browser(url: str) -> None:
-    # A real browser: GET the authorize page and follow its redirect to our listener.
-    threading.Thread(
-        target=lambda: httpx.get(url, follow_redirects=True, timeout=5), daemon=True
-    ).start()
+    """A real browser: GET the consent page, press Approve (the first workspace), follow the
+    redirect to the loopback listener."""
+
+    def run() -> None:
+        with httpx.Client(timeout=5, follow_redirects=True) as client:
+            page = client.get(url).text
+            fields = dict(re.findall(r'name="(ticket|workspace)" value="([^"]+)"', page))
+            client.post(
+                urllib.parse.urljoin(url, "/authorize"), data={**fields, "decision": "approve"}
+            )
+
+    threading.Thread(target=run, daemon=True).start()
 
 
 def test_oauth_flow_refresh_and_revoke(tmp_path: Path) -> None:
     lines: list[str] = []
+    db = f"sqlite:///{tmp_path / 'state.db'}"
     with server.AttioServer(oauth_clients={"cid": "csecret"}, issue_refresh_tokens=True) as srv:
-        attio = AttioDestination(open_browser=_browser, echo=lines.append)
-        options = ConnectOptions(
-            oauth=True, client_id="cid", client_secret=SecretStr("csecret"), base_url=srv.base_url
+        attio = AttioDestination()
+        conn = oauth.loopback(
+            Destination("attio", attio),
+            client_id="cid",
+            client_secret="csecret",
+            options={"base_url": srv.base_url},
+            db_url=db,
+            timeout=10,
+            open_browser=_browser,
+            echo=lines.append,
         )
-        conn = attio.connect(None, options)
         assert conn.workspace_id == srv.workspace_id and conn.can("notes")
         creds = conn.credentials
         assert creds.access_token is not None and creds.refresh_token is not None
@@ -345,14 +363,18 @@ def test_a_token_that_dies_mid_run_is_renewed_and_kept(
     from crm_push.state.connections import ConnectionStore
 
     with server.AttioServer(oauth_clients={"cid": "csecret"}, issue_refresh_tokens=True) as srv:
-        # Connect with OAuth and store the connection, as `crm-push connect --oauth` does.
+        # Connect with `crm-push connect --oauth`, the browser pressing Approve.
         db = f"sqlite:///{tmp_path / 'state.db'}"
-        attio = AttioDestination(open_browser=_browser, echo=lambda line: None)
-        options = ConnectOptions(
-            oauth=True, client_id="cid", client_secret=SecretStr("csecret"), base_url=srv.base_url
+        monkeypatch.setattr(webbrowser, "open", _browser)
+        monkeypatch.setenv("ATTIO_CLIENT_ID", "cid")
+        monkeypatch.setenv("ATTIO_CLIENT_SECRET", "csecret")
+        connected = CliRunner().invoke(
+            cli,
+            ["--dest", "attio", "--db", db, "connect", "--oauth", "--base-url", srv.base_url],
         )
-        ConnectionStore(db).save(attio.connect(None, options))
-        attio.close()
+        assert connected.exit_code == 0, connected.output
+        assert srv.workspace_id in connected.output and "OAuth access token" in connected.output
+        assert "csecret" not in connected.output
         stored = ConnectionStore(db).load("attio")
         assert stored is not None and stored.credentials.access_token is not None
         first_access = stored.credentials.access_token.get_secret_value()

@@ -116,7 +116,8 @@ def test_users_object_is_404_until_activated(api: Any, srv: AttioServer) -> None
 
 
 def test_oauth_authorization_code_flow_and_revoke() -> None:
-    with AttioServer(oauth_clients={"app": "s3cret"}) as srv:
+    # The consent page skipped (its tests are in test_attio_server_consent.py).
+    with AttioServer(oauth_clients={"app": "s3cret"}, auto_approve=True) as srv:
         base = srv.base_url
         redirect = "http://127.0.0.1:9/callback"
         auth = httpx.get(
@@ -169,7 +170,9 @@ def test_oauth_authorization_code_flow_and_revoke() -> None:
 
 
 def test_oauth_refresh_tokens_when_enabled() -> None:
-    with AttioServer(oauth_clients={"app": "s3cret"}, issue_refresh_tokens=True) as srv:
+    with AttioServer(
+        oauth_clients={"app": "s3cret"}, issue_refresh_tokens=True, auto_approve=True
+    ) as srv:
         base = srv.base_url
         redirect = "http://127.0.0.1:9/cb"
         auth = httpx.get(

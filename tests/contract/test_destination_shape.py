@@ -25,6 +25,7 @@ PLUGIN_FACING = {
     "crm_push.errors",
     "crm_push.models",
     "crm_push.http",
+    "crm_push.oauth",  # refresh, revoke and the token answer of the OAuth flow
     "crm_push.testing",
 }
 # A method given as a string, or an httpx-style delete call.

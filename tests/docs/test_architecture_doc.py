@@ -26,9 +26,16 @@ def test_every_core_folder_and_module_is_described() -> None:
     assert _table_rows("## `core/`") == _core_entries()
 
 
-def test_core_top_level_holds_only_the_five_files() -> None:
+def test_core_top_level_holds_only_the_six_files() -> None:
     files = {p.name for p in (ROOT / "core").glob("*.py")}
-    assert files == {"__init__.py", "__main__.py", "hookspecs.py", "errors.py", "session.py"}
+    assert files == {
+        "__init__.py",
+        "__main__.py",
+        "hookspecs.py",
+        "errors.py",
+        "session.py",
+        "oauth.py",
+    }
 
 
 def test_the_common_destination_files_are_described() -> None:
@@ -44,6 +51,7 @@ PUBLIC_MODULES = {
     "crm_push.models",
     "crm_push.http",
     "crm_push.testing",
+    "crm_push.oauth",  # the OAuth web flow of host apps (begin, complete)
 }
 
 

@@ -114,6 +114,7 @@ ROUTES: tuple[Route, ...] = (
     _route("PATCH", "/v2/notes/{id}", "patch_note", "/v2/notes/{note_id}", "write"),
     _route("GET", "/v2/workspace_members", "members", "/v2/workspace_members", "read"),
     _route("GET", "/authorize", "authorize", None, None, auth="none"),
+    _route("POST", "/authorize", "consent", None, None, auth="none"),
     _route("POST", "/oauth/token", "oauth_token", None, None, auth="none"),
     _route("POST", "/oauth/revoke", "oauth_revoke", None, None, auth="none"),
 )
@@ -169,6 +170,11 @@ class App:
         self.notes_list_limit = notes_list_limit or SlidingWindow(NOTES_LIST_RATE)
         # What /v2/self reports as client_id for workspace API keys (no OAuth app).
         self.api_key_client_id = workspace.stable_id("api-key-client")
+        #: The server's workspaces, (id, name), that the consent page offers; set by the
+        #: server once it has built them all.
+        self.directory: list[tuple[str, str]] = [(workspace.workspace_id, workspace_name)]
+        #: Skip the consent page (scripts and tests without a browser).
+        self.auto_approve = False
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -426,7 +432,10 @@ class App:
     # -- OAuth (app.attio.com in production) ------------------------------------------------
 
     def authorize(self, call: Call) -> Response:
-        return oauth.authorize(self.tokens, call.query)
+        return oauth.authorize(self.tokens, call.query, self.directory, self.auto_approve)
+
+    def consent(self, call: Call) -> Response:
+        return oauth.decide(self.tokens, call.body, self.directory)
 
     def oauth_token(self, call: Call) -> Response:
         return oauth.token(self.tokens, call.body, call.headers)

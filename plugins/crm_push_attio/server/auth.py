@@ -32,6 +32,8 @@ class TokenInfo:
     issued_at: float = field(default_factory=time.time)
     # What /v2/self says as token_level: "workspace" or "user" (a member's own token).
     token_level: str = "workspace"
+    # The workspace the token reaches; None: the server's first workspace.
+    workspace_id: str | None = None
 
     def is_live(self, now: float | None = None) -> bool:
         if not self.active:
@@ -54,6 +56,17 @@ def missing_scopes(granted: tuple[str, ...], needed: tuple[str, ...]) -> list[st
 class _Code:
     client_id: str
     redirect_uri: str
+    expires_at: float
+    workspace_id: str | None = None
+
+
+@dataclass
+class _Ticket:
+    """A consent page shown: what its form may approve or deny, once."""
+
+    client_id: str
+    redirect_uri: str
+    state: str | None
     expires_at: float
 
 
@@ -80,6 +93,7 @@ class TokenStore:
         self._tokens = dict(tokens)
         self._clients = dict(oauth_clients)
         self._codes: dict[str, _Code] = {}
+        self._tickets: dict[str, _Ticket] = {}
         self._refresh: dict[str, tuple[str, str]] = {}  # refresh token -> (client, access)
         self.issue_refresh_tokens = issue_refresh_tokens
 
@@ -122,11 +136,26 @@ class TokenStore:
         if not client_id or self._clients.get(client_id) != secret:
             raise OAuthError(401, "invalid_client", "Unknown client or wrong client secret.")
 
-    def issue_code(self, client_id: str, redirect_uri: str) -> str:
+    def issue_code(self, client_id: str, redirect_uri: str, workspace_id: str | None = None) -> str:
         code = secrets.token_urlsafe(24)
         with self._lock:
-            self._codes[code] = _Code(client_id, redirect_uri, time.time() + _CODE_TTL)
+            self._codes[code] = _Code(
+                client_id, redirect_uri, time.time() + _CODE_TTL, workspace_id
+            )
         return code
+
+    def issue_ticket(self, client_id: str, redirect_uri: str, state: str | None) -> str:
+        """The consent form's one-time ticket: a decision is only taken from a page shown."""
+        ticket = secrets.token_urlsafe(24)
+        with self._lock:
+            self._tickets[ticket] = _Ticket(client_id, redirect_uri, state, time.time() + _CODE_TTL)
+        return ticket
+
+    def take_ticket(self, ticket: str) -> _Ticket | None:
+        """The ticket's consent request, once; None when unknown, used or expired."""
+        with self._lock:
+            found = self._tickets.pop(ticket, None)
+        return found if found is not None and found.expires_at >= time.time() else None
 
     def exchange_code(
         self, client_id: str, code: str, redirect_uri: str | None
@@ -137,16 +166,17 @@ class TokenStore:
             raise OAuthError(400, "invalid_grant", "The authorization code is invalid or used.")
         if redirect_uri is not None and redirect_uri != grant.redirect_uri:
             raise OAuthError(400, "invalid_grant", "redirect_uri does not match the authorization.")
-        return self._issue(client_id)
+        return self._issue(client_id, grant.workspace_id)
 
     def refresh(self, client_id: str, refresh_token: str) -> dict[str, object]:
         with self._lock:
             pair = self._refresh.pop(refresh_token, None)  # rotated on every use
+            old = self._tokens.get(pair[1]) if pair is not None else None
         if pair is None or pair[0] != client_id:
             raise OAuthError(400, "invalid_grant", "The refresh token is invalid or used.")
-        return self._issue(client_id)
+        return self._issue(client_id, old.workspace_id if old is not None else None)
 
-    def _issue(self, client_id: str) -> dict[str, object]:
+    def _issue(self, client_id: str, workspace_id: str | None) -> dict[str, object]:
         access = secrets.token_urlsafe(32)
         now = time.time()
         answer: dict[str, object] = {"access_token": access, "token_type": "Bearer"}
@@ -159,7 +189,11 @@ class TokenStore:
             with self._lock:
                 self._refresh[refresh] = (client_id, access)
         info = TokenInfo(
-            scopes=DEFAULT_SCOPES, client_id=client_id, expires_at=expires_at, issued_at=now
+            scopes=DEFAULT_SCOPES,
+            client_id=client_id,
+            expires_at=expires_at,
+            issued_at=now,
+            workspace_id=workspace_id,
         )
         self.set(access, info)
         return answer

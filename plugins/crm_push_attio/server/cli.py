@@ -87,6 +87,20 @@ def _parser(prog: str | None = None) -> argparse.ArgumentParser:
         help="the workspace name /v2/self reports (default: %(default)s)",
     )
     p.add_argument(
+        "--more-workspace",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="serve a further workspace of that name, which the OAuth consent page offers "
+        "(repeatable; default: only the first)",
+    )
+    p.add_argument(
+        "--auto-approve",
+        action="store_true",
+        help="skip the OAuth consent page: /authorize answers at once with a code for the "
+        "first workspace, for scripts without a browser (default: the page asks)",
+    )
+    p.add_argument(
         "--member",
         action="append",
         default=[],
@@ -126,6 +140,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             workspace_name=args.workspace_name,
             oauth_clients=clients,
             issue_refresh_tokens=args.refresh_tokens,
+            more_workspaces=[name.strip() for name in args.more_workspace if name.strip()],
+            auto_approve=args.auto_approve,
             host=args.host,
             port=args.port,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -14,6 +14,7 @@ from .auth import DEFAULT_SCOPES, DEFAULT_TOKEN, TokenInfo, TokenStore
 from .catalog import DEFAULT_ACTIVATED
 from .httpd import HTTPServer
 from .ratelimit import FailureInjector, SlidingWindow
+from .responses import Response
 from .validation import load_spec
 from .workspace import Workspace
 
@@ -21,10 +22,30 @@ from .workspace import Workspace
 _LOG_LIMIT = 100_000
 
 
-class AttioServer:
-    """Attio's REST API (records, notes, objects, /v2/self, OAuth) over an in-memory workspace.
+class _Router:
+    """Sends each request to the App of the workspace its bearer token reaches (the first
+    workspace's for OAuth endpoints, workspace API keys and unknown tokens)."""
 
-    Start it with `start()` or as a context manager; `base_url` is then where it listens.
+    def __init__(self, apps: dict[str, App], first: App, tokens: TokenStore) -> None:
+        self.apps, self.first, self.tokens = apps, first, tokens
+
+    def handle(
+        self, method: str, target: str, headers: Mapping[str, str], raw_body: bytes
+    ) -> Response:
+        header = (headers.get("Authorization") or "").strip()
+        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+        info = self.tokens.get(token) if token else None
+        app = self.apps.get(info.workspace_id or "") if info is not None else None
+        return (app or self.first).handle(method, target, headers, raw_body)
+
+
+class AttioServer:
+    """Attio's REST API (records, notes, objects, /v2/self, OAuth) over in-memory workspaces.
+
+    The first workspace is `workspace` (named `workspace_name`); `more_workspaces` names
+    further ones, which the OAuth consent page offers: a token reaches the workspace it was
+    granted for. Start it with `start()` or as a context manager; `base_url` is then where it
+    listens.
     """
 
     def __init__(
@@ -39,6 +60,8 @@ class AttioServer:
         workspace_name: str = "Local workspace",
         oauth_clients: dict[str, str] | None = None,
         issue_refresh_tokens: bool = False,
+        more_workspaces: Iterable[str] = (),
+        auto_approve: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -47,23 +70,37 @@ class AttioServer:
         self.workspace_id = str(uuid.uuid4())
         self.workspace_name = workspace_name
         self.spec = load_spec()
-        self.workspace = Workspace(self.spec, self.workspace_id, "local", activated_objects)
         self.tokens = TokenStore(tokens, oauth_clients or {}, issue_refresh_tokens)
         self.faults = FailureInjector()
         self._log: collections.deque[RequestLog] = collections.deque(maxlen=_LOG_LIMIT)
         self._log_lock = threading.Lock()
-        self.app = App(
-            workspace=self.workspace,
-            tokens=self.tokens,
-            spec=self.spec,
-            write_limit=SlidingWindow(write_rate),
-            read_limit=SlidingWindow(read_rate),
-            faults=self.faults,
-            latency=latency,
-            workspace_name=workspace_name,
-            on_request=self._record,
-            notes_list_limit=SlidingWindow(notes_list_rate),
-        )
+        names = [workspace_name, *more_workspaces]
+        ids = [self.workspace_id, *(str(uuid.uuid4()) for _ in names[1:])]
+        self._workspaces: dict[str, Workspace] = {}
+        self._apps: dict[str, App] = {}
+        for index, (workspace_id, name) in enumerate(zip(ids, names, strict=True)):
+            slug = "local" if index == 0 else f"local-{index + 1}"
+            ws = Workspace(self.spec, workspace_id, slug, activated_objects)
+            self._workspaces[workspace_id] = ws
+            self._apps[workspace_id] = App(
+                workspace=ws,
+                tokens=self.tokens,
+                spec=self.spec,
+                # Attio's limits are per workspace: so are these.
+                write_limit=SlidingWindow(write_rate),
+                read_limit=SlidingWindow(read_rate),
+                faults=self.faults,
+                latency=latency,
+                workspace_name=name,
+                on_request=self._record,
+                notes_list_limit=SlidingWindow(notes_list_rate),
+            )
+        directory = list(zip(ids, names, strict=True))
+        for app in self._apps.values():
+            app.directory, app.auto_approve = directory, auto_approve
+        self.workspace = self._workspaces[self.workspace_id]
+        self.app = self._apps[self.workspace_id]
+        self._router = _Router(self._apps, self.app, self.tokens)
         self.host = host
         self.port = port
         self._httpd: HTTPServer | None = None
@@ -75,7 +112,7 @@ class AttioServer:
         """Listen and serve in a background thread; returns self."""
         if self._httpd is not None:
             return self
-        self._httpd = HTTPServer((self.host, self.port), self.app)
+        self._httpd = HTTPServer((self.host, self.port), self._router)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -120,12 +157,27 @@ class AttioServer:
 
     # -- state, for assertions ------------------------------------------------------------
 
-    def records(self, object_slug: str) -> list[dict[str, Any]]:
-        """Stored records of an object in Attio's output shape (id, created_at, values)."""
-        return self.workspace.all_records(object_slug)
+    @property
+    def workspaces(self) -> list[tuple[str, str]]:
+        """(id, name) of every workspace, the first one first."""
+        return [(wid, app.workspace_name) for wid, app in self._apps.items()]
 
-    def notes(self) -> list[dict[str, Any]]:
-        return self.workspace.all_notes()
+    def workspace_named(self, name: str) -> Workspace:
+        """The workspace of that name (KeyError naming the ones there are)."""
+        for wid, app in self._apps.items():
+            if app.workspace_name == name:
+                return self._workspaces[wid]
+        raise KeyError(f"no workspace {name!r}; there are {[n for _, n in self.workspaces]}")
+
+    def records(self, object_slug: str, workspace: str | None = None) -> list[dict[str, Any]]:
+        """Stored records of an object in Attio's output shape (id, created_at, values), in the
+        first workspace or the one named."""
+        ws = self.workspace if workspace is None else self.workspace_named(workspace)
+        return ws.all_records(object_slug)
+
+    def notes(self, workspace: str | None = None) -> list[dict[str, Any]]:
+        ws = self.workspace if workspace is None else self.workspace_named(workspace)
+        return ws.all_notes()
 
     # -- request log ----------------------------------------------------------------------
 
@@ -153,8 +205,12 @@ class AttioServer:
 
     # -- configuration at run time --------------------------------------------------------
 
-    def add_token(self, token: str, scopes: Iterable[str] = DEFAULT_SCOPES) -> None:
-        self.tokens.set(token, TokenInfo(scopes=tuple(scopes)))
+    def add_token(
+        self, token: str, scopes: Iterable[str] = DEFAULT_SCOPES, workspace: str | None = None
+    ) -> None:
+        """Accept a workspace access token (for the first workspace, or the one named)."""
+        wid = None if workspace is None else self.workspace_named(workspace).workspace_id
+        self.tokens.set(token, TokenInfo(scopes=tuple(scopes), workspace_id=wid))
 
     def set_scopes(self, token: str, scopes: Iterable[str]) -> None:
         """Change a token's scopes (the token is created if unknown)."""

@@ -96,6 +96,7 @@ def _routes(version: str) -> list[Route]:
         ),
         ("POST", r"/oauth/{v}/token", "oauth_token", None, "none", False),
         ("POST", r"/oauth/{v}/token/introspect", "oauth_introspect", None, "none", False),
+        ("POST", r"/oauth/{v}/token/revoke", "oauth_revoke", None, "none", False),
         (
             "GET",
             r"/oauth/v1/access-tokens/(?P<token>[^/]+)",
@@ -156,8 +157,10 @@ def _routes(version: str) -> list[Route]:
         crm = re.match(r"/crm/(\w+)/\{a?v\}/(.*)", path)
         old = f"/crm/{legacy}/{crm.group(1)}/{crm.group(2)}" if crm else path.replace("{v}", legacy)
         for pattern in dict.fromkeys([dated, old]):
-            if pattern.startswith("/oauth/v1/token/introspect"):
-                continue  # v1 introspection is GET /oauth/v1/access-tokens/{token}
+            if pattern.startswith(("/oauth/v1/token/introspect", "/oauth/v1/token/revoke")):
+                # v1 has GET /oauth/v1/access-tokens/{token} and DELETE
+                # /oauth/v1/refresh-tokens/{token} instead (not served: nothing is deleted).
+                continue
             out.append(
                 Route(
                     method,
@@ -382,7 +385,12 @@ class App:
         if q.get("client_id") not in self.tokens.clients or not q.get("redirect_uri"):
             return json_response(400, {"status": "BAD_CLIENT_ID", "message": "unknown client_id"})
         scopes = tuple((q.get("scope", "") + " " + q.get("optional_scope", "")).split())
-        code = self.tokens.issue_code(Grant(q["client_id"], q["redirect_uri"], scopes))
+        if "code_challenge" in q and q.get("code_challenge_method") != "S256":
+            return json_response(
+                400, {"status": "BAD_REQUEST", "message": "code_challenge_method must be S256"}
+            )
+        grant = Grant(q["client_id"], q["redirect_uri"], scopes, q.get("code_challenge"))
+        code = self.tokens.issue_code(grant)
         params = {"code": code, **({"state": q["state"]} if "state" in q else {})}
         location = (
             q["redirect_uri"] + ("&" if "?" in q["redirect_uri"] else "?") + urlencode(params)
@@ -419,6 +427,10 @@ class App:
                 if grant.redirect_uri != form.get("redirect_uri"):
                     return self._oauth_error(
                         "BAD_REDIRECT_URI", "invalid_grant", "redirect_uri does not match"
+                    )
+                if not grant.verifies(form.get("code_verifier")):
+                    return self._oauth_error(
+                        "BAD_CODE_VERIFIER", "invalid_grant", "code_verifier does not match"
                     )
             elif grant_type == "refresh_token":
                 grant = self.tokens.refresh.get(form.get("refresh_token", ""))  # type: ignore[assignment]
@@ -482,6 +494,26 @@ class App:
                 "hub_domain": "local.hubspot.test",
             },
         )
+
+    def oauth_revoke(self, call: Call) -> Response:
+        """POST /oauth/{v}/token/revoke (the app's id and secret, the refresh token): the
+        refresh token stops working; HubSpot answers 200 with no body [doc]."""
+        form = call.body if isinstance(call.body, dict) else {}
+        client_id = form.get("client_id", "")
+        if self.tokens.clients.get(client_id) != form.get("client_secret") or not form.get(
+            "client_secret"
+        ):
+            return self._oauth_error(
+                "BAD_CLIENT_ID", "invalid_client", "missing or unknown client id"
+            )
+        with self.tokens.lock:
+            grant = self.tokens.refresh.get(form.get("token", ""))
+            if grant is None or grant.client_id != client_id:
+                return self._oauth_error(
+                    "BAD_REFRESH_TOKEN", "invalid_grant", "missing or invalid refresh token"
+                )
+            del self.tokens.refresh[form["token"]]
+        return Response(200, {}, b"")
 
     def oauth_access_token_info(self, call: Call) -> Response:
         facts = self._token_facts(call.params["token"])

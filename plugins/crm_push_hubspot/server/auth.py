@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 import threading
 import time
@@ -37,6 +39,18 @@ class Grant:
     client_id: str
     redirect_uri: str
     scopes: tuple[str, ...]
+    #: PKCE (RFC 7636): the S256 challenge the consent URL carried, checked at the exchange.
+    code_challenge: str | None = None
+
+    def verifies(self, verifier: str | None) -> bool:
+        """The code_verifier matches the challenge (or none was sent with the consent)."""
+        if self.code_challenge is None:
+            return True
+        if not verifier:
+            return False
+        digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+        expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return secrets.compare_digest(expected, self.code_challenge)
 
 
 @dataclass
