@@ -215,12 +215,14 @@ def test_deny_on_the_consent_page_or_a_forged_answer_says_so_and_stores_nothing(
     open_consent_page(page, attio)
     page.get_by_role("button", name="Deny").click()
     expect(page.get_by_role("alert")).to_have_text(
-        re.compile(r"^Attio was not connected: .*denied", re.I)
+        re.compile(r"^Attio was not connected: .*denied.*nothing was stored\. Press Connect", re.I)
     )
     expect(page.locator("#attio-status")).to_have_text("Not connected.")
     # An answer this browser's attempt did not start (a forged link): refused, said so.
     page.goto(f"{hostapp.url}/settings/integrations/attio/callback?code=forged&state=forged")
-    expect(page.get_by_role("alert")).to_have_text(re.compile(r"^Attio was not connected: "))
+    expect(page.get_by_role("alert")).to_have_text(
+        re.compile(r"^Attio was not connected: .*nothing was stored\. Press Connect")
+    )
     expect(page.locator("#attio-status")).to_have_text("Not connected.")
     assert ConnectionStore(state_db).list() == []
     assert attio.count("POST", "/oauth/token") == 0

@@ -76,7 +76,8 @@ def callback() -> Any:
             tenant=customers.tenant(),
         )
     except CrmPushError as exc:  # denied, a forged or replayed answer, a refused code
-        flash(f"Attio was not connected: {exc}", "error")
+        # The message, without crm-push's next step (written for the app's developer).
+        flash(f"Attio was not connected: {exc.message}. Press Connect to try again.", "error")
     else:
         name = connection.workspace_name or connection.workspace_id
         flash(f"Attio is connected to the workspace {name}.", "ok")
