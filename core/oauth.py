@@ -49,7 +49,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from socket import AF_INET6
 from typing import TYPE_CHECKING, Any
 
-from crm_push.errors import ConfigurationError, ReconnectRequired
+from crm_push.errors import ConfigurationError, ReconnectRequired, ScopeMissing
 from crm_push.models.crm import Connection, ConnectOptions, Credentials
 from pydantic import SecretStr
 
@@ -117,10 +117,24 @@ def begin(
         own (`authorize_url`, `token_url`, …); carried to `complete`.
     :return: an Authorization: redirect the user to `.url`; keep `.state` in the session.
     """
+    dest, loaded = _loaded(destination)
+    try:
+        return _authorization(dest, redirect_uri, client_id, client_secret, options)
+    finally:
+        if loaded:
+            dest.close()
+
+
+def _authorization(
+    dest: Destination,
+    redirect_uri: str,
+    client_id: str | None,
+    client_secret: str | SecretStr | None,
+    options: Mapping[str, str] | None,
+) -> Authorization:
     from authlib.common.security import generate_token
 
     OAuth2Client = _client_class()
-    dest, _ = _loaded(destination)
     redirect_uri = check_redirect_uri(redirect_uri)
     extra = {str(k): str(v) for k, v in (options or {}).items()}
     base_url = extra.pop("base_url", None) or None
@@ -175,7 +189,7 @@ def check_redirect_uri(uri: str) -> str:
             f"the OAuth redirect URI {uri!r} has a #fragment, which OAuth forbids",
             next_step="drop the #… part of the redirect URI",
         )
-    return urllib.parse.urlunsplit(parts)
+    return str(uri).strip()
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -289,6 +303,10 @@ def complete(
         except ReconnectRequired as exc:
             raise ReconnectRequired(
                 f"{exc.message}; nothing was stored", next_step=exc.next_step or again
+            ) from None
+        except ScopeMissing as exc:
+            raise ScopeMissing(
+                f"{exc.message}; nothing was stored", scope=exc.scope, next_step=exc.next_step
             ) from None
         current = dest.current_credentials(connection)
         connection = connection.model_copy(update={"credentials": current, "tenant": tenant})

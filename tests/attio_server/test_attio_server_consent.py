@@ -145,3 +145,27 @@ def test_auto_approve_skips_the_page_for_the_first_workspace() -> None:
         token = _exchange(srv, query["code"][0])["access_token"]
         me = httpx.get(f"{srv.base_url}/v2/self", headers={"Authorization": f"Bearer {token}"})
         assert me.json()["workspace_id"] == srv.workspace_id
+
+
+def test_the_command_line_serves_the_page_with_more_workspaces() -> None:
+    import subprocess
+    import sys
+
+    args = ["--port", "0", "--oauth-client", "app:s3cret", "--more-workspace", "Globex"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crm_push_attio.server", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        base = re.search(r"ATTIO_BASE_URL=(\S+)", first)
+        assert base, first
+        params = {"client_id": "app", "response_type": "code", "redirect_uri": REDIRECT}
+        page = httpx.get(f"{base.group(1)}/authorize", params=params, timeout=5)
+        assert page.status_code == 200
+        assert "Local workspace" in page.text and "Globex" in page.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -58,8 +58,8 @@ PACKAGES = [
         "hubspot",
         "crm_push_hubspot",
         "HubSpotDestination",
-        frozenset({"limits.py"}),
-        frozenset(CORE_HOOKS) | LIFECYCLE,
+        frozenset({"limits.py", "oauth.py"}),
+        frozenset(CORE_HOOKS) | LIFECYCLE | {"oauth_settings", "oauth_credentials"},
     ),
 ]
 pytestmark = pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)

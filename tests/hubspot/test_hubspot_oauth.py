@@ -235,3 +235,32 @@ def test_the_local_server_checks_the_pkce_verifier(srv: Any) -> None:
     }
     answer = httpx.post(f"{srv.base_url}/oauth/2026-03/token", data=form)
     assert (answer.status_code, answer.json()["status"]) == (400, "BAD_CODE_VERIFIER")
+
+
+def test_cli_connect_oauth_runs_the_loopback_flow(
+    srv: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import webbrowser
+
+    from click.testing import CliRunner
+    from crm_push.cli import cli
+
+    def browser(url: str) -> None:  # the local server approves at once: follow it back
+        threading.Thread(
+            target=lambda: httpx.get(url, follow_redirects=True, timeout=5), daemon=True
+        ).start()
+
+    monkeypatch.setattr(webbrowser, "open", browser)
+    monkeypatch.setenv("HUBSPOT_CLIENT_ID", "hs-app")
+    monkeypatch.setenv("HUBSPOT_CLIENT_SECRET", "hs-secret")
+    db = f"sqlite:///{tmp_path / 'state.db'}"
+    args = ["--dest", "hubspot", "--db", db, "connect", "--oauth", "--base-url", srv.base_url]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert str(srv.portal_id) in result.output and "OAuth access token" in result.output
+    assert "hs-secret" not in result.output
+    stored = ConnectionStore(db).load("hubspot")
+    assert stored is not None and stored.credentials.refresh_token is not None
+    assert stored.credentials.access_token is not None
+    assert stored.credentials.access_token.get_secret_value() not in result.output
