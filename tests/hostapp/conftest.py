@@ -65,14 +65,22 @@ def state_db(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def hostapp(attio: AttioServer, state_db: str, request: pytest.FixtureRequest) -> Iterator[HostApp]:
+def secret_key() -> str:
+    """The host app's CRM_PUSH_SECRET_KEY (a test reads its stored connections with it)."""
+    return Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def hostapp(
+    attio: AttioServer, state_db: str, secret_key: str, request: pytest.FixtureRequest
+) -> Iterator[HostApp]:
     """The example host app on the local Attio server, its tokens encrypted with a key."""
     app = start_hostapp(
         ["--attio-url", attio.base_url, "--db", state_db],
         {
             "ATTIO_CLIENT_ID": CLIENT_ID,
             "ATTIO_CLIENT_SECRET": CLIENT_SECRET,
-            "CRM_PUSH_SECRET_KEY": Fernet.generate_key().decode(),
+            "CRM_PUSH_SECRET_KEY": secret_key,
         },
     )
     try:

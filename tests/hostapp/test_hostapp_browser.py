@@ -228,6 +228,35 @@ def test_deny_on_the_consent_page_or_a_forged_answer_says_so_and_stores_nothing(
     assert attio.count("POST", "/oauth/token") == 0
 
 
+def test_a_token_revoked_in_attio_asks_the_customer_to_connect_again(
+    browser: Any,
+    attio: AttioServer,
+    hostapp: HostApp,
+    state_db: str,
+    secret_key: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    page = browser.new_page()
+    sign_in(page, hostapp, NORTHWIND)
+    connect(page, attio, WORKSPACES[0])
+    monkeypatch.setenv("CRM_PUSH_SECRET_KEY", secret_key)
+    stored = ConnectionStore(state_db).load("attio", tenant="cust_northwind")
+    assert stored is not None and stored.credentials.access_token is not None
+    attio.expire_token(stored.credentials.access_token.get_secret_value())  # revoked in Attio
+
+    page.get_by_role("button", name="Test connection").click()
+    again = "Connect Attio again in Settings → Integrations."
+    expect(page.get_by_role("alert")).to_have_text(
+        re.compile(r"^The Attio connection does not work: .+" + re.escape(again) + "$")
+    )
+    page.get_by_role("link", name="Visitors").click()
+    page.get_by_role("button", name="Push all").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        re.compile(r"^Nothing was pushed: .+" + re.escape(again) + "$")
+    )
+    assert attio.records("people", workspace=WORKSPACES[0]) == []
+
+
 @pytest.mark.usefixtures("browser")
 def test_the_one_command_starts_the_app_and_a_local_attio_with_two_workspaces(
     browser: Any,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm_push import Connection, ConnectionStore, CrmPushError, Session, oauth
+from crm_push import Connection, ConnectionStore, CrmPushError, ReconnectRequired, Session, oauth
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from . import customers
@@ -32,6 +32,16 @@ def _redirect_uri() -> str:
 def _open(tenant: str) -> Session:
     """The customer's Attio session: its stored connection, found by tenant."""
     return Session(DESTINATION, tenant=tenant, db_url=settings().db_url)
+
+
+def problem(exc: CrmPushError) -> str:
+    """What went wrong, and what the customer can do: a dead or revoked token means connecting
+    again here (crm-push's own next step speaks to the app's developer)."""
+    cause = exc.__cause__  # a push stopped (RunAborted) because of a dead token
+    reconnect = next((e for e in (exc, cause) if isinstance(e, ReconnectRequired)), None)
+    if reconnect is not None:
+        return f"{reconnect.message}. Connect Attio again in Settings → Integrations."
+    return str(exc)
 
 
 def _render(test: Connection | None = None) -> str:
@@ -94,7 +104,7 @@ def test() -> Any:
                 return redirect(url_for("integrations.page"))
             live = attio.connect()
     except CrmPushError as exc:
-        flash(f"The Attio connection does not work: {exc}", "error")
+        flash(f"The Attio connection does not work: {problem(exc)}", "error")
         return redirect(url_for("integrations.page"))
     return _render(test=live)
 

@@ -28,7 +28,7 @@ from crm_push import (
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
 from . import customers
-from .integrations import DESTINATION
+from .integrations import DESTINATION, problem
 from .outcomes import Outcome, Outcomes
 from .settings import current as settings
 
@@ -156,13 +156,13 @@ def _pushing() -> Iterator[tuple[Pusher, Outcomes] | None]:
         try:
             pusher = attio.pusher()
         except CrmPushError as exc:
-            flash(f"Nothing was pushed: {exc}", "error")
+            flash(f"Nothing was pushed: {problem(exc)}", "error")
             yield None
             return
         try:
             yield pusher, Outcomes(settings().db_url, tenant, attio.connection.workspace_id)
         except CrmPushError as exc:  # the run stopped: the token died mid-push, say
-            flash(f"The push stopped: {exc}", "error")
+            flash(f"The push stopped: {problem(exc)}", "error")
 
 
 def _say(result: VisitorResult) -> None:
