@@ -29,6 +29,7 @@ from hostapp_helpers import (  # noqa: E402
     WORKSPACES,
     HostApp,
     chromium,
+    playwright,
     start_hostapp,
 )
 
@@ -97,9 +98,9 @@ def hostapp(
 def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A headless Chromium with a fresh profile; screenshots of its pages if the test fails."""
     executable = chromium()
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install 'crm-push[test]'")
-    with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
+    sync_api = playwright()
+    with sync_api.sync_playwright() as driver:
+        context = driver.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),
             executable_path=executable,
             headless=True,

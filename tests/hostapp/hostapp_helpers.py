@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import pytest
 
@@ -31,15 +33,28 @@ CHROMIUM_ARGS = [
 _ADDRESS = re.compile(r"Host app on (http://\S+?)/? ")
 
 
+def missing(why: str) -> NoReturn:
+    """Skip the browser test, saying why — but in CI, where it must run, fail."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(why)
+    pytest.skip(why)
+
+
 def chromium() -> str:
-    """The distribution's Chromium; skipped without one — but in CI its absence fails."""
+    """The distribution's Chromium."""
     found = shutil.which("chromium")
     if found is None:
-        why = "no Chromium installed (Debian: apt-get install chromium); .ci/run installs it"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
+        missing("no Chromium installed (Debian: apt-get install chromium); .ci/run installs it")
     return found
+
+
+def playwright() -> ModuleType:
+    """Playwright's sync API (the test extra installs it)."""
+    try:
+        from playwright import sync_api
+    except ImportError:
+        missing("playwright is not installed: pip install -e '.[test]'")
+    return sync_api
 
 
 class HostApp:
