@@ -40,7 +40,7 @@ def problem(exc: CrmPushError) -> str:
     cause = exc.__cause__  # a push stopped (RunAborted) because of a dead token
     reconnect = next((e for e in (exc, cause) if isinstance(e, ReconnectRequired)), None)
     if reconnect is not None:
-        return f"{reconnect.message}. Connect Attio again in Settings → Integrations."
+        return f"{reconnect.message.rstrip('.')}. Connect Attio again in Settings → Integrations."
     return str(exc)
 
 
@@ -87,7 +87,8 @@ def callback() -> Any:
         )
     except CrmPushError as exc:  # denied, a forged or replayed answer, a refused code
         # The message, without crm-push's next step (written for the app's developer).
-        flash(f"Attio was not connected: {exc.message}. Press Connect to try again.", "error")
+        why = exc.message.rstrip(".")
+        flash(f"Attio was not connected: {why}. Press Connect to try again.", "error")
     else:
         name = connection.workspace_name or connection.workspace_id
         flash(f"Attio is connected to the workspace {name}.", "ok")

@@ -68,13 +68,10 @@ def _row(line: Line[Visitor]) -> Row:
     visitor = line.item
     if visitor is None:
         return Row(line.line, _visitor_id(line), "(invalid input)", "")
-    person = visitor.person
-    label = (
-        " ".join(filter(None, (person.name, f"<{person.email}>" if person.email else "")))
-        or ("(no name)")
-        if person
-        else "(no person)"
-    )
+    person, label = visitor.person, "(no person)"
+    if person is not None:
+        email = f"<{person.email}>" if person.email else ""
+        label = " ".join(filter(None, (person.name, email))) or "(no name)"
     company = visitor.company
     company_text = (company.name or company.domain or "") if company else ""
     return Row(line.line, visitor.id, label, company_text)
