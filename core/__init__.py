@@ -50,6 +50,8 @@ _EXPORTS = {
     "SegmentMapping": "crm_push.inputs.segment",
     "read_segment": "crm_push.inputs.segment",
     "Pusher": "crm_push.push.pusher",
+    "BatchPusher": "crm_push.push.batch",
+    "pusher_for": "crm_push.push.batch",
     "ActionRunner": "crm_push.push.runner",
     "RunAborted": "crm_push.errors",
     "ActionResult": "crm_push.push.results",
@@ -79,6 +81,7 @@ __all__ = [
     "ActionSummary",
     "AmbiguousConnection",
     "Authorization",
+    "BatchPusher",
     "CapabilityMissing",
     "Company",
     "ConfigurationError",
@@ -122,6 +125,7 @@ __all__ = [
     "list_plugins",
     "load_destination",
     "parse_visitor",
+    "pusher_for",
     "read_jsonl",
     "read_records",
     "read_segment",
@@ -184,6 +188,7 @@ if TYPE_CHECKING:
     )
     from crm_push.models.oauth import OAuthSettings
     from crm_push.oauth import Authorization
+    from crm_push.push.batch import BatchPusher, pusher_for
     from crm_push.push.pusher import Pusher
     from crm_push.push.results import ActionResult, ActionSummary, RunSummary, VisitorResult
     from crm_push.push.runner import ActionRunner

@@ -4,7 +4,9 @@ The optional hooks `assert_record`, `identify_user` and `group_workspace` are Se
 actions in CRM-neutral words; a destination without one simply cannot do it, and
 `Destination.implements(name)` says so. The optional hooks `current_credentials`,
 `request_stats` and `close` serve the connection lifecycle that `Session` runs;
-`oauth_settings` and `oauth_credentials` give `crm_push.oauth` a CRM's OAuth particulars.
+`oauth_settings` and `oauth_credentials` give `crm_push.oauth` a CRM's OAuth particulars. The
+optional batch hooks (`BATCH_HOOKS`) serve destinations with batch endpoints: a destination
+implements all five or none, and the pusher then pushes visitors in batches.
 
 Every hook but `close` is `firstresult=True`: each destination has its own PluginManager, so
 exactly one implementation answers. Arguments are keyword arguments carrying core models;
@@ -18,19 +20,24 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:  # types only: importing the hooks (or a stub plugin) must not import pydantic
+    from crm_push.errors import CrmPushError
     from crm_push.models import (
         Company,
+        CompanyInput,
         Connection,
         ConnectOptions,
         Credentials,
         DisconnectResult,
         GroupResult,
         IdentifyResult,
+        LinkInput,
         Note,
+        NoteInput,
         NoteResult,
         OAuthSettings,
         Pending,
         Person,
+        PersonInput,
         RecordRef,
         UserIdentity,
         WorkspaceGroup,
@@ -53,7 +60,15 @@ OPTIONAL_HOOKS = (
     # The OAuth web flow (`crm_push.oauth`).
     "oauth_settings",
     "oauth_credentials",
+    # Batch endpoints (`BATCH_HOOKS`).
+    "batch_size",
+    "assert_companies",
+    "assert_people",
+    "associate_people",
+    "add_notes",
 )
+#: The batch hooks, in the order they fire for a batch: a destination implements all or none.
+BATCH_HOOKS = ("batch_size", "assert_companies", "assert_people", "associate_people", "add_notes")
 
 
 @hookspec(firstresult=True)
@@ -253,4 +268,76 @@ def oauth_credentials(answer: dict[str, Any]) -> Credentials:
     :param answer: the token endpoint's JSON object (never log it: it holds the tokens).
     :return: Credentials with the access token, and the refresh token and expiry if any.
     :raises ReconnectRequired: the answer carries no usable token.
+    """
+
+
+# -- batch endpoints: the batch hooks (`BATCH_HOOKS`), all five or none ---------------------
+
+
+@hookspec(firstresult=True)
+def batch_size(connection: Connection) -> int:
+    """Optional (a batch hook): the most inputs one call of a batch hook takes.
+
+    :param connection: the connection returned by `connect`.
+    :return: a positive number (HubSpot: 100); the pusher never passes more inputs at once.
+    """
+
+
+@hookspec(firstresult=True)
+def assert_companies(
+    connection: Connection, companies: list[CompanyInput]
+) -> dict[str, RecordRef | CrmPushError]:
+    """Optional (a batch hook): create or update companies, as `assert_company` does each.
+
+    :param connection: the connection returned by `connect`.
+    :param companies: inputs with distinct keys; each carries the company and its `existing`
+        and `pending`, with the meaning they have for `assert_company`.
+    :return: input key ⇒ its RecordRef, or the typed error for that input only (an
+        `InvalidInput(field=…)` for a company the CRM refused). A key left out fails its input.
+        Match the CRM's batch results to inputs by your own trace id or key, never by position.
+    :raises CrmPushError: for every input of the call (dead credentials, a transport error).
+    """
+
+
+@hookspec(firstresult=True)
+def assert_people(
+    connection: Connection, people: list[PersonInput]
+) -> dict[str, RecordRef | CrmPushError]:
+    """Optional (a batch hook): create or update people, as `assert_person` does each.
+
+    :param connection: the connection returned by `connect`.
+    :param people: inputs with distinct keys; each carries the person, the company already
+        written (or None), `existing` and `pending`, as for `assert_person`.
+    :return: input key ⇒ its RecordRef (the company's record id in `linked` when the write
+        linked it), or the typed error for that input only. A key left out fails its input.
+    :raises CrmPushError: for every input of the call.
+    """
+
+
+@hookspec(firstresult=True)
+def associate_people(
+    connection: Connection, links: list[LinkInput]
+) -> dict[str, RecordRef | CrmPushError]:
+    """Optional (a batch hook): link people to companies, as `associate` does each.
+
+    :param connection: the connection returned by `connect`.
+    :param links: inputs with distinct keys, each a person's and a company's record.
+    :return: input key ⇒ the person's RecordRef with the company's id in `linked`, or the
+        typed error for that input only. A key left out fails its input.
+    :raises CrmPushError: for every input of the call.
+    """
+
+
+@hookspec(firstresult=True)
+def add_notes(
+    connection: Connection, notes: list[NoteInput]
+) -> dict[str, NoteResult | CrmPushError]:
+    """Optional (a batch hook): put notes on records, at most once per `note.key`, as `add_note`.
+
+    :param connection: the connection returned by `connect`.
+    :param notes: inputs with distinct keys, each the parent record and the note (look for it
+        first when `note.may_exist` is true).
+    :return: input key ⇒ its NoteResult ("created", "existing" or "skipped" with a reason), or
+        the typed error for that input only. A key left out fails its input.
+    :raises CrmPushError: for every input of the call.
     """

@@ -194,10 +194,11 @@ class Session:
         return MarkerStore(self.name, self.connection.workspace_id, self.db_url)
 
     def pusher(self, *, workers: int = 1) -> Pusher:
-        """A `Pusher` for visitors on the live connection, with this workspace's markers."""
-        from crm_push.push.pusher import Pusher
+        """A `Pusher` for visitors on the live connection, with this workspace's markers (a
+        `BatchPusher` when the destination implements the batch hooks)."""
+        from crm_push.push.batch import pusher_for
 
-        return Pusher(self.destination, self.connection, self.markers(), workers=workers)
+        return pusher_for(self.destination, self.connection, self.markers(), workers=workers)
 
     def runner(self, *, workers: int = 1) -> ActionRunner:
         """An `ActionRunner` for records and Segment events on the live connection."""

@@ -248,9 +248,9 @@ def _runner(
     session: Session | None = None,
     markers: MarkerStore | None = None,
 ) -> Pusher | ActionRunner:
-    """The runner of a format: visitors go through the Pusher (with markers), the rest through
-    the ActionRunner."""
-    from crm_push.push.pusher import Pusher
+    """The runner of a format: visitors go through the Pusher (with markers; in batches when the
+    destination has batch hooks), the rest through the ActionRunner."""
+    from crm_push.push.batch import pusher_for
     from crm_push.push.runner import ActionRunner
 
     if input_format != "visitors":
@@ -258,7 +258,7 @@ def _runner(
     if markers is None:
         assert session is not None
         markers = session.markers()
-    return Pusher(destination, connection, markers, workers=workers)
+    return pusher_for(destination, connection, markers, workers=workers)
 
 
 def _plan(

@@ -6,9 +6,16 @@ from typing import Any
 
 import pluggy
 from crm_push import hookspecs
-from crm_push.errors import CapabilityMissing, NotImplementedYet, PluginLoadError
+from crm_push.errors import (
+    CapabilityMissing,
+    CrmPushError,
+    Fatal,
+    NotImplementedYet,
+    PluginLoadError,
+)
 from crm_push.models import Company, Person
 from crm_push.models.actions import GroupResult, IdentifyResult, UserIdentity, WorkspaceGroup
+from crm_push.models.batch import CompanyInput, LinkInput, NoteInput, PersonInput
 from crm_push.models.crm import (
     Connection,
     ConnectOptions,
@@ -27,7 +34,10 @@ OPTIONAL_ABILITIES = {
     "identify_user": "identify users",
     "group_workspace": "group workspaces",
     "oauth_settings": "connect through OAuth",
+    **dict.fromkeys(hookspecs.BATCH_HOOKS, "push in batches"),
 }
+#: What a batch hook answers for an input the destination left out of its answer.
+NO_ANSWER = "the destination gave no answer for it"
 
 
 def is_stub(plugin: object) -> bool:
@@ -52,6 +62,16 @@ class Destination:
                 f"destination {name!r} has an invalid hook implementation: {exc}",
                 next_step="fix the plugin's hook names and signatures (see docs/hooks.md)",
             ) from exc
+        batch = [hook for hook in hookspecs.BATCH_HOOKS if self.implements(hook)]
+        if batch and len(batch) < len(hookspecs.BATCH_HOOKS):
+            missing = [hook for hook in hookspecs.BATCH_HOOKS if hook not in batch]
+            raise PluginLoadError(
+                f"destination {name!r} implements the batch hooks {', '.join(batch)} but not "
+                f"{', '.join(missing)}: a destination implements all five batch hooks or none",
+                next_step="add the missing batch hooks, or remove the others (see docs/hooks.md)",
+            )
+        #: Whether this destination pushes in batches: it implements every hook of BATCH_HOOKS.
+        self.batch_capable = bool(batch)
 
     @property
     def status(self) -> str:
@@ -189,3 +209,80 @@ class Destination:
         """The token endpoint's answer read by the plugin; None when it leaves that to core."""
         result: Credentials | None = self.pm.hook.oauth_credentials(answer=answer)
         return result
+
+    # -- the batch hooks (a destination implements all of BATCH_HOOKS or none) -------------------
+
+    def batch_size(self, connection: Connection) -> int:
+        """The most inputs one batch call takes, as the destination says (at least 1)."""
+        size = self._call("batch_size", connection=connection)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise Fatal(
+                f"destination {self.name!r} gave batch_size {size!r}: it must be a positive "
+                "whole number",
+                next_step="fix the plugin's batch_size hook",
+            )
+        return size
+
+    def assert_companies(
+        self, connection: Connection, companies: list[CompanyInput]
+    ) -> dict[str, RecordRef | CrmPushError]:
+        """Every input's key ⇒ its RecordRef or the error for that input alone."""
+        return self._batch("assert_companies", connection, "companies", companies, RecordRef)
+
+    def assert_people(
+        self, connection: Connection, people: list[PersonInput]
+    ) -> dict[str, RecordRef | CrmPushError]:
+        """Every input's key ⇒ its RecordRef or the error for that input alone."""
+        return self._batch("assert_people", connection, "people", people, RecordRef)
+
+    def associate_people(
+        self, connection: Connection, links: list[LinkInput]
+    ) -> dict[str, RecordRef | CrmPushError]:
+        """Every input's key ⇒ the person's RecordRef or the error for that input alone."""
+        return self._batch("associate_people", connection, "links", links, RecordRef)
+
+    def add_notes(
+        self, connection: Connection, notes: list[NoteInput]
+    ) -> dict[str, NoteResult | CrmPushError]:
+        """Every input's key ⇒ its NoteResult or the error for that input alone."""
+        return self._batch("add_notes", connection, "notes", notes, NoteResult)
+
+    def _batch(
+        self,
+        hook: str,
+        connection: Connection,
+        argument: str,
+        inputs: list[Any],
+        answer: type[Any],
+    ) -> dict[str, Any]:
+        """Call a batch hook on at most `batch_size` inputs at a time, and answer every input:
+        a key the destination left out, or answered with something else than `answer` or a
+        CrmPushError, fails that input alone. An exception the hook raises is raised as is (it
+        applies to every input of the call)."""
+        keys = [item.key for item in inputs]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"{hook}: the inputs of one call must have distinct keys")
+        out: dict[str, Any] = {}
+        if not inputs:
+            return out
+        size = self.batch_size(connection)
+        for start in range(0, len(inputs), size):
+            chunk = inputs[start : start + size]
+            answers = self._call(hook, connection=connection, **{argument: chunk})
+            if not isinstance(answers, dict):
+                raise Fatal(
+                    f"destination {self.name!r}: {hook} returned {type(answers).__name__}, "
+                    "not a dict keyed by input key",
+                    next_step=f"fix the plugin's {hook} hook",
+                )
+            for item in chunk:
+                got = answers.get(item.key)
+                if got is None:
+                    got = Fatal(NO_ANSWER, next_step="push the visitor again")
+                elif not isinstance(got, answer | CrmPushError):
+                    got = Fatal(
+                        f"the destination answered {type(got).__name__}, not {answer.__name__}",
+                        next_step=f"fix the plugin's {hook} hook",
+                    )
+                out[item.key] = got
+        return out

@@ -111,12 +111,15 @@ class HttpClient:
         auth: httpx.Auth | None = None,
         secrets: Callable[[], Iterable[str]] | None = None,
         max_throttle_wait: float = MAX_THROTTLE_WAIT,
+        throttle_wait: Callable[[httpx.Response], float | None] | None = None,
     ) -> None:
         """`auth`: an httpx auth flow (e.g. a bearer token that refreshes itself on a 401).
         `secrets`: gives the secrets to scrub from messages besides the headers' — asked
         each time, so an auth flow's renewed token is scrubbed too.
         `max_throttle_wait`: the total seconds one request may wait out 429s (which never
-        count as retries) before RetryLater."""
+        count as retries) before RetryLater.
+        `throttle_wait`: how long a 429 without Retry-After asks to wait, read from the
+        response by the plugin (e.g. from a body naming the limit hit); None: 1 s."""
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self.limits = limits
@@ -128,6 +131,7 @@ class HttpClient:
         self.stats = HttpStats()
         self._error_for = error_for
         self._is_retriable = is_retriable
+        self._throttle_wait = throttle_wait
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._secrets = secrets_in(headers or {})
@@ -250,6 +254,8 @@ class HttpClient:
                 retry_after = response_retry_after(response)
                 if status == 429:
                     self.stats.add(throttled=1)
+                    if retry_after is None and self._throttle_wait is not None:
+                        retry_after = self._throttle_wait(response)
                     wait = DEFAULT_THROTTLE_WAIT if retry_after is None else retry_after
                     if self.limits is not None:
                         self.limits.pause(kind, wait)  # stop the other threads hammering too

@@ -1,8 +1,9 @@
 """The push job: a batch of visitors for one destination and workspace.
 
 A job connects with the stored connection of its workspace (never an environment token) and
-pushes its visitors through the same `Pusher` as `crm-push push`, so markers make a re-run of a
-job (a retry, a job taken over from a killed worker) skip what was already written.
+pushes its visitors through the same pusher as `crm-push push` (chosen by `pusher_for`), so
+markers make a re-run of a job (a retry, a job taken over from a killed worker) skip what was
+already written.
 
 - A visitor that fails is recorded in `crm_push_job_failures`; the job succeeds.
 - A transient error (`RetryLater`, after the HTTP client's own retries) reschedules the whole
@@ -135,7 +136,7 @@ def run_job(
     from crm_push.inputs.lines import Line
     from crm_push.inputs.visitors import parse_visitor
     from crm_push.jobs.failures import record_failures, stopped
-    from crm_push.push.pusher import Pusher
+    from crm_push.push.batch import pusher_for
     from crm_push.session import Session
 
     entries = [(int(v["line"]), v["visitor"]) for v in visitors]
@@ -159,7 +160,7 @@ def run_job(
         except ReconnectRequired as exc:
             return _stop(db_url, destination, workspace, job_id, str(exc), all_failed)
         watched = _Watched(session.destination)
-        pusher = Pusher(watched, connection, session.markers(), workers=JOB_WORKERS)  # type: ignore[arg-type]
+        pusher = pusher_for(watched, connection, session.markers(), workers=JOB_WORKERS)  # type: ignore[arg-type]
         lines = [
             Line(line=line, raw="", item=parse_visitor(data, line=line)) for line, data in entries
         ]

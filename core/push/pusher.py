@@ -62,6 +62,8 @@ class _Visit:
         self.writes = 0
         self.note: NoteOutcome | None = None
         self.note_reason: str | None = None
+        #: Markers of confirmed steps not yet written (see `Pusher._record`).
+        self.unsaved: dict[str, tuple[str, RecordRef | None]] = {}
 
 
 class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
@@ -103,18 +105,13 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         """Push one visitor. Never raises for a visitor's own failure; see VisitorResult."""
         state = _Visit(visitor, self.markers.for_visitor(visitor.id))
         try:
-            company = self._company(state, visitor.company) if visitor.company else None
-            if visitor.person:
-                person = self._person(state, "person", visitor.person, company)
-                if visitor.visit and visitor.person.email:
-                    self._note(state, person)
-            if visitor.visit and not (visitor.person and visitor.person.email):
-                # A note goes on a person found by email: say why this visit gets none.
-                state.note = "skipped"
-                state.note_reason = NO_EMAIL if visitor.person else NO_PERSON
-            for contact in visitor.key_contacts:
-                # Keyed by email, else by name: reordering the list must not duplicate anyone.
-                self._person(state, f"contact:{contact.email or contact.name}", contact, company)
+            try:
+                self._steps(state, visitor)
+            except BaseException:
+                with contextlib.suppress(Exception):  # the database away too: steps again
+                    self._save(state)
+                raise
+            self._save(state)
         except ReconnectRequired as exc:
             raise self._stop(str(exc)) from exc
         except _Deferred as exc:
@@ -147,6 +144,20 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             writes=state.writes,
         )
 
+    def _steps(self, state: _Visit, visitor: Visitor) -> None:
+        company = self._company(state, visitor.company) if visitor.company else None
+        if visitor.person:
+            person = self._person(state, "person", visitor.person, company)
+            if visitor.visit and visitor.person.email:
+                self._note(state, person)
+        if visitor.visit and not (visitor.person and visitor.person.email):
+            # A note goes on a person found by email: say why this visit gets none.
+            state.note = "skipped"
+            state.note_reason = NO_EMAIL if visitor.person else NO_PERSON
+        for contact in visitor.key_contacts:
+            # Keyed by email, else by name: reordering the list must not duplicate anyone.
+            self._person(state, f"contact:{contact.email or contact.name}", contact, company)
+
     def _failed(
         self, state: _Visit, line: int | None, reason: str, field: str | None
     ) -> VisitorResult:
@@ -160,8 +171,26 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             writes=state.writes,
         )
 
-    def _record(self, state: _Visit, part: str, payload: str, ref: RecordRef | None) -> None:
-        self.markers.record(state.visitor.id, part, payload=payload, ref=ref)
+    def _record(
+        self,
+        state: _Visit,
+        part: str,
+        payload: str,
+        ref: RecordRef | None,
+        *,
+        later: bool = False,
+    ) -> None:
+        """Record the marker of a confirmed step. `later`: with the visitor's next marker, at the
+        latest when its push ends (one statement for a company, person and link); only for
+        idempotent steps (by domain, by email), which a crash before then simply repeats."""
+        state.unsaved[part] = (payload, ref)
+        if not later:
+            self._save(state)
+
+    def _save(self, state: _Visit) -> None:
+        if state.unsaved:
+            unsaved, state.unsaved = state.unsaved, {}
+            self.markers.record_parts(state.visitor.id, unsaved)
 
     def _unchanged(self, state: _Visit, part: str, payload: str) -> RecordRef | None:
         marker = state.markers.get(part)
@@ -174,7 +203,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         ref = self._unchanged(state, "company", payload)
         if ref is None and company.domain:
             ref = self._shared_company(state, company, payload)
-            self._record(state, "company", payload, ref)
+            self._record(state, "company", payload, ref, later=True)
         elif ref is None:
             ref = self._keyless(
                 state,
@@ -299,7 +328,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             if person.email:  # asserted by email: idempotent, no claim
                 state.writes += 1
                 ref = self.destination.assert_person(self.connection, person, company=company)
-                self._record(state, part, payload, ref)
+                self._record(state, part, payload, ref, later=True)
             else:
                 ref = self._keyless(
                     state,

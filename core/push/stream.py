@@ -152,6 +152,20 @@ class Runner(ABC, Generic[Item, Res, Sum]):
         finally:
             PUSHING.reset(token)
 
+    def _results(
+        self, lines: Iterable[Line[Item]]
+    ) -> Generator[tuple[Line[Item], Res], None, None]:
+        """Each line with its result, in input order; raises RunAborted once the run stops.
+        Closing the generator drops the queued lines (the running ones finish)."""
+        return ordered_results(
+            lines,
+            self._one,
+            workers=self.workers,
+            stop=RunAborted,
+            keys=lambda line: self._keys(line.item) if line.item is not None else (),
+            name=self.thread_name,
+        )
+
     def run(
         self,
         lines: Iterable[Line[Item]],
@@ -167,14 +181,7 @@ class Runner(ABC, Generic[Item, Res, Sum]):
         target = self._target()
         where = f" {target}" if target else ""
         logger.info("push of %ss%s started, %s", self.noun, where, _plural(self.workers, "worker"))
-        results = ordered_results(
-            lines,
-            self._one,
-            workers=self.workers,
-            stop=RunAborted,
-            keys=lambda line: self._keys(line.item) if line.item is not None else (),
-            name=self.thread_name,
-        )
+        results = self._results(lines)
         try:
             for line, result in results:
                 summary.add(result)

@@ -16,6 +16,8 @@ import os
 import re
 import sqlite3
 import threading
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,6 +234,62 @@ def engine_for(url: str | None = None) -> sa.Engine:
         if read_only is not None:
             _read_only[resolved] = read_only
         return engine
+
+
+#: Connections kept open for a push's statements on PostgreSQL (as many more may open at once).
+SINGLE_POOL_SIZE = 16
+_single: weakref.WeakKeyDictionary[sa.Engine, sa.Engine] = weakref.WeakKeyDictionary()
+
+
+def single_statements(engine: sa.Engine) -> sa.Engine:
+    """The engine for statements that are atomic on their own (an upsert, an insert-if-absent,
+    a compare-and-swap UPDATE, a read): on PostgreSQL an engine in autocommit, with no BEGIN and
+    COMMIT around each (two more round trips, and most of a marker write's CPU) and its own
+    pool (setting autocommit on every checkout of a shared pool costs as much again);
+    elsewhere the engine itself (SQLite's transactions are local and cheap)."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    with _engines_lock:
+        single = _single.get(engine)
+        if single is None:
+            # A push's worker threads each hold a connection for a moment, often all at once:
+            # beyond `pool_size` a returned connection is closed, and connecting again (a new
+            # PostgreSQL backend each time) cost more than the statements themselves.
+            kwargs: dict[str, Any] = {
+                "isolation_level": "AUTOCOMMIT",
+                "pool_size": SINGLE_POOL_SIZE,
+                "max_overflow": SINGLE_POOL_SIZE,
+            }
+            if _libpq(engine.url) and "connect_timeout" not in engine.url.query:
+                kwargs["connect_args"] = {"connect_timeout": 10}
+            single = _single[engine] = sa.create_engine(engine.url, **kwargs)
+        return single
+
+
+def on_psycopg(engine: sa.Engine) -> bool:
+    """Whether `driver_cursor` applies: PostgreSQL through psycopg 3 (`%(name)s` parameters)."""
+    return engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+
+
+@contextlib.contextmanager
+def driver_cursor(engine: sa.Engine) -> Iterator[Any]:
+    """A cursor on a pooled connection of `engine`, for the few statements a push runs per
+    request or per visitor: SQLAlchemy's execution around a statement (connection, context and
+    result objects, events) costs several times the statement's own CPU. A driver error
+    invalidates the connection and is raised as SQLAlchemy's DBAPIError, as an execute would.
+    """
+    conn = engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+    except engine.dialect.loaded_dbapi.Error as exc:
+        conn.invalidate(exc)  # a broken connection must not go back to the pool
+        raise sa.exc.DBAPIError.instance("", None, exc, Exception) from exc
+    finally:
+        conn.close()  # back to the pool (a no-op once invalidated)
 
 
 def existing_engine(url: str | None = None) -> sa.Engine | None:

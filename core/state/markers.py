@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 import threading
@@ -32,9 +33,12 @@ import sqlalchemy as sa
 from crm_push.models.crm import RecordRef
 from crm_push.state.database import (
     company_markers_table,
+    driver_cursor,
     engine_for,
     existing_engine,
     markers_table,
+    on_psycopg,
+    single_statements,
 )
 from pydantic import AfterValidator, BaseModel
 
@@ -195,33 +199,57 @@ class _Write:
             .values({c: sa.bindparam(f"v_{c}") for c in values})
         )
         self._insert = sa.insert(table)
-        self._upserts: dict[str, Any] = {}  # by dialect; racing threads only build one twice
+        self._upserts: dict[tuple[str, int], Any] = {}  # by dialect and rows; races build twice
 
-    def _upsert(self, dialect: str) -> Any:
-        """A single-statement upsert where the database has one (SQLite, PostgreSQL)."""
-        if dialect not in self._upserts:
-            if dialect == "sqlite":
-                from sqlalchemy.dialects.sqlite import insert
-            elif dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
-            else:
-                self._upserts[dialect] = None
+    def _upsert(self, dialect: str, n: int) -> Any:
+        """A single-statement upsert of `n` rows where the database has one (SQLite,
+        PostgreSQL): one multi-row VALUES, its parameters named `<column>_<row>` (an
+        executemany costs a round trip or a pipeline per row). Written as text with typed
+        parameters: SQLAlchemy compiles a multi-row insert construct again on every call."""
+        key = (dialect, n)
+        if key not in self._upserts:
+            if dialect not in ("sqlite", "postgresql"):
+                self._upserts[key] = None
                 return None
-            stmt = insert(self.table)
-            self._upserts[dialect] = stmt.on_conflict_do_update(
-                index_elements=list(self.pk), set_={c: stmt.excluded[c] for c in self.values}
+            columns = (*self.pk, *self.values)
+            rows = ", ".join("(" + ", ".join(f":{c}_{i}" for c in columns) + ")" for i in range(n))
+            sql = (
+                f"INSERT INTO {self.table.name} ({', '.join(columns)}) VALUES {rows} "
+                f"ON CONFLICT ({', '.join(self.pk)}) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in self.values)
             )
-        return self._upserts[dialect]
+            params = [
+                sa.bindparam(f"{c}_{i}", type_=self.table.c[c].type)
+                for i in range(n)
+                for c in columns
+            ]
+            self._upserts[key] = sa.text(sql).bindparams(*params)
+        return self._upserts[key]
 
-    def __call__(self, conn: sa.Connection, row: dict[str, Any]) -> None:
-        upsert = self._upsert(conn.dialect.name)
+    def driver_sql(self, n: int) -> str:
+        """The upsert of `n` rows with psycopg's `%(name)s` parameters (see `driver_cursor`)."""
+        key = ("psycopg", n)
+        if key not in self._upserts:
+            text = str(self._upsert("postgresql", n).text)
+            self._upserts[key] = re.sub(r":(\w+)", r"%(\1)s", text)
+        return str(self._upserts[key])
+
+    @staticmethod
+    def params(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {f"{c}_{i}": v for i, row in enumerate(rows) for c, v in row.items()}
+
+    def __call__(self, conn: sa.Connection, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Upsert one row, or several (distinct keys) in one statement."""
+        rows = rows if isinstance(rows, list) else [rows]
+        upsert = self._upsert(conn.dialect.name, len(rows))
         if upsert is not None:
-            conn.execute(upsert, row)
+            conn.execute(upsert, self.params(rows))
             return
-        keys = {f"k_{c}": row[c] for c in self.pk}
-        values = {f"v_{c}": row[c] for c in self.values}
-        if conn.execute(self._update, {**keys, **values}).rowcount == 0:
-            conn.execute(self._insert, row)
+        for row in rows:
+            keys = {f"k_{c}": row[c] for c in self.pk}
+            values = {f"v_{c}": row[c] for c in self.values}
+            if conn.execute(self._update, {**keys, **values}).rowcount == 0:
+                conn.execute(self._insert, row)
 
 
 _t = markers_table
@@ -231,6 +259,11 @@ _FOR_VISITOR = sa.select(_t).where(
     _t.c.visitor_id == sa.bindparam("visitor_id"),
 )
 _ONE = _FOR_VISITOR.where(_t.c.part == sa.bindparam("part"))
+_COLUMNS = tuple(c.name for c in _t.columns)
+_FOR_VISITOR_SQL = (
+    f"SELECT {', '.join(_COLUMNS)} FROM {_t.name} WHERE destination = %(destination)s "
+    "AND workspace = %(workspace)s AND visitor_id = %(visitor_id)s"
+)
 _WRITE = _Write(
     _t,
     ("destination", "workspace", "visitor_id", "part"),
@@ -319,6 +352,10 @@ class MarkerStore:
         self.destination = destination
         self.workspace = workspace
         self.engine = engine_for(db_url)
+        #: For the statements of a push, each atomic on its own (see `single_statements`).
+        self._single = single_statements(self.engine)
+        #: PostgreSQL through psycopg: a visitor's read and marker writes go to the driver.
+        self._driver = on_psycopg(self.engine)
 
     def for_visitor(self, visitor_id: str) -> dict[str, Marker]:
         """All markers of one visitor, by part."""
@@ -327,7 +364,12 @@ class MarkerStore:
             "workspace": self.workspace,
             "visitor_id": visitor_id,
         }
-        with self.engine.connect() as conn:
+        if self._driver:
+            with driver_cursor(self._single) as cursor:
+                cursor.execute(_FOR_VISITOR_SQL, params)
+                found = [dict(zip(_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+            return {row["part"]: Marker(**row) for row in found}
+        with self._single.connect() as conn:
             rows = conn.execute(_FOR_VISITOR, params).mappings()
             return {row["part"]: Marker(**row) for row in rows}
 
@@ -339,7 +381,7 @@ class MarkerStore:
             "visitor_id": visitor_id,
             "part": part,
         }
-        with self.engine.connect() as conn:
+        with self._single.connect() as conn:
             row = conn.execute(_ONE, params).mappings().first()
         return Marker(**row) if row else None
 
@@ -354,21 +396,43 @@ class MarkerStore:
         state: str = "done",
     ) -> None:
         """Insert or replace the marker of one part of one visitor."""
-        row = {
-            "destination": self.destination,
-            "workspace": self.workspace,
-            "visitor_id": visitor_id,
-            "part": part,
-            "object": ref.object if ref else None,
-            "record_id": ref.record_id if ref else record_id,
-            "payload_hash": payload,
-            "state": state,
-            "pushed_at": dt.datetime.now(dt.UTC),
-            "owner": None,
-            "lease_until": None,
-        }
-        with self.engine.begin() as conn:
-            _WRITE(conn, row)
+        self.record_parts(visitor_id, {part: (payload, ref)}, record_id=record_id, state=state)
+
+    def record_parts(
+        self,
+        visitor_id: str,
+        parts: dict[str, tuple[str, RecordRef | None]],
+        *,
+        record_id: str | None = None,
+        state: str = "done",
+    ) -> None:
+        """Insert or replace the markers of several parts of one visitor (part ⇒ payload hash
+        and record) in one statement: a visitor's company, person and link, written together."""
+        if not parts:
+            return
+        now = dt.datetime.now(dt.UTC)
+        rows = [
+            {
+                "destination": self.destination,
+                "workspace": self.workspace,
+                "visitor_id": visitor_id,
+                "part": part,
+                "object": ref.object if ref else None,
+                "record_id": ref.record_id if ref else record_id,
+                "payload_hash": payload,
+                "state": state,
+                "pushed_at": now,
+                "owner": None,
+                "lease_until": None,
+            }
+            for part, (payload, ref) in parts.items()
+        ]
+        if self._driver:
+            with driver_cursor(self._single) as cursor:
+                cursor.execute(_WRITE.driver_sql(len(rows)), _WRITE.params(rows))
+            return
+        with self._single.begin() as conn:
+            _WRITE(conn, rows)
 
     # -- claims -------------------------------------------------------------------------------
 
@@ -413,7 +477,9 @@ class MarkerStore:
                 "owner": owner,
                 "lease_until": until,
             }
-            with self.engine.begin() as conn:
+            # Each statement is atomic on its own: the insert-if-absent, and the take-over is a
+            # compare and swap on the marker as read.
+            with self._single.begin() as conn:
                 if _insert_if_absent(conn, fresh):
                     return Claim(True)
                 row = conn.execute(_ONE, key).mappings().first()
@@ -499,7 +565,7 @@ class MarkerStore:
     def company(self, domain: str) -> CompanyMarker | None:
         """The company marker of one domain, or None."""
         params = {"destination": self.destination, "workspace": self.workspace, "domain": domain}
-        with self.engine.connect() as conn:
+        with self._single.connect() as conn:
             row = conn.execute(_COMPANY, params).mappings().first()
         return CompanyMarker(**row) if row else None
 
@@ -514,7 +580,7 @@ class MarkerStore:
             "payload_hash": payload,
             "pushed_at": dt.datetime.now(dt.UTC),
         }
-        with self.engine.begin() as conn:
+        with self._single.begin() as conn:
             _WRITE_COMPANY(conn, row)
 
     def companies(self, *, limit: int | None = None) -> builtins.list[CompanyMarker]:
@@ -545,6 +611,90 @@ class MarkerStore:
                 removed += conn.execute(query).rowcount
         return removed
 
+    # -- many at once (the batch pusher: one query or transaction per batch) -------------------
+
+    def for_visitors(self, visitor_ids: Iterable[str]) -> dict[str, dict[str, Marker]]:
+        """All markers of several visitors: visitor id ⇒ part ⇒ marker (every id present)."""
+        ids = list(dict.fromkeys(visitor_ids))
+        out: dict[str, dict[str, Marker]] = {vid: {} for vid in ids}
+        t = markers_table
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), _IN_CHUNK):
+                query = sa.select(t).where(
+                    t.c.destination == self.destination,
+                    t.c.workspace == self.workspace,
+                    t.c.visitor_id.in_(ids[start : start + _IN_CHUNK]),
+                )
+                for row in conn.execute(query).mappings():
+                    out[row["visitor_id"]][row["part"]] = Marker(**row)
+        return out
+
+    def companies_for(self, domains: Iterable[str]) -> dict[str, CompanyMarker]:
+        """The company markers of several domains, by domain (absent ones left out)."""
+        names = list(dict.fromkeys(domains))
+        out: dict[str, CompanyMarker] = {}
+        c = company_markers_table
+        with self.engine.connect() as conn:
+            for start in range(0, len(names), _IN_CHUNK):
+                query = sa.select(c).where(
+                    c.c.destination == self.destination,
+                    c.c.workspace == self.workspace,
+                    c.c.domain.in_(names[start : start + _IN_CHUNK]),
+                )
+                for row in conn.execute(query).mappings():
+                    out[row["domain"]] = CompanyMarker(**row)
+        return out
+
+    def record_many(self, writes: Iterable[MarkerWrite]) -> None:
+        """`record` and `record_company` for several confirmed writes, in one transaction."""
+        now = dt.datetime.now(dt.UTC)
+        with self.engine.begin() as conn:
+            for w in writes:
+                ref = w.ref
+                if w.domain is not None:
+                    assert ref is not None, "a company marker needs the company's record"
+                    _WRITE_COMPANY(
+                        conn,
+                        {
+                            "destination": self.destination,
+                            "workspace": self.workspace,
+                            "domain": w.domain,
+                            "object": ref.object,
+                            "record_id": ref.record_id,
+                            "payload_hash": w.payload,
+                            "pushed_at": now,
+                        },
+                    )
+                    continue
+                row = {
+                    **self._key(w.visitor_id, w.part),
+                    "object": ref.object if ref else None,
+                    "record_id": ref.record_id if ref else w.record_id,
+                    "payload_hash": w.payload,
+                    "state": "done",
+                    "pushed_at": now,
+                    "owner": None,
+                    "lease_until": None,
+                }
+                _WRITE(conn, row)
+
+
+#: How many ids one `IN (…)` query names (well under every database's parameter limit).
+_IN_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class MarkerWrite:
+    """One confirmed write for `MarkerStore.record_many`: a visitor's part (done), or with
+    `domain` set the company marker of that domain."""
+
+    visitor_id: str
+    part: str
+    payload: str
+    ref: RecordRef | None = None
+    record_id: str | None = None
+    domain: str | None = None
+
 
 class ReadOnlyMarkers(MarkerStore):
     """The markers as a dry run sees them: it reads what a real push would skip and writes no
@@ -558,8 +708,10 @@ class ReadOnlyMarkers(MarkerStore):
         tables = sa.inspect(engine).get_table_names() if engine is not None else []
         self.stored = markers_table.name in tables
         self.stored_companies = company_markers_table.name in tables
+        self._driver = False
         if engine is not None:
             self.engine = engine
+            self._single = single_statements(engine)
 
     def for_visitor(self, visitor_id: str) -> dict[str, Marker]:
         return super().for_visitor(visitor_id) if self.stored else {}
@@ -571,6 +723,9 @@ class ReadOnlyMarkers(MarkerStore):
         return super().list(limit=limit, visitor_id=visitor_id) if self.stored else []
 
     def record(self, visitor_id: str, part: str, **_: Any) -> None:
+        """Nothing: a dry run writes no marker."""
+
+    def record_parts(self, visitor_id: str, parts: Any, **_: Any) -> None:
         """Nothing: a dry run writes no marker."""
 
     def claim(
@@ -607,6 +762,17 @@ class ReadOnlyMarkers(MarkerStore):
 
     def remove_companies(self, domains: Iterable[str]) -> int:
         return 0
+
+    def for_visitors(self, visitor_ids: Iterable[str]) -> dict[str, dict[str, Marker]]:
+        if self.stored:
+            return super().for_visitors(visitor_ids)
+        return {vid: {} for vid in visitor_ids}
+
+    def companies_for(self, domains: Iterable[str]) -> dict[str, CompanyMarker]:
+        return super().companies_for(domains) if self.stored_companies else {}
+
+    def record_many(self, writes: Iterable[MarkerWrite]) -> None:
+        """Nothing: a dry run writes no marker."""
 
 
 class ClaimLeases:

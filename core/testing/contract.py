@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 from crm_push.destination.facade import Destination
-from crm_push.errors import CrmPushError
-from crm_push.hookspecs import CORE_HOOKS
+from crm_push.errors import CapabilityMissing, CrmPushError, ScopeMissing
+from crm_push.hookspecs import BATCH_HOOKS, CORE_HOOKS
 from crm_push.models import Company, Person, Visit, Visitor
+from crm_push.models.batch import CompanyInput, LinkInput, NoteInput, PersonInput
 from crm_push.models.crm import (
     Connection,
     ConnectOptions,
@@ -417,3 +418,216 @@ class DestinationContract:
         assert deletes_sent() == before, "a re-push deleted something: crm-push never deletes"
         destination.disconnect(connection)
         assert deletes_sent() == before, "disconnect deleted something: crm-push never deletes"
+
+    # -- the batch hooks (checked when the destination implements them) ---------------------
+
+    @pytest.fixture
+    def batch(self, destination: Destination) -> Destination:
+        """The destination, when it implements the batch hooks; else the test is skipped."""
+        if not destination.batch_capable:
+            pytest.skip(f"{destination.name} implements no batch hooks ({', '.join(BATCH_HOOKS)})")
+        return destination
+
+    def _answers(
+        self,
+        destination: Destination,
+        hook: str,
+        argument: str,
+        connection: Connection,
+        inputs: list[Any],
+    ) -> dict[str, Any]:
+        """The hook's own answer (not the facade's), checked: a dict naming every input's key,
+        each a result or a crm_push error."""
+        answers = getattr(destination.pm.hook, hook)(connection=connection, **{argument: inputs})
+        assert isinstance(answers, dict), f"{hook} returned {type(answers).__name__}, not a dict"
+        missing = [item.key for item in inputs if item.key not in answers]
+        assert not missing, f"{hook} left the inputs {missing} unanswered: answer every key"
+        for key, answer in answers.items():
+            assert not isinstance(answer, Exception) or isinstance(answer, CrmPushError), (
+                f"{hook} answered {key!r} with {type(answer).__name__}: use crm_push's errors"
+            )
+        return answers
+
+    def test_batch_size_is_positive(self, batch: Destination, connection: Connection) -> None:
+        size = batch.pm.hook.batch_size(connection=connection)
+        assert isinstance(size, int) and size >= 1, f"batch_size returned {size!r}"
+
+    def test_assert_companies_matches_on_domain_by_key(
+        self, batch: Destination, connection: Connection, unique: str
+    ) -> None:
+        inputs = [
+            CompanyInput(
+                key=f"c{n}",
+                company=Company(name=f"Batch {n} {unique}", domain=f"b{n}-{unique}.example"),
+            )
+            for n in range(3)
+        ]
+        first = self._answers(batch, "assert_companies", "companies", connection, inputs)
+        refs = {key: _ref(answer, "assert_companies") for key, answer in first.items()}
+        assert {r.outcome for r in refs.values()} == {"created"}, "new domains must be created"
+        assert len({r.record_id for r in refs.values()}) == 3, "three domains, three records"
+        # Answers are matched by key, never by position: the same inputs in another order.
+        again = self._answers(batch, "assert_companies", "companies", connection, inputs[::-1])
+        for key, answer in again.items():
+            assert _ref(answer, "assert_companies").record_id == refs[key].record_id, (
+                f"input {key!r} was answered with another input's record"
+            )
+
+    def test_assert_companies_updates_existing_and_finds_pending(
+        self, batch: Destination, connection: Connection, unique: str
+    ) -> None:
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        keyless = Company(name=f"Batch no domain {unique}")
+        pending = Company(name=f"Batch pending {unique}")
+        first = self._answers(
+            batch,
+            "assert_companies",
+            "companies",
+            connection,
+            [CompanyInput(key="a", company=keyless), CompanyInput(key="p", company=pending)],
+        )
+        made = {key: _ref(answer, "assert_companies") for key, answer in first.items()}
+        again = self._answers(
+            batch,
+            "assert_companies",
+            "companies",
+            connection,
+            [
+                CompanyInput(key="a", company=keyless, existing=made["a"]),
+                CompanyInput(key="p", company=pending, pending=Pending(since=since)),
+            ],
+        )
+        for key in ("a", "p"):
+            ref = _ref(again[key], "assert_companies")
+            assert ref.record_id == made[key].record_id, f"{key}: must not be duplicated"
+
+    def test_assert_people_links_inline_or_associate_people_does(
+        self, batch: Destination, connection: Connection, company: Company, unique: str
+    ) -> None:
+        (company_ref,) = self._answers(
+            batch,
+            "assert_companies",
+            "companies",
+            connection,
+            [CompanyInput(key="c", company=company)],
+        ).values()
+        company_ref = _ref(company_ref, "assert_companies")
+        people = [
+            PersonInput(
+                key=f"p{n}",
+                person=Person(email=f"b{n}-{unique}@{company.domain}"),
+                company=company_ref,
+            )
+            for n in range(2)
+        ] + [PersonInput(key="anon", person=Person(name=f"Batch anon {unique}"))]
+        first = self._answers(batch, "assert_people", "people", connection, people)
+        refs = {key: _ref(answer, "assert_people") for key, answer in first.items()}
+        assert len({r.record_id for r in refs.values()}) == 3
+        again = self._answers(batch, "assert_people", "people", connection, people[:2][::-1])
+        for key, answer in again.items():
+            assert _ref(answer, "assert_people").record_id == refs[key].record_id, (
+                f"input {key!r} was answered with another input's record"
+            )
+        links = [
+            LinkInput(key=key, person=refs[key], company=company_ref)
+            for key in ("p0", "p1")
+            if company_ref.record_id not in refs[key].linked
+        ]
+        if links:
+            linked = self._answers(batch, "associate_people", "links", connection, links)
+            for link in links:
+                ref = _ref(linked[link.key], "associate_people")
+                assert ref.record_id == link.person.record_id, "answer with the person's record"
+                assert company_ref.record_id in ref.linked, "associate_people must report the link"
+
+    def test_add_notes_once_per_key(
+        self, batch: Destination, connection: Connection, person: Person, unique: str
+    ) -> None:
+        (parent,) = self._answers(
+            batch, "assert_people", "people", connection, [PersonInput(key="p", person=person)]
+        ).values()
+        parent = _ref(parent, "assert_people")
+        note = self._note_for(person, unique)
+        first = self._answers(
+            batch, "add_notes", "notes", connection, [NoteInput(key="n", parent=parent, note=note)]
+        )
+        created = _note(first["n"])
+        assert created.status == "created", f"add_notes gave {created.status}: {created.reason}"
+        retry = NoteInput(key="n", parent=parent, note=note.model_copy(update={"may_exist": True}))
+        again = _note(self._answers(batch, "add_notes", "notes", connection, [retry])["n"])
+        assert again.status == "existing", "a note with the same key must be found, not re-added"
+
+    def test_add_notes_without_notes_capability_skips(
+        self,
+        batch: Destination,
+        connection: Connection,
+        connection_without_notes: Connection | None,
+        person: Person,
+        unique: str,
+    ) -> None:
+        if connection_without_notes is None:
+            pytest.skip("no connection_without_notes fixture for this destination")
+        (parent,) = self._answers(
+            batch, "assert_people", "people", connection, [PersonInput(key="p", person=person)]
+        ).values()
+        note = NoteInput(
+            key="n", parent=_ref(parent, "assert_people"), note=self._note_for(person, unique)
+        )
+        answer = self._answers(batch, "add_notes", "notes", connection_without_notes, [note])["n"]
+        if isinstance(answer, CrmPushError):  # ScopeMissing / CapabilityMissing skip it too
+            assert isinstance(answer, ScopeMissing | CapabilityMissing), answer
+            return
+        assert _note(answer).status == "skipped" and answer.reason
+
+    @pytest.mark.parametrize("kind", ["company", "person"])
+    def test_a_refused_input_fails_alone(
+        self,
+        batch: Destination,
+        connection: Connection,
+        request: pytest.FixtureRequest,
+        company: Company,
+        person: Person,
+        kind: str,
+    ) -> None:
+        value = request.getfixturevalue(f"rejected_{kind}")
+        if value is None:
+            pytest.skip(f"no rejected_{kind} fixture: give a {kind} your CRM refuses")
+        if kind == "company":
+            hook, argument = "assert_companies", "companies"
+            inputs: list[Any] = [
+                CompanyInput(key="bad", company=value),
+                CompanyInput(key="good", company=company),
+            ]
+        else:
+            hook, argument = "assert_people", "people"
+            inputs = [PersonInput(key="bad", person=value), PersonInput(key="good", person=person)]
+        answers = self._answers(batch, hook, argument, connection, inputs)
+        assert isinstance(answers["bad"], CrmPushError), (
+            f"{hook} answered the refused input with {answers['bad']!r}: answer it with the "
+            "crm_push error for that input (InvalidInput naming the field), do not raise"
+        )
+        _ref(answers["good"], hook)
+
+    def test_batch_push_twice_second_run_unchanged(
+        self,
+        batch: Destination,
+        connection: Connection,
+        visitors: list[Visitor],
+        markers_db_url: str,
+    ) -> None:
+        from crm_push.inputs.lines import Line
+        from crm_push.push.batch import BatchPusher
+
+        markers = MarkerStore(batch.name, connection.workspace_id, markers_db_url)
+        lines = [Line(line=n, raw="", item=v) for n, v in enumerate(visitors, 1)]
+        results: list[VisitorResult] = []
+        BatchPusher(batch, connection, markers).run(lines, lambda _, r: results.append(r))
+        for result in results:
+            _not_failed(result)
+            assert result.status == "created", f"visitor {result.visitor_id}: {result.status}"
+        results.clear()
+        BatchPusher(batch, connection, markers).run(lines, lambda _, r: results.append(r))
+        for result in results:
+            _not_failed(result)
+            assert result.status == "unchanged", f"visitor {result.visitor_id} was written again"
+            assert result.writes == 0

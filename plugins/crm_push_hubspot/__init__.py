@@ -9,7 +9,9 @@ Modules (every CRM package has the first seven, with the same names):
 - ``errors``: HubSpot's error bodies as typed errors naming the field.
 - ``records``: contacts upserted by email, companies by domain, keyless ones created once.
 - ``notes``: the visit note on the contact, found by its key before it is created.
-- ``limits``: the rate budget of each portal in this process.
+- ``batches``: batch calls, 100 inputs a request, answers matched by key, shared requests.
+- ``properties``: the unique company property ``crmpush_domain`` (the companies' upsert key).
+- ``limits``: the rate budget of each portal (core's shared one), from HubSpot's headers.
 - ``server``: a local HubSpot-compatible server for tests and demos (imports no crm_push).
 
 Nothing here ever sends DELETE to HubSpot. This module imports nothing, so ``server`` stays

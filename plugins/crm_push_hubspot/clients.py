@@ -7,24 +7,28 @@ search lags writes, so a record created a moment ago is found here, not by a sea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 
 import httpx
 from crm_push.errors import ReconnectRequired
-from crm_push.http import HttpClient, RateLimits
+from crm_push.http import Budget, HttpClient
 from crm_push.models import Connection, Credentials
 
 from .api import DEFAULT_API_VERSION, DEFAULT_BASE_URL, HubSpotClient
 from .errors import RECONNECT, error_for, is_retriable
-from .limits import portal_limits
+from .limits import KindBudget, portal_budget, throttle_wait
 from .oauth import TokenAuth, is_oauth
 
 #: What a cached client is for: (base URL, portal id, a hash of the token).
 Key = tuple[str, str, str]
+#: The most (portal, object type, key) writes remembered (least recently used forgotten).
+WRITES_KEPT = 100_000
 
 
 def _version() -> str:
@@ -65,12 +69,16 @@ class Clients:
         # One lock per (portal, object, key): two workers asserting the same company wait for
         # each other instead of both creating it.
         self._key_locks: dict[tuple[str, str, str], threading.Lock] = {}
+        # (portal, object type, key) -> (record id, the values sent): one write per domain in
+        # a run, whichever worker's batch holds it.
+        self._writes: OrderedDict[tuple[str, str, str], tuple[str, dict[str, str]]] = OrderedDict()
 
     def http(
-        self, base_url: str, token: str | TokenAuth, limits: RateLimits | None, max_retries: int = 5
+        self, base_url: str, token: str | TokenAuth, limits: Budget | None, max_retries: int = 5
     ) -> HttpClient:
-        """An HttpClient on HubSpot with its error mapping (the caller closes it); `token` a
-        static one, or an OAuth connection's auth, refreshed ahead of its expiry."""
+        """An HttpClient on HubSpot with its error mapping and its reading of a 429's body
+        (the caller closes it); `token` a static one, or an OAuth connection's auth, refreshed
+        ahead of its expiry."""
         static = isinstance(token, str)
         return HttpClient(
             base_url=base_url,
@@ -83,6 +91,7 @@ class Clients:
             user_agent=USER_AGENT,
             error_for=error_for,
             is_retriable=is_retriable,
+            throttle_wait=throttle_wait,
             transport=self.transport,
             sleep=self.sleep,
             name="HubSpot",
@@ -111,12 +120,14 @@ class Clients:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                limits = portal_limits(connection.workspace_id)
+                portal = portal_budget(connection)
                 secret = self._token(key, connection, token.get_secret_value())
                 client = self._clients[key] = HubSpotClient(
-                    self.http(key[0], secret, limits),
-                    self.http(key[0], secret, limits, max_retries=0),
+                    self.http(key[0], secret, KindBudget(portal)),
+                    self.http(key[0], secret, KindBudget(portal), max_retries=0),
                     self._versions.get(key, DEFAULT_API_VERSION),
+                    searches=self.http(key[0], secret, KindBudget(portal, search=True)),
+                    observe=portal.observe,
                 )
             return client
 
@@ -143,6 +154,38 @@ class Clients:
         with self._lock:
             return self._key_locks.setdefault((portal, object_type, key), threading.Lock())
 
+    @contextlib.contextmanager
+    def key_locks(self, portal: str, object_type: str, keys: Iterable[str]) -> Iterator[None]:
+        """Hold the locks of several keys, taken in sorted order so two batches sharing keys
+        cannot deadlock."""
+        with contextlib.ExitStack() as stack:
+            for key in sorted(set(keys)):
+                stack.enter_context(self.key_lock(portal, object_type, key))
+            yield
+
+    def last_write(
+        self, portal: str, object_type: str, key: str
+    ) -> tuple[str, dict[str, str]] | None:
+        """(record id, the values sent) of this process's last write of a key, or None."""
+        with self._lock:
+            found = self._writes.get((portal, object_type, key))
+            if found is not None:
+                self._writes.move_to_end((portal, object_type, key))
+            return found
+
+    def wrote(
+        self, portal: str, object_type: str, key: str, record_id: str, values: dict[str, str]
+    ) -> None:
+        with self._lock:
+            last = self._writes.get((portal, object_type, key))
+            if last is not None and last[0] == record_id:
+                values = {**last[1], **values}  # what HubSpot holds from this process's writes
+            self._writes[(portal, object_type, key)] = (record_id, dict(values))
+            self._writes.move_to_end((portal, object_type, key))
+            while len(self._writes) > WRITES_KEPT:
+                self._writes.popitem(last=False)
+            self._created[(portal, object_type, key)] = record_id
+
     def created(self, portal: str, object_type: str, key: str) -> str | None:
         with self._lock:
             return self._created.get((portal, object_type, key))
@@ -164,7 +207,7 @@ class Clients:
             clients = [c for k, c in self._clients.items() if k[1] == connection.workspace_id]
             totals = dict(self._checks.get(connection.workspace_id, {}))
         for client in clients:
-            for http in (client.http, client.once):
+            for http in client.clients:
                 for name, value in http.stats.as_dict().items():
                     totals[name] = totals.get(name, 0) + value
         return totals

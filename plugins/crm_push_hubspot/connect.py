@@ -26,7 +26,8 @@ from . import oauth
 from .api import DEFAULT_API_VERSION, DEFAULT_BASE_URL, REQUIRED_SCOPES, HubSpotClient
 from .clients import Clients
 from .errors import NO_TOKEN, RECONNECT, SettingError
-from .limits import from_env
+from .limits import check_settings
+from .properties import UNIQUE_DOMAIN, domain_property
 
 NAME = "hubspot"
 TOKEN_ENV = "HUBSPOT_ACCESS_TOKEN"
@@ -134,7 +135,7 @@ def connect(
     token, source = token_of(credentials, options)
     base_url = base_url_of(options)
     version = version_of(options)
-    from_env()  # a bad HUBSPOT_*_PER_SECOND is one error now, not one per visitor
+    check_settings()  # a bad HUBSPOT_REQUESTS_PER_… is one error now, not one per visitor
     creds = Credentials(access_token=SecretStr(token), token_type="bearer")
     if credentials is not None and oauth.is_oauth(credentials) and source == FROM_STORED:
         creds = credentials
@@ -195,6 +196,10 @@ def connect(
                 f"this portal has no contact property {LINKEDIN}: LinkedIn URLs "
                 "of people are not sent"
             )
+        # Companies upsert on a unique property where the token may make it (properties.py).
+        no_unique = domain_property(client, scopes)
+        if no_unique:
+            warnings.append(no_unique)
     finally:
         if details.get("portalId") is not None:
             clients.count_check(str(details["portalId"]), dict(http.stats.as_dict()))
@@ -205,7 +210,7 @@ def connect(
         workspace_name=f"HubSpot portal {portal}"
         + (f" ({details['uiDomain']})" if details.get("uiDomain") else ""),
         scopes=scopes or (),
-        capabilities=frozenset({"notes"}),
+        capabilities=frozenset({"notes"} | (set() if no_unique else {UNIQUE_DOMAIN})),
         warnings=tuple(warnings),
         credentials=creds,
         base_url=base_url,

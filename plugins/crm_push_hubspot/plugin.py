@@ -3,7 +3,8 @@
 Contacts are upserted by email, companies found by domain or created (`records`), linked by
 the default contact→company association (`associate`), and a visit note goes on the contact
 (`notes`). Connecting and disconnecting are `connect`'s; the clients, one per connection, are
-`clients'`. Nothing is ever deleted: no code path sends DELETE.
+`clients'`. The batch hooks do the same 100 records a request (`batch_size`). Nothing is
+ever deleted: no code path sends DELETE.
 """
 
 from __future__ import annotations
@@ -13,22 +14,28 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from crm_push.errors import CrmPushError
 from crm_push.hookspecs import hookimpl
 from crm_push.models import (
     Company,
+    CompanyInput,
     Connection,
     ConnectOptions,
     Credentials,
     DisconnectResult,
+    LinkInput,
     Note,
+    NoteInput,
     NoteResult,
     OAuthSettings,
     Pending,
     Person,
+    PersonInput,
     RecordRef,
 )
 
-from . import connect, notes, oauth, records
+from . import batches, connect, oauth, records
+from . import notes as notes_module
 from .api import HubSpotClient
 from .clients import Clients
 
@@ -124,4 +131,39 @@ class HubSpotDestination:
     @hookimpl
     def add_note(self, connection: Connection, parent: RecordRef, note: Note) -> NoteResult:
         """A note per visit key on the contact, found first when it may exist."""
-        return notes.add_note(self._clients, connection, parent, note)
+        return notes_module.add_note(self._clients, connection, parent, note)
+
+    # -- batches (100 records a request) ----------------------------------------------------
+
+    @hookimpl
+    def batch_size(self, connection: Connection) -> int:
+        """HubSpot's object batches take 100 inputs."""
+        return batches.size(connection)
+
+    @hookimpl
+    def assert_companies(
+        self, connection: Connection, companies: list[CompanyInput]
+    ) -> dict[str, RecordRef | CrmPushError]:
+        """By domain, each written once (upserted on crmpush_domain where it exists)."""
+        return records.assert_companies(self._clients, connection, companies)
+
+    @hookimpl
+    def assert_people(
+        self, connection: Connection, people: list[PersonInput]
+    ) -> dict[str, RecordRef | CrmPushError]:
+        """Upserted by email; without one, created once (linked inline) or updated."""
+        return records.assert_people(self._clients, connection, people)
+
+    @hookimpl
+    def associate_people(
+        self, connection: Connection, links: list[LinkInput]
+    ) -> dict[str, RecordRef | CrmPushError]:
+        """Default contact→company associations, in one batch call."""
+        return records.associate_people(self._clients, connection, links)
+
+    @hookimpl
+    def add_notes(
+        self, connection: Connection, notes: list[NoteInput]
+    ) -> dict[str, NoteResult | CrmPushError]:
+        """Visit notes on the contacts, in one batch create."""
+        return notes_module.add_notes(self._clients, connection, notes)

@@ -180,4 +180,4 @@ def test_cli_serves_until_interrupted() -> None:
         assert me.json()["active"] is True
     finally:
         proc.send_signal(2)  # SIGINT, as Ctrl-C
-        assert proc.wait(timeout=5) == 0
+        assert proc.wait(timeout=30) == 0  # generous: a loaded machine is slow to stop

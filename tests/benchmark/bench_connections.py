@@ -110,7 +110,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=3000)
     parser.add_argument("--baseline", type=int, default=None, help="connections for the baseline")
+    parser.add_argument("--quick", action="store_true", help="500 connections")
     args = parser.parse_args()
+    if args.quick:
+        args.connections = 500
     n = args.connections
     cache = attio_clients.Clients(cache_size=4 * n)  # all kept open: the cost of each
     print(f"cache size {attio_clients.CACHE_SIZE}: at most that many clients stay open")

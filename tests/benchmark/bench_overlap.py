@@ -246,7 +246,10 @@ def main() -> None:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     parser.add_argument("--start", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="300 visitors")
     args = parser.parse_args()
+    if args.quick:
+        args.visitors, args.companies = 300, 60
     if args.child:
         child(args)
         return

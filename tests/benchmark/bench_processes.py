@@ -196,7 +196,10 @@ def main() -> None:
     p.add_argument("--latency", type=float, default=0.05, help="server latency, seconds")
     p.add_argument("--db", default=None, help="a PostgreSQL server URL (default: SQLite files)")
     p.add_argument("--modes", default="process,shared")
+    p.add_argument("--quick", action="store_true", help="300 visitors over 60 companies")
     args = p.parse_args()
+    if args.quick:
+        args.visitors, args.companies = 300, 60
     if args.command == "worker":
         result = run_worker(
             args.url, args.db, args.input, args.index, args.count, args.workers, args.token

@@ -13,7 +13,7 @@ from crm_push.testing import DestinationContract, count_vanished
 from crm_push_jsoncrm import JsonCRM
 
 from contract.helpers import EXAMPLE
-from support.filecrm import FileCRM
+from support.filecrm import BatchFileCRM, FileCRM
 
 
 def _ids_in(path: Path) -> Callable[[], list[str]]:
@@ -68,4 +68,16 @@ class TestFileCRMContract(DestinationContract):
 
 
 class TestFileCRMWithoutInlineLinkContract(TestFileCRMContract):
+    inline_link = False
+
+
+class TestBatchFileCRMContract(TestFileCRMContract):
+    """FileCRM with the batch hooks: the batch part of the contract runs too."""
+
+    @pytest.fixture
+    def destination(self, crm_file: Path) -> Destination:
+        return Destination("batchfilecrm", BatchFileCRM(crm_file, inline_link=self.inline_link))
+
+
+class TestBatchFileCRMWithoutInlineLinkContract(TestBatchFileCRMContract):
     inline_link = False

@@ -17,7 +17,7 @@ from crm_push.testing import STUB_REASON, DestinationContract
 
 from contract.helpers import EXAMPLE, Outcome, run_pytest
 
-CONTRACT_TESTS = 18  # test functions and parametrized cases of DestinationContract
+CONTRACT_TESTS = 27  # test functions and parametrized cases of DestinationContract
 
 
 def _by_class(outcomes: dict[str, Outcome]) -> dict[str, dict[str, Outcome]]:
@@ -35,9 +35,9 @@ def _write(folder: Path, source: str) -> Path:
 
 
 def test_contract_has_the_expected_checks() -> None:
-    # Keeps CONTRACT_TESTS honest: two tests are parametrized over company/person.
+    # Keeps CONTRACT_TESTS honest: three tests are parametrized over company/person.
     names = [n for n in dir(DestinationContract) if n.startswith("test_")]
-    assert len(names) + 2 == CONTRACT_TESTS
+    assert len(names) + 3 == CONTRACT_TESTS
 
 
 def _installed_stubs() -> list[str]:
@@ -95,7 +95,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from crm_push import ConnectOptions, Destination, NoteResult, RecordRef, hookimpl
+from crm_push import ConnectOptions, CrmPushError, Destination, NoteResult, RecordRef, hookimpl
 from crm_push.testing import DestinationContract, count_vanished
 from crm_push_jsoncrm import JsonCRM
 
@@ -158,6 +158,61 @@ class DeletesOnDisconnect(JsonCRM):
         return super().disconnect(connection)
 
 
+class Batches(JsonCRM):
+    # JsonCRM with the batch hooks, each delegating to the per-record hook per input.
+
+    def _each(self, inputs, write):
+        answers = {}
+        for item in inputs:
+            try:
+                answers[item.key] = write(item)
+            except CrmPushError as exc:
+                answers[item.key] = exc
+        return self._answer(inputs, answers)
+
+    def _answer(self, inputs, answers):
+        return answers
+
+    @hookimpl
+    def batch_size(self, connection):
+        return 10
+
+    @hookimpl
+    def assert_companies(self, connection, companies):
+        return self._each(companies, lambda c: self.assert_company(
+            connection, c.company, c.existing, c.pending))
+
+    @hookimpl
+    def assert_people(self, connection, people):
+        return self._each(people, lambda p: self.assert_person(
+            connection, p.person, p.company, p.existing, p.pending))
+
+    @hookimpl
+    def associate_people(self, connection, links):
+        return self._each(links, lambda l: self.associate(connection, l.person, l.company))
+
+    @hookimpl
+    def add_notes(self, connection, notes):
+        return self._each(notes, lambda n: self.add_note(connection, n.parent, n.note))
+
+
+class AnswersByPosition(Batches):
+    def _answer(self, inputs, answers):
+        # The CRM's results taken in the order the inputs were sorted: by position, not key.
+        ordered = sorted(inputs, key=lambda item: item.key)
+        return {item.key: answers[o.key] for item, o in zip(inputs, ordered)}
+
+
+class ForgetsAnInput(Batches):
+    def _answer(self, inputs, answers):
+        return {k: v for k, v in answers.items() if k != inputs[-1].key}
+
+
+class RaisesForARefusal(Batches):
+    def _each(self, inputs, write):
+        return {item.key: write(item) for item in inputs}  # one refusal raises for the call
+
+
 class TestDuplicatesCompanies(Base):
     plugin = DuplicatesCompanies
 
@@ -182,6 +237,28 @@ class TestReturnsDicts(Base):
 
 class TestDeletesOnDisconnect(Base):
     plugin = DeletesOnDisconnect
+
+
+class TestBatches(Base):
+    plugin = Batches
+
+
+class TestAnswersByPosition(Base):
+    plugin = AnswersByPosition
+
+
+class TestForgetsAnInput(Base):
+    plugin = ForgetsAnInput
+
+
+class TestRaisesForARefusal(Base):
+    plugin = RaisesForARefusal
+
+    @pytest.fixture
+    def rejected_person(self):
+        from crm_push import Person
+
+        return Person(name="x" * 101)
 """
 
 # Each broken rule, the tests that must catch it, and words its failure message must contain.
@@ -214,6 +291,22 @@ EXPECTED_FAILURES = {
     },
     "TestDeletesOnDisconnect": {
         "test_nothing_is_deleted": "disconnect deleted something",
+    },
+    "TestBatches": {},  # the batch hooks done right: every test passes
+    "TestAnswersByPosition": {
+        "test_assert_companies_matches_on_domain_by_key": "answered with another input's record",
+        "test_assert_people_links_inline_or_associate_people_does": "another input's record",
+    },
+    "TestForgetsAnInput": {
+        "test_assert_companies_matches_on_domain_by_key": "unanswered: answer every key",
+        "test_assert_companies_updates_existing_and_finds_pending": "unanswered",
+        "test_assert_people_links_inline_or_associate_people_does": "unanswered",
+        "test_add_notes_once_per_key": "unanswered",
+        "test_add_notes_without_notes_capability_skips": "unanswered",
+        "test_batch_push_twice_second_run_unchanged": "the destination gave no answer for it",
+    },
+    "TestRaisesForARefusal": {
+        "test_a_refused_input_fails_alone[person]": "InvalidInput",
     },
 }
 

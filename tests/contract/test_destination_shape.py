@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from crm_push.destination.facade import Destination
-from crm_push.hookspecs import CORE_HOOKS, OPTIONAL_HOOKS
+from crm_push.hookspecs import BATCH_HOOKS, CORE_HOOKS, OPTIONAL_HOOKS
 
 # The file names every CRM package shares.
 TEMPLATE = {"plugin.py", "connect.py", "clients.py", "api.py", "errors.py", "records.py"}
@@ -52,14 +52,17 @@ PACKAGES = [
         "AttioDestination",
         frozenset({"limits.py", "actions.py", "attributes.py", "convert.py", "token.py"})
         | {"oauth.py", "demo.py"},
-        frozenset(CORE_HOOKS) | set(OPTIONAL_HOOKS),
+        frozenset(CORE_HOOKS) | (set(OPTIONAL_HOOKS) - set(BATCH_HOOKS)),  # one at a time
     ),
     Package(
         "hubspot",
         "crm_push_hubspot",
         "HubSpotDestination",
-        frozenset({"limits.py", "oauth.py"}),
-        frozenset(CORE_HOOKS) | LIFECYCLE | {"oauth_settings", "oauth_credentials"},
+        frozenset({"limits.py", "oauth.py", "batches.py", "properties.py"}),
+        frozenset(CORE_HOOKS)
+        | LIFECYCLE
+        | {"oauth_settings", "oauth_credentials"}
+        | set(BATCH_HOOKS),  # 100 records a request
     ),
 ]
 pytestmark = pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)

@@ -152,4 +152,9 @@ def test_example_plugin_installs_and_runs_through_its_entry_point(
     proc, outcomes = run_pytest(source, python=python, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert outcomes, "no tests ran"
-    assert all(o.status == "passed" for o in outcomes.values()), proc.stdout
+    # The batch part of the contract is skipped: the example has no batch hooks.
+    assert all(
+        o.status == "passed" or (o.status == "skipped" and "no batch hooks" in o.message)
+        for o in outcomes.values()
+    ), proc.stdout
+    assert any(o.status == "passed" for o in outcomes.values())

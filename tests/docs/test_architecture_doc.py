@@ -26,6 +26,16 @@ def test_every_core_folder_and_module_is_described() -> None:
     assert _table_rows("## `core/`") == _core_entries()
 
 
+def test_every_module_of_push_and_models_is_described() -> None:
+    modules = {
+        f"{folder}/{p.name}"
+        for folder in ("push", "models")
+        for p in (ROOT / "core" / folder).glob("*.py")
+        if p.name != "__init__.py"
+    }
+    assert _table_rows("## `core/push/` and `core/models/`") == modules
+
+
 def test_core_top_level_holds_only_the_six_files() -> None:
     files = {p.name for p in (ROOT / "core").glob("*.py")}
     assert files == {

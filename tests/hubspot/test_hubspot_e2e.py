@@ -117,3 +117,128 @@ def test_cli_connect_without_a_scope_names_it(
         )
     assert result.exit_code == 1
     assert "crm.objects.companies.write" in result.output and "pat-narrow" not in result.output
+
+
+def _rich_file(path: Path) -> list[dict[str, Any]]:
+    """Mixed-case emails, `https://www.` domains, single-token names, people without email,
+    companies without domain, key contacts, visits; many visitors sharing a few companies."""
+    visitors: list[dict[str, Any]] = [
+        {
+            "id": "ann",
+            "person": {"email": "Ann.Lee@ACME.com", "name": "Ann Lee", "job_title": "CTO"},
+            "company": {"name": "Acme", "domain": "https://www.acme.com/pricing"},
+            "visit": {"visited_at": "2026-11-20T10:00:00Z", "pages": ["/pricing"]},
+            "key_contacts": [
+                {"email": "CFO@Acme.com", "name": "Sam Roe", "job_title": "CFO"},
+                {"email": "ceo@acme.com", "name": "Madonna"},
+            ],
+        },
+        {
+            "id": "bo",
+            "person": {"email": "bo@acme.com", "name": "Bo"},
+            "company": {"domain": "acme.com"},
+            "visit": {"visited_at": "2026-11-21T09:30:00Z", "pages": ["/docs"]},
+        },
+        {
+            "id": "anon",
+            "person": {"name": "Anonymous Reader"},
+            "company": {"name": "No Domain Co"},
+            "visit": {"visited_at": "2026-11-22T08:00:00Z", "pages": ["/careers"]},
+        },
+        {"id": "globex", "company": {"name": "Globex", "domain": "HTTPS://WWW.Globex.IO/"}},
+    ]
+    for i in range(48):
+        visitors.append(
+            {
+                "id": f"v{i}",
+                "person": {"email": f"Person{i}@Shared{i % 6}.Example", "name": f"Pat P{i}"},
+                "company": {
+                    "name": f"Shared {i % 6}",
+                    "domain": f"https://www.shared{i % 6}.example",
+                },
+                "visit": {"visited_at": f"2026-11-{1 + i % 20:02d}T12:00:00Z", "pages": ["/"]},
+            }
+        )
+    path.write_text("".join(json.dumps(v) + "\n" for v in visitors))
+    return visitors
+
+
+NO_SCHEMAS = tuple(s for s in server.DEFAULT_SCOPES if s != "crm.schemas.companies.write")
+
+
+@pytest.mark.parametrize("schemas", [True, False], ids=["unique-property", "search-fallback"])
+def test_cli_push_of_a_feature_rich_file_with_8_workers_then_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schemas: bool
+) -> None:
+    path = tmp_path / "rich.jsonl"
+    _rich_file(path)
+    scopes = server.DEFAULT_SCOPES if schemas else NO_SCHEMAS
+    tokens = {server.DEFAULT_TOKEN: server.TokenInfo(scopes=scopes)}
+    with server.HubSpotServer(search_lag=2.0, ten_secondly_limit=None, tokens=tokens) as srv:
+        monkeypatch.setenv("HUBSPOT_BASE_URL", srv.base_url)
+        monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", server.DEFAULT_TOKEN)
+        db = ["--dest", "hubspot", "--db", f"sqlite:///{tmp_path / 'state.db'}"]
+        runner = CliRunner()
+        outputs = [runner.invoke(cli, [*db, "connect"]).output]
+        first = runner.invoke(cli, [*db, "push", "--json", "--workers", "8", str(path)])
+        outputs.append(first.output)
+        assert first.exit_code == 0, first.output
+        assert _summary(first.output)["failed"] == 0
+
+        contacts = {c.get("email") or c["firstname"]: c for c in srv.objects("contacts")}
+        emails = {f"person{i}@shared{i % 6}.example" for i in range(48)}
+        assert set(contacts) == emails | {
+            "ann.lee@acme.com",
+            "cfo@acme.com",
+            "ceo@acme.com",
+            "bo@acme.com",
+            "Anonymous",
+        }
+        assert (contacts["bo@acme.com"]["firstname"], contacts["bo@acme.com"].get("lastname")) == (
+            "Bo",
+            None,
+        )
+        assert contacts["ceo@acme.com"]["firstname"] == "Madonna"
+        assert contacts["cfo@acme.com"]["jobtitle"] == "CFO"
+        companies = srv.objects("companies")
+        by_domain = {c.get("domain") or c["name"]: c for c in companies}
+        assert len(companies) == len(by_domain)  # no company twice, despite lag and 8 workers
+        assert set(by_domain) == {
+            "acme.com",
+            "globex.io",
+            "No Domain Co",
+            *(f"shared{i}.example" for i in range(6)),
+        }
+        assert by_domain["acme.com"]["name"] == "Acme"
+        acme = by_domain["acme.com"]["id"]
+        for email in ("ann.lee@acme.com", "cfo@acme.com", "ceo@acme.com", "bo@acme.com"):
+            assert srv.associated("contacts", contacts[email]["id"], "companies") == [acme]
+        assert srv.associated("contacts", contacts["Anonymous"]["id"], "companies") == [
+            by_domain["No Domain Co"]["id"]
+        ]
+        for i in range(48):
+            contact = contacts[f"person{i}@shared{i % 6}.example"]["id"]
+            assert srv.associated("contacts", contact, "companies") == [
+                by_domain[f"shared{i % 6}.example"]["id"]
+            ]
+        # One note per visit of a contact with an email (none for the anonymous reader).
+        notes = {n["id"]: n for n in srv.objects("notes")}
+        assert len(notes) == 2 + 48
+        (ann_note,) = srv.associated("contacts", contacts["ann.lee@acme.com"]["id"], "notes")
+        assert notes[ann_note]["hs_timestamp"] == "2026-11-20T10:00:00.000Z"
+        assert srv.associated("contacts", contacts["Anonymous"]["id"], "notes") == []
+        # Batches: far fewer requests than visitors.
+        crm = [r for r in srv.requests if r.path.startswith(("/crm/objects", "/crm/assoc"))]
+        assert len(crm) < len(contacts) / 2
+        assert ("crmpush_domain" in by_domain["acme.com"]) is schemas
+
+        srv.clear_requests()
+        second = runner.invoke(cli, [*db, "push", "--json", "--workers", "8", str(path)])
+        outputs.append(second.output)
+        assert second.exit_code == 0 and _summary(second.output)["writes"] == 0
+        writes = [r for r in srv.requests if r.method in ("POST", "PUT", "PATCH")]
+        assert [r.path for r in writes if r.path.startswith("/crm/objects/2026-03/")] == []
+        assert len(srv.objects("companies")) == len(companies)
+        assert all(r.method != "DELETE" for r in srv.requests)
+    for output in outputs:
+        assert server.DEFAULT_TOKEN not in output

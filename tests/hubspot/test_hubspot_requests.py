@@ -1,23 +1,43 @@
 """respx pins the exact requests the HubSpot plugin sends: paths with the version, bodies,
-headers; and how HubSpot's answers become typed errors naming the field."""
+headers; how HubSpot's answers become typed errors naming the field; how batch answers are
+matched to inputs (by trace id or key, never by position); the search packing; the rate
+limits (a 429's body, the window learnt from the headers, the shared budget's kinds)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import respx
 from crm_push.errors import ConfigurationError, InvalidInput, ReconnectRequired, ScopeMissing
-from crm_push.models import Company, Connection, ConnectOptions, Credentials, Note, Person
+from crm_push.http import budget_for
+from crm_push.models import (
+    Company,
+    CompanyInput,
+    Connection,
+    ConnectOptions,
+    Credentials,
+    LinkInput,
+    Note,
+    NoteInput,
+    Person,
+    PersonInput,
+)
 from crm_push.models.crm import Pending, RecordRef
+from crm_push.state import budget as shared
 from pydantic import SecretStr
 
+from crm_push_hubspot import limits
 from crm_push_hubspot.connect import LINKEDIN
 from crm_push_hubspot.plugin import HubSpotDestination
+from crm_push_hubspot.records import domain_searches
 
 BASE = "https://api.hubapi.com"
 TOKEN = "pat-na1-test-token-0123456789"
@@ -64,6 +84,7 @@ def connect(
     api: respx.MockRouter,
     scopes: list[str] = SCOPES,
     properties: tuple[str, ...] = ("email", LINKEDIN),
+    unique: bool = True,
     **extra: str,
 ) -> Connection:
     api.get(f"/account-info/{extra.get('api_version', V)}/details").respond(
@@ -74,6 +95,9 @@ def connect(
     )
     api.get(f"/crm/properties/{extra.get('api_version', V)}/contacts").respond(
         json={"results": [{"name": n} for n in properties]}
+    )
+    api.get(f"/crm/properties/{extra.get('api_version', V)}/companies/crmpush_domain").respond(
+        json={"name": "crmpush_domain", "hasUniqueValue": unique}
     )
     return hubspot.connect(
         credentials=Credentials(access_token=SecretStr(TOKEN)),
@@ -174,6 +198,7 @@ def test_person_upserted_by_lowercased_email(
             {
                 "idProperty": "email",
                 "id": "jane@acme.com",
+                "objectWriteTraceId": "jane@acme.com",
                 "properties": {
                     "email": "jane@acme.com",
                     "firstname": "Jane",
@@ -208,7 +233,7 @@ def test_linkedin_url_left_out_when_the_portal_lacks_the_property(
 def test_company_searched_by_domain_then_created(
     hubspot: HubSpotDestination, api: respx.MockRouter
 ) -> None:
-    connection = connect(hubspot, api)
+    connection = connect(hubspot, api, unique=False)  # no unique property: search, create
     search = api.post(f"/crm/objects/{V}/companies/search").respond(
         json={"total": 0, "results": []}
     )
@@ -225,19 +250,33 @@ def test_company_searched_by_domain_then_created(
             {"filters": [{"propertyName": "domain", "operator": "IN", "values": ["acme.com"]}]}
         ],
         "properties": ["domain", "name"],
-        "limit": 10,
+        "limit": 200,
     }
     assert body(create) == {
-        "inputs": [{"properties": {"name": "Acme", "domain": "acme.com", "description": "Rockets"}}]
+        "inputs": [
+            {
+                "objectWriteTraceId": "d:acme.com",
+                "properties": {"name": "Acme", "domain": "acme.com", "description": "Rockets"},
+            }
+        ]
     }
-    # The same domain again in this process: no search (it may lag), an update of 501.
+    # The same domain again in this process: no search (it may lag), no write (the same data).
     update = api.post(f"/crm/objects/{V}/companies/batch/update").mock(
         return_value=batch([obj("501")])
     )
     again = hubspot.assert_company(
         connection=connection, company=company, existing=None, pending=None
     )
-    assert (again.record_id, again.outcome) == ("501", "updated")
+    assert (again.record_id, again.outcome) == ("501", "unchanged")
+    assert (search.call_count, create.call_count, update.call_count) == (1, 1, 0)
+    # With new data: an update of 501, still no search.
+    changed = hubspot.assert_company(
+        connection=connection,
+        company=company.model_copy(update={"description": "Anvils"}),
+        existing=None,
+        pending=None,
+    )
+    assert (changed.record_id, changed.outcome) == ("501", "updated")
     assert search.call_count == 1
     assert body(update)["inputs"][0]["id"] == "501"
 
@@ -247,7 +286,7 @@ def test_company_found_by_search_is_updated(
 ) -> None:
     connection = connect(hubspot, api)
     api.post(f"/crm/objects/{V}/companies/search").respond(
-        json={"total": 2, "results": [obj("900"), obj("77")]}
+        json={"total": 2, "results": [obj("900", domain="acme.com"), obj("77", domain="Acme.com")]}
     )
     update = api.post(f"/crm/objects/{V}/companies/batch/update").mock(
         return_value=batch([obj("77")])
@@ -256,7 +295,10 @@ def test_company_found_by_search_is_updated(
         connection=connection, company=Company(domain="acme.com"), existing=None, pending=None
     )
     assert ref.record_id == "77"  # the oldest of several
-    assert body(update) == {"inputs": [{"id": "77", "properties": {"domain": "acme.com"}}]}
+    # Adopted: its unique upsert key set, so later writes need no search.
+    assert body(update) == {
+        "inputs": [{"id": "77", "properties": {"domain": "acme.com", "crmpush_domain": "acme.com"}}]
+    }
 
 
 def test_keyless_contact_created_then_updated_through_its_marker(
@@ -270,7 +312,11 @@ def test_keyless_contact_created_then_updated_through_its_marker(
     first = hubspot.assert_person(
         connection=connection, person=person, company=None, existing=None, pending=None
     )
-    assert body(create) == {"inputs": [{"properties": {"firstname": "Ann", "lastname": "Lee"}}]}
+    assert body(create) == {
+        "inputs": [
+            {"objectWriteTraceId": "one", "properties": {"firstname": "Ann", "lastname": "Lee"}}
+        ]
+    }
     update = api.post(f"/crm/objects/{V}/contacts/batch/update").mock(
         return_value=batch([obj("301")])
     )
@@ -416,7 +462,7 @@ def test_validation_error_names_the_field(
 
 
 def test_a_207_error_is_typed(hubspot: HubSpotDestination, api: respx.MockRouter) -> None:
-    connection = connect(hubspot, api)
+    connection = connect(hubspot, api, unique=False)
     api.post(f"/crm/objects/{V}/companies/search").respond(json={"total": 0, "results": []})
     api.post(f"/crm/objects/{V}/companies/batch/create").respond(
         207,
@@ -492,3 +538,552 @@ def test_no_delete_is_ever_sent(hubspot: HubSpotDestination, api: respx.MockRout
     result = hubspot.disconnect(connection=connection)
     assert result.revoked is False and "Nothing in HubSpot was deleted" in result.message
     assert all(call.request.method != "DELETE" for call in api.calls)
+
+
+# -- batches ------------------------------------------------------------------------------------
+
+SEARCH = f"{OBJ}/companies/search"
+
+
+def sent(route: respx.Route, index: int = -1) -> Any:
+    return json.loads(route.calls[index].request.content)
+
+
+def answer(
+    results: list[dict[str, Any]], errors: list[dict[str, Any]] | None = None
+) -> httpx.Response:
+    body: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": "x",
+        "completedAt": "y",
+    }
+    if errors:
+        body.update(numErrors=len(errors), errors=errors)
+    return httpx.Response(207 if errors else 200, json=body)
+
+
+@pytest.fixture
+def slept() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def sleepy(slept: list[float]) -> Iterator[HubSpotDestination]:
+    dest = HubSpotDestination(sleep=slept.append)
+    yield dest
+    dest.close()
+
+
+def test_contacts_upsert_body_and_answers_matched_by_trace_id_not_position(
+    hubspot: HubSpotDestination, api: respx.MockRouter
+) -> None:
+    connection = connect(hubspot, api)
+    route = api.post(f"{OBJ}/contacts/batch/upsert").respond(
+        json={
+            "status": "COMPLETE",
+            # Reversed, and the second without its trace id: matched by its email instead.
+            "results": [
+                {"id": "2", "new": False, "objectWriteTraceId": "bo@globex.io", "properties": {}},
+                {"id": "1", "new": True, "properties": {"email": "ann@acme.com"}},
+            ],
+        }
+    )
+    answers = hubspot.assert_people(
+        connection=connection,
+        people=[
+            PersonInput(
+                key="k1", person=Person(email="Ann@ACME.com", name="Ann Lee", job_title="CFO")
+            ),
+            PersonInput(key="k2", person=Person(email="bo@globex.io", name="Bo")),
+        ],
+    )
+    assert answers == {
+        "k1": RecordRef(object="contacts", record_id="1", outcome="created"),
+        "k2": RecordRef(object="contacts", record_id="2", outcome="updated"),
+    }
+    assert sent(route) == {
+        "inputs": [
+            {
+                "idProperty": "email",
+                "id": "ann@acme.com",
+                "objectWriteTraceId": "ann@acme.com",
+                "properties": {
+                    "email": "ann@acme.com",
+                    "firstname": "Ann",
+                    "lastname": "Lee",
+                    "jobtitle": "CFO",
+                },
+            },
+            {
+                "idProperty": "email",
+                "id": "bo@globex.io",
+                "objectWriteTraceId": "bo@globex.io",
+                "properties": {"email": "bo@globex.io", "firstname": "Bo"},
+            },
+        ]
+    }
+
+
+def test_a_207_fails_only_the_inputs_hubspot_refused(
+    hubspot: HubSpotDestination, api: respx.MockRouter
+) -> None:
+    connection = connect(hubspot, api)
+    api.post(f"{OBJ}/contacts/batch/create").mock(
+        return_value=answer(
+            [{"id": "7", "objectWriteTraceId": "ok", "properties": {}}],
+            [
+                {
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": "jobtitle is too long",
+                    "context": {"objectWriteTraceId": ["bad"], "propertyName": ["jobtitle"]},
+                }
+            ],
+        )
+    )
+    answers = hubspot.assert_people(
+        connection=connection,
+        people=[
+            PersonInput(key="ok", person=Person(name="Ann")),
+            PersonInput(key="bad", person=Person(name="Bo", job_title="x")),
+        ],
+    )
+    assert answers["ok"] == RecordRef(object="contacts", record_id="7", outcome="created")
+    refused = answers["bad"]
+    assert isinstance(refused, InvalidInput) and refused.field == "person.job_title"
+    assert "jobtitle is too long" in refused.message
+
+
+def test_a_batch_refused_whole_is_split_until_the_refused_input_stands_alone(
+    hubspot: HubSpotDestination, api: respx.MockRouter
+) -> None:
+    connection = connect(hubspot, api)
+
+    def upsert(request: httpx.Request) -> httpx.Response:
+        inputs = json.loads(request.content)["inputs"]
+        if any(i["id"] == "bad@acme.com" for i in inputs):
+            # [unverified] in HubSpot: an upsert by email refused whole for one input.
+            return httpx.Response(
+                400,
+                json={
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": "Property values were not valid",
+                    "correlationId": "c",
+                    "errors": [
+                        {"message": "bad jobtitle", "context": {"propertyName": ["jobtitle"]}}
+                    ],
+                },
+            )
+        return answer([{"id": i["id"], "new": True, "objectWriteTraceId": i["id"]} for i in inputs])
+
+    route = api.post(f"{OBJ}/contacts/batch/upsert").mock(side_effect=upsert)
+    emails = ["a@acme.com", "b@acme.com", "bad@acme.com", "c@acme.com"]
+    answers = hubspot.assert_people(
+        connection=connection,
+        people=[PersonInput(key=e, person=Person(email=e)) for e in emails],
+    )
+    refused = answers.pop("bad@acme.com")
+    assert isinstance(refused, InvalidInput) and refused.field == "person.job_title"
+    assert {k: v.record_id for k, v in answers.items()} == {  # type: ignore[union-attr]
+        e: e for e in emails if e != "bad@acme.com"
+    }
+    assert [len(sent(route, i)["inputs"]) for i in range(route.call_count)] == [4, 2, 2, 1, 1]
+
+
+def test_a_batch_every_input_of_which_is_refused_is_not_split_to_the_end(
+    hubspot: HubSpotDestination, api: respx.MockRouter
+) -> None:
+    connection = connect(hubspot, api)
+    route = api.post(f"{OBJ}/contacts/batch/upsert").respond(
+        400,
+        json={
+            "status": "error",
+            "category": "VALIDATION_ERROR",
+            "message": 'Property "x" does not exist',
+        },
+    )
+    people = [PersonInput(key=str(i), person=Person(email=f"p{i}@acme.com")) for i in range(64)]
+    answers = hubspot.assert_people(connection=connection, people=people)
+    assert all(isinstance(a, InvalidInput) for a in answers.values()) and len(answers) == 64
+    assert route.call_count == 3  # the whole, then both halves: every input's problem
+
+
+def test_domain_searches_fill_hubspots_limits() -> None:
+    domains = [f"company-{i:04d}.example" for i in range(300)]
+    bodies = domain_searches(domains, ["domain", "name"])
+    assert len(bodies) <= 3
+    covered = []
+    for body in bodies:
+        assert len(json.dumps(body)) <= 3000
+        assert len(body["filterGroups"]) <= 5
+        for group in body["filterGroups"]:
+            (only,) = group["filters"]
+            assert only["operator"] == "IN" and len(only["values"]) <= 100
+            covered += only["values"]
+    assert covered == domains
+
+
+def test_companies_searched_in_one_request_then_created_with_the_unique_property(
+    hubspot: HubSpotDestination, api: respx.MockRouter
+) -> None:
+    connection = connect(hubspot, api)
+    search = api.post(SEARCH).respond(
+        json={
+            "total": 2,
+            "results": [
+                {"id": "12", "properties": {"domain": "acme.com"}},
+                {"id": "9", "properties": {"domain": "acme.com"}},
+            ],
+        }
+    )
+    update = api.post(f"{OBJ}/companies/batch/update").respond(
+        json={"status": "COMPLETE", "results": [{"id": "9", "properties": {}}]}
+    )
+    # globex.io is created; initech.example was made by another process since the search
+    # (search lags): its unique value conflicts, and it is upserted instead of doubled.
+    create = api.post(f"{OBJ}/companies/batch/create").mock(
+        return_value=answer(
+            [{"id": "30", "objectWriteTraceId": "d:globex.io", "properties": {}}],
+            [
+                {
+                    "status": "error",
+                    "category": "CONFLICT",
+                    "message": "Object already exists. Existing ID: 44",
+                    "context": {"objectWriteTraceId": ["d:initech.example"]},
+                }
+            ],
+        )
+    )
+    upsert = api.post(f"{OBJ}/companies/batch/upsert").respond(
+        json={
+            "status": "COMPLETE",
+            "results": [{"id": "44", "new": False, "objectWriteTraceId": "initech.example"}],
+        }
+    )
+    answers = hubspot.assert_companies(
+        connection=connection,
+        companies=[
+            CompanyInput(key="a", company=Company(domain="acme.com", name="Acme")),
+            CompanyInput(key="g", company=Company(domain="globex.io")),
+            CompanyInput(key="i", company=Company(domain="initech.example")),
+        ],
+    )
+    assert answers == {
+        "a": RecordRef(object="companies", record_id="9", outcome="updated"),
+        "g": RecordRef(object="companies", record_id="30", outcome="created"),
+        "i": RecordRef(object="companies", record_id="44", outcome="updated"),
+    }
+    (group,) = sent(search)["filterGroups"]
+    assert group["filters"][0]["values"] == ["acme.com", "globex.io", "initech.example"]
+    # The oldest match is adopted: its unique value set.
+    assert sent(update) == {
+        "inputs": [
+            {
+                "id": "9",
+                "properties": {"name": "Acme", "domain": "acme.com", "crmpush_domain": "acme.com"},
+            }
+        ]
+    }
+    assert [i["objectWriteTraceId"] for i in sent(create)["inputs"]] == [
+        "d:globex.io",
+        "d:initech.example",
+    ]
+    assert sent(create)["inputs"][0]["properties"] == {
+        "domain": "globex.io",
+        "crmpush_domain": "globex.io",
+    }
+    assert sent(upsert) == {
+        "inputs": [
+            {
+                "idProperty": "crmpush_domain",
+                "id": "initech.example",
+                "objectWriteTraceId": "initech.example",
+                "properties": {"domain": "initech.example", "crmpush_domain": "initech.example"},
+            }
+        ]
+    }
+
+
+def test_associations_in_one_batch_matched_by_pair(
+    hubspot: HubSpotDestination, api: respx.MockRouter
+) -> None:
+    connection = connect(hubspot, api)
+    route = api.post(f"/crm/associations/{V}/contacts/companies/batch/associate/default").respond(
+        json={
+            "status": "COMPLETE",
+            "results": [{"from": {"id": "2"}, "to": {"id": "20"}, "associationSpec": {}}],
+            "numErrors": 1,
+            "errors": [
+                {
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": "no such company",
+                    "context": {"fromObjectId": ["1"], "toObjectId": ["10"]},
+                }
+            ],
+        }
+    )
+    person = [RecordRef(object="contacts", record_id=i) for i in ("1", "2")]
+    answers = hubspot.associate_people(
+        connection=connection,
+        links=[
+            LinkInput(
+                key="x", person=person[0], company=RecordRef(object="companies", record_id="10")
+            ),
+            LinkInput(
+                key="y", person=person[1], company=RecordRef(object="companies", record_id="20")
+            ),
+        ],
+    )
+    assert isinstance(answers["x"], InvalidInput)
+    assert answers["y"] == person[1].model_copy(update={"linked": ("20",)})
+    assert sent(route) == {
+        "inputs": [
+            {"from": {"id": "1"}, "to": {"id": "10"}},
+            {"from": {"id": "2"}, "to": {"id": "20"}},
+        ]
+    }
+
+
+def test_notes_batch_created_with_their_key_as_trace_id(
+    hubspot: HubSpotDestination, api: respx.MockRouter
+) -> None:
+    connection = connect(hubspot, api)
+    route = api.post(f"{OBJ}/notes/batch/create").respond(
+        201,
+        json={
+            "status": "COMPLETE",
+            "results": [{"id": "55", "objectWriteTraceId": "n1", "properties": {}}],
+        },
+    )
+    parent = RecordRef(object="contacts", record_id="1")
+    answers = hubspot.add_notes(
+        connection=connection,
+        notes=[
+            NoteInput(
+                key="n1", parent=parent, note=Note(key="v1", title="Visit", content="/pricing")
+            )
+        ],
+    )
+    assert answers["n1"].note_id == "55"  # type: ignore[union-attr]
+    (only,) = sent(route)["inputs"]
+    assert only["objectWriteTraceId"] == "n1"
+    assert only["associations"] == [
+        {
+            "to": {"id": "1"},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}],
+        }
+    ]
+
+
+def test_a_429_waits_as_its_policy_says(
+    sleepy: HubSpotDestination, api: respx.MockRouter, slept: list[float]
+) -> None:
+    hubspot = sleepy
+    connection = connect(hubspot, api)
+    window = {
+        "status": "error",
+        "message": "You have reached your ten_secondly_rolling limit.",
+        "errorType": "RATE_LIMIT",
+        "policyName": "TEN_SECONDLY_ROLLING",
+    }
+    secondly = {
+        "status": "error",
+        "message": "You have reached your secondly limit.",
+        "errorType": "RATE_LIMIT",
+    }
+    api.post(SEARCH).mock(
+        side_effect=[httpx.Response(429, json=secondly), httpx.Response(200, json={"results": []})]
+    )
+    api.post(f"{OBJ}/companies/batch/create").mock(
+        side_effect=[
+            httpx.Response(429, json=window),
+            httpx.Response(429, json=window, headers={"Retry-After": "3"}),
+            answer([{"id": "1", "objectWriteTraceId": "d:acme.com"}]),
+        ]
+    )
+    hubspot.assert_companies(
+        connection=connection, companies=[CompanyInput(key="a", company=Company(domain="acme.com"))]
+    )
+    assert slept == [1.0, 10.0, 3.0]  # the search's second, the window's 10 s, Retry-After
+
+
+def test_the_window_follows_hubspots_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(limits.WINDOW_ENV)
+    connection = Connection(destination="hubspot", workspace_id="777")
+    portal = limits.PortalBudget(connection)
+    assert portal.per_second == 10.0  # Free/Starter's 100 per 10 s until HubSpot says more
+    portal.observe(
+        httpx.Response(
+            200,
+            headers={
+                "X-HubSpot-RateLimit-Max": "190",
+                "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+            },
+        )
+    )
+    assert portal.per_second == 19.0
+    assert portal.budget is budget_for(
+        connection,
+        writes_per_second=None,
+        reads_per_second=None,
+        extra={limits.TEN_SECONDLY: 19.0, limits.SEARCH: None},
+    )
+    monkeypatch.setenv(limits.WINDOW_ENV, "50")
+    fixed = limits.PortalBudget(Connection(destination="hubspot", workspace_id="778"))
+    fixed.observe(
+        httpx.Response(
+            200,
+            headers={
+                "X-HubSpot-RateLimit-Max": "190",
+                "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+            },
+        )
+    )
+    assert fixed.per_second == 5.0  # set by the environment: kept
+
+
+def test_the_portal_budget_is_core_shared_one_with_hubspots_kinds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(limits.WINDOW_ENV)
+    monkeypatch.delenv(limits.SEARCH_ENV)
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    shared.register("hubspot", "4242", url)
+    try:
+        portal = limits.PortalBudget(Connection(destination="hubspot", workspace_id="4242"))
+        assert isinstance(portal.budget, shared.SharedBudget)
+        assert portal.budget.rates == {
+            "write": None,
+            "read": None,
+            "ten_secondly": 10.0,
+            "search": 5.0,
+        }
+        searches = limits.KindBudget(portal, search=True)
+        searches.pause("read", 1.0)  # a search 429: every process's searches wait
+        store = portal.budget.store
+        send_at, now = store.take("hubspot", "4242", limits.SEARCH, 0.0)
+        assert send_at - now > 0.5
+        send_at, now = store.take("hubspot", "4242", limits.TEN_SECONDLY, 0.0)
+        assert send_at - now <= 0.0  # the window itself is not held by a search's 429
+        full = {
+            "X-HubSpot-RateLimit-Max": "100",
+            "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+            "X-HubSpot-RateLimit-Remaining": "0",
+        }
+        portal.observe(httpx.Response(200, headers=full))  # the window is full: hold it
+        send_at, now = store.take("hubspot", "4242", limits.TEN_SECONDLY, 0.0)
+        assert send_at - now > 0.5
+    finally:
+        shared.unregister("hubspot", "4242")
+    # The Session gone, the same portal's budget is this process's again (not a stale row).
+    assert not isinstance(portal.budget, shared.SharedBudget)
+
+
+# -- requests shared by concurrent calls ---------------------------------------------------------
+
+
+def test_concurrent_calls_to_one_endpoint_share_a_request() -> None:
+    from crm_push_hubspot.batches import Together, send
+
+    sent_bodies: list[list[str]] = []
+    first_in_flight, release = threading.Event(), threading.Event()
+
+    def call(inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        sent_bodies.append([i["id"] for i in inputs])
+        if len(sent_bodies) == 1:
+            first_in_flight.set()
+            release.wait(5)  # the first request in flight: the others queue behind it
+        return {"results": [{"id": i["id"], "objectWriteTraceId": i["tag"]} for i in inputs]}
+
+    together = Together(limit=10)
+    answers: list[dict[str, Any]] = []
+
+    def caller(name: str, keys: list[str]) -> None:
+        chunk = {k: {"id": k, "tag": k} for k in keys}
+        answers.append(send(call, chunk, "contacts", together=together))
+
+    threads = []
+    for n, keys in enumerate((["a"], ["b", "c"], ["d"], ["c", "e"])):
+        threads.append(threading.Thread(target=caller, args=(str(n), keys)))
+        threads[-1].start()
+        if n == 0:
+            first_in_flight.wait(5)
+        while len(together._queue) < n:  # each queued in turn
+            time.sleep(0.01)
+    release.set()
+    for t in threads:
+        t.join(5)
+    # b+c and d share the second request; "c" may not be in one request twice.
+    assert sent_bodies == [["a"], ["b", "c", "d"], ["c", "e"]]
+    assert sorted(sorted(a) for a in answers) == [["a"], ["b", "c"], ["c", "e"], ["d"]]
+    assert all(not isinstance(v, Exception) for a in answers for v in a.values())
+
+
+def test_a_shared_request_refused_whole_is_sent_again_alone() -> None:
+    from crm_push_hubspot.batches import Together, send
+
+    sent_bodies: list[list[str]] = []
+    first_in_flight, release = threading.Event(), threading.Event()
+
+    def call(inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        ids = [i["id"] for i in inputs]
+        sent_bodies.append(ids)
+        if len(sent_bodies) == 1:
+            first_in_flight.set()
+            release.wait(5)
+        if "bad" in ids:
+            raise InvalidInput("HubSpot refused a value", field="person.job_title")
+        return {"results": [{"id": i, "objectWriteTraceId": i} for i in ids]}
+
+    together = Together(limit=10)
+    answers: dict[str, Any] = {}
+
+    def caller(keys: list[str]) -> None:
+        answers.update(send(call, {k: {"id": k} for k in keys}, "contacts", together=together))
+
+    threads = [threading.Thread(target=caller, args=(["x"],))]
+    threads[0].start()
+    first_in_flight.wait(5)
+    for n, keys in enumerate((["ok"], ["bad"]), start=1):
+        threads.append(threading.Thread(target=caller, args=(keys,)))
+        threads[-1].start()
+        while len(together._queue) < n:
+            time.sleep(0.01)
+    release.set()
+    for t in threads:
+        t.join(5)
+    assert isinstance(answers.pop("bad"), InvalidInput)
+    assert answers == {
+        "x": {"id": "x", "objectWriteTraceId": "x"},
+        "ok": {"id": "ok", "objectWriteTraceId": "ok"},
+    }
+    # ok+bad shared a request and were refused; each was then sent alone.
+    assert sent_bodies[:2] == [["x"], ["ok", "bad"]]
+    assert sorted(map(tuple, sent_bodies[2:])) == [("bad",), ("ok",)]
+
+
+def test_a_slot_taken_ahead_serves_the_next_request_of_its_thread() -> None:
+    portal = limits.PortalBudget(Connection(destination="hubspot", workspace_id="779"))
+    budget = limits.KindBudget(portal)
+    taken: list[str] = []
+
+    class Spy:
+        def acquire(self, kind: str) -> float:
+            taken.append(kind)
+            return 0.0
+
+        def pause(self, kind: str, seconds: float) -> None: ...
+
+    portal_budget = type(portal).budget
+    try:
+        type(portal).budget = property(lambda self: Spy())  # type: ignore[method-assign,assignment]
+        budget.prepay()
+        assert budget.acquire("write") == 0.0  # the prepaid slot: no second one taken
+        budget.acquire("write")
+    finally:
+        type(portal).budget = portal_budget  # type: ignore[method-assign]
+        limits.forget_prepaid()
+    assert taken == [limits.TEN_SECONDLY, limits.TEN_SECONDLY]

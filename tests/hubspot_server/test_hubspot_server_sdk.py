@@ -438,3 +438,68 @@ def test_dated_paths_through_api_request(sdk: Any, server: HubSpotServer) -> Non
 
     parsed = api_client.deserialize(_Raw, "BatchResponseSimplePublicUpsertObject")
     assert parsed.results[0].new is True
+
+
+def test_what_the_batch_hooks_meet_parses(sdk: Any, server: HubSpotServer) -> None:
+    """The answers the batch hooks read: a missing property's 404 (connect then makes it), a
+    second create's 409, a search in several `IN` groups, paged, and a companies upsert 207."""
+    from hubspot.crm.companies import (
+        BatchInputSimplePublicObjectBatchInputUpsert as CompanyUpsertBatch,
+    )
+    from hubspot.crm.companies import SimplePublicObjectBatchInputUpsert as CompanyUpsert
+    from hubspot.crm.properties import ApiException as PropertyApiException
+
+    properties = sdk.crm.properties.core_api
+    with pytest.raises(PropertyApiException) as missing:
+        properties.get_by_name("companies", "crmpush_domain")
+    assert missing.value.status == 404
+    assert _parse_error(properties, missing.value).category == "OBJECT_NOT_FOUND"
+    definition = PropertyCreate(
+        name="crmpush_domain",
+        label="crm-push domain",
+        type="string",
+        field_type="text",
+        group_name="companyinformation",
+        has_unique_value=True,
+    )
+    properties.create("companies", definition)
+    with pytest.raises(PropertyApiException) as twice:
+        properties.create("companies", definition)
+    assert twice.value.status == 409
+    assert _parse_error(properties, twice.value).category == "CONFLICT"
+
+    domains = [f"d{i}.example" for i in range(5)]
+    upserted = sdk.crm.companies.batch_api.upsert(
+        CompanyUpsertBatch(
+            inputs=[
+                CompanyUpsert(
+                    id=d,
+                    id_property="crmpush_domain",
+                    object_write_trace_id=d,
+                    properties={"domain": d},
+                )
+                for d in domains
+            ]
+            + [
+                CompanyUpsert(
+                    id="bad.example",
+                    id_property="crmpush_domain",
+                    object_write_trace_id="bad.example",
+                    properties={"nope": "1"},
+                )
+            ]
+        )
+    )
+    assert type(upserted).__name__ == "BatchResponseSimplePublicUpsertObjectWithErrors"
+    assert {r.object_write_trace_id for r in upserted.results} == set(domains)
+    assert upserted.errors[0].context["objectWriteTraceId"] == ["bad.example"]
+    groups = [
+        FilterGroup(filters=[Filter(property_name="domain", operator="IN", values=part)])
+        for part in (domains[:3], domains[3:])
+    ]
+    page = sdk.crm.companies.search_api.do_search(
+        PublicObjectSearchRequest(
+            filter_groups=groups, properties=["domain"], limit=2, after="0", sorts=[]
+        )
+    )
+    assert page.total == 5 and len(page.results) == 2 and page.paging.next.after

@@ -30,7 +30,8 @@ from crm_push import (
     RecordRef,
     hookimpl,
 )
-from crm_push.errors import InvalidInput
+from crm_push.errors import CrmPushError, InvalidInput
+from crm_push.models import CompanyInput, LinkInput, NoteInput, PersonInput
 
 PATH_ENV = "FILECRM_PATH"
 DELAY_ENV = "FILECRM_DELAY"
@@ -38,6 +39,9 @@ DELAY_ENV = "FILECRM_DELAY"
 
 class FileCRM:
     """Destination plugin. `inline_link=False` makes the pusher call `associate`."""
+
+    #: The entry-point name, which `connect` gives as the connection's destination.
+    name = "filecrm"
 
     def __init__(
         self, path: str | os.PathLike[str] | None = None, *, inline_link: bool = True
@@ -87,7 +91,7 @@ class FileCRM:
         from crm_push import Credentials
 
         return Connection(
-            destination="filecrm",
+            destination=self.name,
             workspace_id=f"file:{self.path.name}",
             workspace_name="File CRM",
             scopes=("records", "notes"),
@@ -206,3 +210,167 @@ class FileCRM:
     def snapshot(self) -> dict[str, Any]:
         with self._db() as db:
             return json.loads(json.dumps(db))
+
+
+#: Names that make BatchFileCRM misbehave for one input or one call, as a real CRM can.
+NO_ANSWER = "NO ANSWER"  # the input's key is left out of the answer
+BREAKS_BATCH = "BREAKS BATCH"  # the whole call raises (a plugin bug): every input of it fails
+BATCH_ENV = "FILECRM_BATCH"
+#: Seconds a batch call waits after its write, before answering: a kill -9 then lands after the
+#: CRM stored the records and before the pusher heard of them (an answer lost on the way).
+AFTER_ENV = "FILECRM_AFTER"
+
+
+class BatchFileCRM(FileCRM):
+    """FileCRM with the batch hooks: each call reads and writes the file once, as a batch
+    endpoint takes one request, and answers every input by its key. `batches` records
+    (hook, number of inputs) per call."""
+
+    name = "batchfilecrm"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        inline_link: bool = True,
+        batch_size: int | None = None,
+    ) -> None:
+        super().__init__(path, inline_link=inline_link)
+        self.size = batch_size or int(os.environ.get(BATCH_ENV, "10"))
+        self.after = float(os.environ.get(AFTER_ENV, "0"))
+        self.batches: list[tuple[str, int]] = []
+        #: Set to refuse the token from now on: every batch call raises ReconnectRequired.
+        self.revoked = False
+
+    def _batch(self, hook: str, inputs: list[Any]) -> None:
+        if self.revoked:
+            raise ReconnectRequired("the file CRM does not know this token")
+        self._wait(hook)
+        self.batches.append((hook, len(inputs)))
+        assert len(inputs) <= self.size, f"{hook} got {len(inputs)} inputs, batch_size {self.size}"
+        assert len({i.key for i in inputs}) == len(inputs), "keys of one call must be distinct"
+
+    def _answered(self, answers: dict[str, Any]) -> dict[str, Any]:
+        if self.after:
+            time.sleep(self.after)
+        return answers
+
+    @hookimpl
+    def batch_size(self, connection: Connection) -> int:
+        return self.size
+
+    @hookimpl
+    def assert_companies(
+        self, connection: Connection, companies: list[CompanyInput]
+    ) -> dict[str, RecordRef | CrmPushError]:
+        self._batch("assert_companies", companies)
+        answers: dict[str, RecordRef | CrmPushError] = {}
+        with self._db() as db:
+            for item in reversed(companies):  # answers in another order than the inputs
+                company = item.company
+                if company.name == BREAKS_BATCH:
+                    raise RuntimeError("the batch endpoint broke")
+                if company.name == NO_ANSWER:
+                    continue
+                if company.name == "REJECT ME":
+                    answers[item.key] = InvalidInput(
+                        "the file CRM refuses this name", field="company.name"
+                    )
+                    continue
+                answers[item.key] = self._upsert(
+                    db,
+                    "companies",
+                    company.domain,
+                    item.existing,
+                    item.pending,
+                    company.model_dump(),
+                )
+        return self._answered(answers)
+
+    @hookimpl
+    def assert_people(
+        self, connection: Connection, people: list[PersonInput]
+    ) -> dict[str, RecordRef | CrmPushError]:
+        self._batch("assert_people", people)
+        answers: dict[str, RecordRef | CrmPushError] = {}
+        with self._db() as db:
+            for item in reversed(people):
+                person, company = item.person, item.company
+                if person.name == BREAKS_BATCH:
+                    raise RuntimeError("the batch endpoint broke")
+                if person.name == NO_ANSWER:
+                    continue
+                if person.name == "REJECT ME":
+                    answers[item.key] = InvalidInput(
+                        "the file CRM refuses this name", field="person.name"
+                    )
+                    continue
+                values = person.model_dump()
+                link = company is not None and self.inline_link
+                if company is not None and link:
+                    if company.record_id not in db["companies"]:
+                        answers[item.key] = InvalidInput(
+                            "referenced company does not exist", field="company"
+                        )
+                        continue
+                    values["company_id"] = company.record_id
+                ref = self._upsert(db, "people", person.email, item.existing, item.pending, values)
+                if company is not None and link:
+                    ref = ref.model_copy(update={"linked": (company.record_id,)})
+                answers[item.key] = ref
+        return self._answered(answers)
+
+    @hookimpl
+    def associate_people(
+        self, connection: Connection, links: list[LinkInput]
+    ) -> dict[str, RecordRef | CrmPushError]:
+        self._batch("associate_people", links)
+        answers: dict[str, RecordRef | CrmPushError] = {}
+        with self._db() as db:
+            for item in links:
+                if item.company.record_id not in db["companies"]:
+                    answers[item.key] = InvalidInput(
+                        "referenced company does not exist", field="company"
+                    )
+                    continue
+                db["people"][item.person.record_id]["company_id"] = item.company.record_id
+                answers[item.key] = item.person.model_copy(
+                    update={"linked": (*item.person.linked, item.company.record_id)}
+                )
+        return answers
+
+    @hookimpl
+    def add_notes(
+        self, connection: Connection, notes: list[NoteInput]
+    ) -> dict[str, NoteResult | CrmPushError]:
+        self._batch("add_notes", notes)
+        if not connection.can("notes"):
+            skipped = NoteResult(status="skipped", reason="notes are switched off for this token")
+            return {item.key: skipped for item in notes}
+        answers: dict[str, NoteResult | CrmPushError] = {}
+        with self._db() as db:
+            for item in notes:
+                note, parent = item.note, item.parent
+                found = None
+                if note.may_exist:
+                    found = next(
+                        (
+                            nid
+                            for nid, stored in db["notes"].items()
+                            if stored["parent"] == parent.record_id
+                            and note.key in stored["content"]
+                        ),
+                        None,
+                    )
+                if found:
+                    answers[item.key] = NoteResult(status="existing", note_id=found)
+                    continue
+                nid = str(uuid.uuid4())
+                db["notes"][nid] = {
+                    "parent": parent.record_id,
+                    "title": note.title,
+                    "content": note.content,
+                    "created_at": note.created_at.isoformat() if note.created_at else None,
+                }
+                answers[item.key] = NoteResult(status="created", note_id=nid)
+        return self._answered(answers)

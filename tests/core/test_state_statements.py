@@ -1,0 +1,83 @@
+"""The statements a push makes per visitor and per request, on SQLite and on PostgreSQL.
+
+On PostgreSQL a visitor's marker read, its marker writes and the budget's slot go to the driver
+directly (see `crm_push.state.database.driver_cursor`); these check that they store and read
+what the SQLAlchemy path does, and that a failing statement is reported as before.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from crm_push import MarkerStore
+from crm_push.errors import RetryLater
+from crm_push.models.crm import RecordRef
+from crm_push.state import database
+from crm_push.state.budget import BudgetStore, SharedBudget
+
+SERVER_URL = os.environ.get("CRM_PUSH_TEST_PG_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    if not SERVER_URL:
+        pytest.skip("set CRM_PUSH_TEST_PG_URL to a PostgreSQL server")
+    name = f"crm_push_stmt_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    engine = database._engines.pop(url, None)
+    if engine is not None:
+        database.single_statements(engine).dispose()
+        engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_several_parts_in_one_write_read_back_as_written(db_url: str) -> None:
+    store = MarkerStore("attio", "ws", db_url)
+    company = RecordRef(object="companies", record_id="c1")
+    person = RecordRef(object="people", record_id="p1")
+    store.record_parts(
+        "v1", {"company": ("hc", company), "person": ("hp", person), "link": ("c1", company)}
+    )
+    store.record("v1", "note", payload="hn", record_id="n1")
+    # Written again: the new payloads replace the old ones, the other parts stay.
+    store.record_parts("v1", {"person": ("hp2", person), "link": ("c1", company)})
+
+    markers = store.for_visitor("v1")
+    assert {part: (m.payload_hash, m.record_id, m.state) for part, m in markers.items()} == {
+        "company": ("hc", "c1", "done"),
+        "person": ("hp2", "p1", "done"),
+        "link": ("c1", "c1", "done"),
+        "note": ("hn", "n1", "done"),
+    }
+    assert all(m.pushed_at.tzinfo is not None for m in markers.values())
+    # The listing (SQLAlchemy's path) reads the same rows.
+    listed = {m.part: m for m in store.list(visitor_id="v1")}
+    assert listed == markers
+    assert store.for_visitor("v2") == {}
+
+
+def test_a_failing_budget_statement_says_retry_later_and_the_next_one_works(db_url: str) -> None:
+    budget = SharedBudget("attio", "ws", db_url, writes_per_second=1000.0)
+    budget.acquire("write")
+    store = BudgetStore(db_url)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE rate_budget RENAME TO rate_budget_away"))
+    with pytest.raises(RetryLater, match="shared rate budget"):
+        budget.acquire("write")
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE rate_budget_away RENAME TO rate_budget"))
+    assert budget.acquire("write") >= 0.0
