@@ -141,7 +141,7 @@ class HttpClient:
             **(headers or {}),
             "User-Agent": user_agent or f"crm-push/{_package_version()}",
         }
-        self._client = httpx.Client(
+        self._client = _Client(
             base_url=base_url,
             headers=merged,
             timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
@@ -435,6 +435,32 @@ class HttpClient:
         elapsed_ms = (time.perf_counter() - started) * 1000
         detail = self._redact(f"{type(exc).__name__}: {exc}")
         logger.debug("%s %s -> %s after %.0f ms (%s)", method, shown, problem, elapsed_ms, detail)
+
+
+class _Cookies(httpx.Cookies):
+    """httpx's cookie jar, but a response without ``Set-Cookie`` (every API answer, nearly) is
+    not handed to it: httpx builds a urllib request around every response for the jar first,
+    about a tenth of a request's CPU, to find no cookie."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
+
+
+class _Client(httpx.Client):
+    """An httpx client whose cookies are `_Cookies`; otherwise httpx's own."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._cookies = _Cookies(self._cookies)
+
+    @property  # type: ignore[override]
+    def cookies(self) -> httpx.Cookies:
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, cookies: httpx._types.CookieTypes) -> None:
+        self._cookies = _Cookies(cookies)
 
 
 @dataclass(frozen=True)

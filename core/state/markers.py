@@ -335,6 +335,16 @@ _COMPANY = sa.select(_c).where(
     _c.c.workspace == sa.bindparam("workspace"),
     _c.c.domain == sa.bindparam("domain"),
 )
+_COMPANY_COLUMNS = tuple(c.name for c in _c.columns)
+_COMPANY_SQL = (
+    f"SELECT {', '.join(_COMPANY_COLUMNS)} FROM {_c.name} WHERE destination = %(destination)s "
+    "AND workspace = %(workspace)s AND domain = %(domain)s"
+)
+#: `_insert_if_absent` for psycopg (see `driver_cursor`): RETURNING says whether it inserted.
+_CLAIM_SQL = (
+    f"INSERT INTO {_t.name} ({', '.join(_COLUMNS)}) VALUES "
+    f"({', '.join(f'%({c})s' for c in _COLUMNS)}) ON CONFLICT DO NOTHING RETURNING part"
+)
 _WRITE_COMPANY = _Write(
     _c, ("destination", "workspace", "domain"), ("object", "record_id", "payload_hash", "pushed_at")
 )
@@ -478,9 +488,15 @@ class MarkerStore:
                 "lease_until": until,
             }
             # Each statement is atomic on its own: the insert-if-absent, and the take-over is a
-            # compare and swap on the marker as read.
+            # compare and swap on the marker as read. The insert, which wins almost every claim,
+            # goes to the driver on PostgreSQL (see `driver_cursor`).
+            if self._driver:
+                with driver_cursor(self._single) as cursor:
+                    cursor.execute(_CLAIM_SQL, fresh)
+                    if cursor.fetchone() is not None:
+                        return Claim(True)
             with self._single.begin() as conn:
-                if _insert_if_absent(conn, fresh):
+                if not self._driver and _insert_if_absent(conn, fresh):
                     return Claim(True)
                 row = conn.execute(_ONE, key).mappings().first()
                 if row is None:  # removed a moment ago
@@ -565,6 +581,13 @@ class MarkerStore:
     def company(self, domain: str) -> CompanyMarker | None:
         """The company marker of one domain, or None."""
         params = {"destination": self.destination, "workspace": self.workspace, "domain": domain}
+        if self._driver:
+            with driver_cursor(self._single) as cursor:
+                cursor.execute(_COMPANY_SQL, params)
+                found = cursor.fetchone()
+            if found is None:
+                return None
+            return CompanyMarker(**dict(zip(_COMPANY_COLUMNS, found, strict=True)))
         with self._single.connect() as conn:
             row = conn.execute(_COMPANY, params).mappings().first()
         return CompanyMarker(**row) if row else None

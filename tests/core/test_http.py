@@ -645,3 +645,12 @@ def random_fixed(value: float) -> random.Random:
     rng = random.Random()
     rng.random = lambda: value  # type: ignore[method-assign]
     return rng
+
+
+def test_a_cookie_the_server_sets_is_sent_back_on_later_requests() -> None:
+    # Answers without Set-Cookie skip httpx's cookie jar; one with it still reaches the jar.
+    set_cookie = httpx.Response(200, headers={"Set-Cookie": "lb=node-2; Path=/"}, json={})
+    client, script = make_client([ok(), set_cookie, ok()])
+    for path in ("/v2/self", "/v2/self", "/v2/objects"):
+        client.json("GET", path)
+    assert [r.headers.get("cookie") for r in script.requests] == [None, None, "lb=node-2"]
