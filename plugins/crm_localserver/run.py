@@ -28,12 +28,12 @@ def listen_parser(prog: str | None, description: str, port: int) -> argparse.Arg
 
 def serve_until_stopped(server: Server, banner: Iterable[str]) -> int:
     """Print the banner lines, serve until interrupted, stop cleanly; the exit code (0)."""
-    for line in banner:
-        print(line, flush=True)
     if threading.current_thread() is threading.main_thread():
         # `kill` (SIGTERM) stops it as cleanly as Ctrl-C, e.g. after a backgrounded demo.
         signal.signal(signal.SIGTERM, lambda *_: server.stop())
-    try:
+    try:  # the banner too: a Ctrl-C as soon as it shows still stops cleanly
+        for line in banner:
+            print(line, flush=True)
         server.wait()
     except KeyboardInterrupt:
         print("\nStopping.", flush=True)
