@@ -6,7 +6,7 @@ with HttpClient("https://api.attio.com", headers={"Authorization": "Bearer …"}
     data = client.json("GET", "/v2/self")
 """
 
-from crm_push.http.client import HttpClient
+from crm_push.http.client import HttpClient, connection_key, user_agent
 from crm_push.http.limits import (
     BUDGET_ENV,
     WINDOW_MARGIN,
@@ -29,10 +29,12 @@ __all__ = [
     "Kind",
     "RateLimits",
     "budget_for",
+    "connection_key",
     "has_control_characters",
     "redact",
     "redact_error",
     "reset_budgets",
     "retry_after_seconds",
     "secrets_in",
+    "user_agent",
 ]

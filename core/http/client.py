@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import time
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 from crm_push.errors import CrmPushError, Fatal, InvalidInput, ReconnectRequired, RetryLater
@@ -36,6 +37,9 @@ from crm_push.http.limits import Budget, Kind
 from crm_push.http.redact import redact, redact_error, secrets_in
 from crm_push.http.retry_after import response_retry_after
 from crm_push.http.stats import HttpStats
+
+if TYPE_CHECKING:
+    from crm_push.models.crm import Connection
 
 logger = logging.getLogger("crm_push.http")
 
@@ -61,6 +65,25 @@ def _package_version() -> str:
         return metadata.version("crm-push")
     except metadata.PackageNotFoundError:  # running from a source tree without metadata
         return "0"
+
+
+def user_agent(product: str) -> str:
+    """A plugin's User-Agent: its product name and crm-push's version (`crm-push-attio/0.1.0`)."""
+    return f"{product}/{_package_version()}"
+
+
+def connection_key(
+    connection: Connection, default_base_url: str, *, no_token: ReconnectRequired
+) -> tuple[str, str, str]:
+    """The key a plugin caches a connection's clients under: (base URL, workspace id, a hash of
+    the token) — the hash, not the token, so nothing secret is in any repr. Raises `no_token`
+    when the connection holds no access token."""
+    token = connection.credentials.access_token
+    if token is None:
+        raise no_token
+    base_url = (connection.base_url or default_base_url).rstrip("/")
+    digest = hashlib.sha256(token.get_secret_value().encode()).hexdigest()[:16]
+    return (base_url, connection.workspace_id, digest)
 
 
 class HttpClient:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib.metadata
 import random
 import ssl
 import threading
@@ -15,7 +13,7 @@ from collections.abc import Callable
 
 import httpx
 from crm_push.errors import CrmPushError, ReconnectRequired
-from crm_push.http import Budget, HttpClient
+from crm_push.http import Budget, HttpClient, connection_key, user_agent
 from crm_push.models import Connection, Credentials
 
 from . import oauth
@@ -65,25 +63,13 @@ def _default_transport() -> httpx.BaseTransport:
     )
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("crm-push")
-    except importlib.metadata.PackageNotFoundError:
-        return "0"
-
-
-USER_AGENT = f"crm-push-attio/{_version()}"
+USER_AGENT = user_agent("crm-push-attio")
 
 
 def key_of(connection: Connection) -> Key:
     """The cache key of a connection; ReconnectRequired when it holds no token."""
-    token = connection.credentials.access_token
-    if token is None:
-        raise ReconnectRequired("the Attio connection holds no token", next_step=RECONNECT)
-    base_url = (connection.base_url or DEFAULT_BASE_URL).rstrip("/")
-    # The token's hash, not the token, keys the cache: nothing secret in any repr.
-    digest = hashlib.sha256(token.get_secret_value().encode()).hexdigest()[:16]
-    return (base_url, connection.workspace_id, digest)
+    no_token = ReconnectRequired("the Attio connection holds no token", next_step=RECONNECT)
+    return connection_key(connection, DEFAULT_BASE_URL, no_token=no_token)
 
 
 class Clients:

@@ -8,8 +8,6 @@ search lags writes, so a record created a moment ago is found here, not by a sea
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.metadata
 import threading
 import time
 from collections import OrderedDict
@@ -17,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import httpx
 from crm_push.errors import ReconnectRequired
-from crm_push.http import Budget, HttpClient
+from crm_push.http import Budget, HttpClient, connection_key, user_agent
 from crm_push.models import Connection, Credentials
 
 from .api import DEFAULT_API_VERSION, DEFAULT_BASE_URL, HubSpotClient
@@ -31,23 +29,12 @@ Key = tuple[str, str, str]
 WRITES_KEPT = 100_000
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("crm-push")
-    except importlib.metadata.PackageNotFoundError:
-        return "0"
-
-
-USER_AGENT = f"crm-push-hubspot/{_version()}"
+USER_AGENT = user_agent("crm-push-hubspot")
 
 
 def key_of(connection: Connection) -> Key:
-    token = connection.credentials.access_token
-    if token is None:
-        raise ReconnectRequired("the HubSpot connection holds no token", next_step=RECONNECT)
-    base_url = (connection.base_url or DEFAULT_BASE_URL).rstrip("/")
-    digest = hashlib.sha256(token.get_secret_value().encode()).hexdigest()[:16]
-    return (base_url, connection.workspace_id, digest)
+    no_token = ReconnectRequired("the HubSpot connection holds no token", next_step=RECONNECT)
+    return connection_key(connection, DEFAULT_BASE_URL, no_token=no_token)
 
 
 class Clients:
