@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
+
+from support.wheels import build_wheel
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,24 +38,7 @@ def test_the_wheel_holds_every_package_and_the_servers_data(tmp_path: Path) -> N
             (src / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, src / name)
     out = tmp_path / "dist"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(out),
-            str(src),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    (wheel,) = out.glob("crm_push-*.whl")
+    wheel = build_wheel(src, out, "crm_push")
     names = set(zipfile.ZipFile(wheel).namelist())
     packages = _package_dirs()
     assert {"crm_push", "crm_push.models", "crm_push_attio.server"} <= packages

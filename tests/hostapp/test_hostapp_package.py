@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import ast
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 from hostapp_helpers import HOSTAPP, ROOT
+
+from support.wheels import build_wheel
 
 
 def test_the_example_visitors_are_a_copy_of_docs_examples_visitors() -> None:
@@ -23,24 +23,7 @@ def test_its_wheel_holds_the_pages_the_visitors_and_the_command(tmp_path: Path) 
     src = tmp_path / "hostapp"
     shutil.copytree(HOSTAPP, src, ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path / "dist"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(out),
-            str(src),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    (wheel,) = out.glob("crm_push_hostapp-*.whl")
+    wheel = build_wheel(src, out, "crm_push_hostapp")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
