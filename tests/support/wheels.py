@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 PIP_WHEEL = (sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q")
 
 
