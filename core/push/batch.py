@@ -20,7 +20,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Generator, Hashable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,8 +45,10 @@ from crm_push.push.pusher import (
     NO_PERSON,
     Pusher,
     _Visit,
+    deferral_reason,
 )
 from crm_push.push.results import VisitorResult, VisitorStatus
+from crm_push.push.stream import ordered_results
 from crm_push.state.markers import Claim, Marker, MarkerStore, MarkerWrite, payload_hash
 
 __all__ = ["BATCH_WAIT_SECONDS", "BatchPusher", "pusher_for"]
@@ -97,12 +99,7 @@ class _Item:
     def defer(self, part: str) -> None:
         if not self.alive:
             return
-        what = part if part in ("note", "person", "company") else None
-        what = what or f"key contact {part.partition(':')[2]!r}"
-        self.deferral = (
-            f"another push is writing this visitor's {what} right now (it was not written "
-            "twice); push it again later to confirm"
-        )
+        self.deferral = deferral_reason(part)
 
     def unchanged(self, part: str, payload: str) -> RecordRef | None:
         marker = self.state.markers.get(part)
@@ -195,8 +192,6 @@ class BatchPusher(Pusher):
     def _results(
         self, lines: Iterable[Line[Visitor]]
     ) -> Generator[tuple[Line[Visitor], VisitorResult], None, None]:
-        from crm_push.push.stream import ordered_results
-
         batches = self._batches(lines)
         done = ordered_results(
             batches,
@@ -767,8 +762,3 @@ class BatchPusher(Pusher):
             item.state.note, item.state.note_reason = "skipped", exc.message
             return
         item.fail(exc)
-
-    # -- a stream: Runner.run calls these -------------------------------------------------------
-
-    def _keys(self, item: Visitor) -> tuple[Hashable, ...]:
-        return (item.id,)

@@ -43,8 +43,16 @@ NO_PERSON = "the visitor has no person"
 #: How long, in seconds, a push waits for another process's claimed write of the same part (a
 #: note, a keyless record) before it defers the visitor to a later push.
 CLAIM_WAIT_SECONDS = 10.0
-#: The parts as a deferral names them.
-_PART_WORDS = {"note": "note", "person": "person", "company": "company"}
+
+
+def deferral_reason(part: str) -> str:
+    """Why a visitor is deferred: another process holds the claim on this part of it."""
+    what = part if part in ("note", "person", "company") else None
+    what = what or f"key contact {part.partition(':')[2]!r}"
+    return (
+        f"another push is writing this visitor's {what} right now (it was not written twice); "
+        "push it again later to confirm"
+    )
 
 
 class _Deferred(Exception):
@@ -305,11 +313,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             if claim.won or (claim.previous is not None and claim.previous.state == "done"):
                 return claim
             if time.monotonic() + delay > deadline:
-                what = _PART_WORDS.get(part, f"key contact {part.partition(':')[2]!r}")
-                raise _Deferred(
-                    f"another push is writing this visitor's {what} right now (it was not "
-                    "written twice); push it again later to confirm"
-                )
+                raise _Deferred(deferral_reason(part))
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.5)
 
