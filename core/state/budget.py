@@ -79,8 +79,6 @@ class BudgetStore:
             f"INSERT INTO {table} (destination, workspace, kind, tat) "
             "VALUES (:destination, :workspace, :kind, 0) ON CONFLICT DO NOTHING"
         )
-        self._known: set[tuple[str, str, str]] = set()
-        self._lock = threading.Lock()
         # PostgreSQL: the one statement a request costs goes straight to the driver, the
         # parameters in psycopg's style. SQLAlchemy's execution around it (result and context
         # objects, events) cost three times the statement's own CPU, on every HTTP request.

@@ -51,7 +51,7 @@ class Clients:
         self._properties: dict[Key, set[str]] = {}
         self._checks: dict[str, dict[str, float]] = {}
         # (portal, object type, key) -> record id, for records this process created.
-        self._created: dict[tuple[str, str, str], str] = {}
+        self._created: OrderedDict[tuple[str, str, str], str] = OrderedDict()
         self._lock = threading.Lock()
         # One lock per (portal, object, key): two workers asserting the same company wait for
         # each other instead of both creating it.
@@ -66,10 +66,9 @@ class Clients:
         """An HttpClient on HubSpot with its error mapping and its reading of a 429's body
         (the caller closes it); `token` a static one, or an OAuth connection's auth, refreshed
         ahead of its expiry."""
-        static = isinstance(token, str)
         return HttpClient(
             base_url=base_url,
-            headers={"Authorization": f"Bearer {token}"} if static else None,
+            headers={"Authorization": f"Bearer {token}"} if isinstance(token, str) else None,
             auth=None if isinstance(token, str) else token,
             secrets=None if isinstance(token, str) else token.secret_values,
             limits=limits,
@@ -171,7 +170,6 @@ class Clients:
             self._writes.move_to_end((portal, object_type, key))
             while len(self._writes) > WRITES_KEPT:
                 self._writes.popitem(last=False)
-            self._created[(portal, object_type, key)] = record_id
 
     def created(self, portal: str, object_type: str, key: str) -> str | None:
         with self._lock:
@@ -180,6 +178,8 @@ class Clients:
     def remember(self, portal: str, object_type: str, key: str, record_id: str) -> None:
         with self._lock:
             self._created[(portal, object_type, key)] = record_id
+            while len(self._created) > WRITES_KEPT:  # bounded: a worker runs for days
+                self._created.popitem(last=False)
 
     # -- statistics and closing -------------------------------------------------------------
 

@@ -407,7 +407,7 @@ def _keyless_plan(
         bodies[key] = props
         if existing is not None:
             updates[key] = (existing.record_id, props)
-        elif pending is not None:
+        elif pending is not None and identity:  # nothing to match a nameless record on
             found = clients.created(portal, object_type, _identity(identity)) or _search_since(
                 client, object_type, identity, pending.since
             )

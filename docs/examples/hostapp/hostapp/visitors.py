@@ -98,8 +98,9 @@ def page() -> str:
     if stored is not None:
         markers = MarkerStore(DESTINATION, stored.workspace_id, settings().db_url)
         outcomes = Outcomes(settings().db_url, tenant, stored.workspace_id).all()
+        every = markers.for_visitors(row.visitor_id for row in rows)  # one query, not one a row
         for row in rows:
-            found = markers.for_visitor(row.visitor_id)
+            found = every[row.visitor_id]
             row.pushed = [
                 (shown, m.record_id)
                 for part, m in sorted(found.items(), key=lambda item: _order(item[0]))
