@@ -6,7 +6,7 @@ with HttpClient("https://api.attio.com", headers={"Authorization": "Bearer …"}
     data = client.json("GET", "/v2/self")
 """
 
-from crm_push.http.client import HttpClient, connection_key, user_agent
+from crm_push.http.client import HttpClient, connection_key, shared_ssl_context, user_agent
 from crm_push.http.limits import (
     BUDGET_ENV,
     WINDOW_MARGIN,
@@ -36,5 +36,6 @@ __all__ = [
     "reset_budgets",
     "retry_after_seconds",
     "secrets_in",
+    "shared_ssl_context",
     "user_agent",
 ]

@@ -24,6 +24,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -65,6 +67,21 @@ def _package_version() -> str:
         return metadata.version("crm-push")
     except metadata.PackageNotFoundError:  # running from a source tree without metadata
         return "0"
+
+
+_ssl_lock = threading.Lock()
+_ssl_context: ssl.SSLContext | None = None
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """One SSL context for every client of the process. Each `httpx.Client` built without one
+    loads the CA bundle into a new context: about 20 ms and 800 KB each, nearly all of what a
+    client costs. httpx's own defaults (certifi's bundle, SSL_CERT_FILE, SSL_CERT_DIR) are kept."""
+    global _ssl_context
+    with _ssl_lock:
+        if _ssl_context is None:
+            _ssl_context = httpx.create_ssl_context(trust_env=True)
+        return _ssl_context
 
 
 def user_agent(product: str) -> str:
@@ -172,6 +189,7 @@ class HttpClient:
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
             transport=transport,
+            verify=shared_ssl_context() if transport is None else True,
             auth=auth,
             follow_redirects=False,  # a redirect from an API is unexpected; never resend auth
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import random
-import ssl
 import threading
 import time
 import urllib.request
@@ -13,7 +12,7 @@ from collections.abc import Callable
 
 import httpx
 from crm_push.errors import CrmPushError, ReconnectRequired
-from crm_push.http import Budget, HttpClient, connection_key, user_agent
+from crm_push.http import Budget, HttpClient, connection_key, shared_ssl_context, user_agent
 from crm_push.models import Connection, Credentials
 
 from . import oauth
@@ -36,21 +35,6 @@ CACHE_SIZE = 256
 RENEWED_SIZE = 4096
 #: Connections of one HTTP client (as crm_push.http.HttpClient's own default).
 MAX_CONNECTIONS = 64
-
-_ssl_lock = threading.Lock()
-_ssl_context: ssl.SSLContext | None = None
-
-
-def shared_ssl_context() -> ssl.SSLContext:
-    """One SSL context for every Attio client of the process. Each `httpx.Client` built
-    without one loads the CA bundle into a new context: about 20 ms and 800 KB each, twice per
-    connection — nearly all of what a client cost. httpx's own defaults (certifi's bundle,
-    SSL_CERT_FILE and SSL_CERT_DIR) are kept."""
-    global _ssl_context
-    with _ssl_lock:
-        if _ssl_context is None:
-            _ssl_context = httpx.create_ssl_context(trust_env=True)
-        return _ssl_context
 
 
 def _default_transport() -> httpx.BaseTransport:

@@ -27,6 +27,15 @@ from .oauth import TokenAuth, is_oauth
 Key = tuple[str, str, str]
 #: The most (portal, object type, key) writes remembered (least recently used forgotten).
 WRITES_KEPT = 100_000
+#: Connections whose clients stay open; the least recently used beyond this is closed (as the
+#: Attio plugin's cache: a worker serving thousands of portals keeps only these).
+CACHE_SIZE = 256
+#: OAuth connections whose current (perhaps renewed) credentials are kept after their clients
+#: were closed, so a rebuilt client goes on with the renewed token.
+AUTHS_KEPT = 4096
+#: Locks that serialise writes of one key (a domain); a key always takes the same one, so the
+#: number stays bounded however many domains a run meets.
+KEY_LOCKS = 1024
 
 
 USER_AGENT = user_agent("crm-push-hubspot")
@@ -42,20 +51,22 @@ class Clients:
         self,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        cache_size: int = CACHE_SIZE,
     ) -> None:
         self.transport = transport
         self.sleep = sleep
-        self._clients: dict[Key, HubSpotClient] = {}
+        self.cache_size = cache_size
+        self._clients: OrderedDict[Key, HubSpotClient] = OrderedDict()
         self._versions: dict[Key, str] = {}
-        self._auths: dict[Key, TokenAuth] = {}  # OAuth connections' tokens
+        self._auths: OrderedDict[Key, TokenAuth] = OrderedDict()  # OAuth connections' tokens
         self._properties: dict[Key, set[str]] = {}
         self._checks: dict[str, dict[str, float]] = {}
         # (portal, object type, key) -> record id, for records this process created.
         self._created: OrderedDict[tuple[str, str, str], str] = OrderedDict()
         self._lock = threading.Lock()
-        # One lock per (portal, object, key): two workers asserting the same company wait for
-        # each other instead of both creating it.
-        self._key_locks: dict[tuple[str, str, str], threading.Lock] = {}
+        # Locks by (portal, object, key): two workers asserting the same company wait for each
+        # other instead of both creating it.
+        self._key_locks = [threading.Lock() for _ in range(KEY_LOCKS)]
         # (portal, object type, key) -> (record id, the values sent): one write per domain in
         # a run, whichever worker's batch holds it.
         self._writes: OrderedDict[tuple[str, str, str], tuple[str, dict[str, str]]] = OrderedDict()
@@ -103,28 +114,40 @@ class Clients:
         key = key_of(connection)
         token = connection.credentials.access_token
         assert token is not None
+        evicted: list[HubSpotClient] = []
         with self._lock:
             client = self._clients.get(key)
-            if client is None:
-                portal = portal_budget(connection)
-                secret = self._token(key, connection, token.get_secret_value())
-                client = self._clients[key] = HubSpotClient(
-                    self.http(key[0], secret, KindBudget(portal)),
-                    self.http(key[0], secret, KindBudget(portal), max_retries=0),
-                    self._versions.get(key, DEFAULT_API_VERSION),
-                    searches=self.http(key[0], secret, KindBudget(portal, search=True)),
-                    observe=portal.observe,
-                )
-            return client
+            if client is not None:
+                self._clients.move_to_end(key)
+                return client
+            portal = portal_budget(connection)
+            secret = self._token(key, connection, token.get_secret_value())
+            client = self._clients[key] = HubSpotClient(
+                self.http(key[0], secret, KindBudget(portal)),
+                self.http(key[0], secret, KindBudget(portal), max_retries=0),
+                self._versions.get(key, DEFAULT_API_VERSION),
+                searches=self.http(key[0], secret, KindBudget(portal, search=True)),
+                observe=portal.observe,
+            )
+            while len(self._clients) > self.cache_size:
+                evicted.append(self._clients.popitem(last=False)[1])
+        for old in evicted:  # outside the lock: closing waits for the pools
+            old.close()
+        return client
 
     def _token(self, key: Key, connection: Connection, static: str) -> str | TokenAuth:
         """What the clients of a connection send: its static token, or for OAuth one auth
         shared by its clients, which refreshes ahead of the expiry."""
         if not is_oauth(connection.credentials):
             return static
-        auth = self._auths[key] = TokenAuth(
-            connection.credentials, connection.base_url, self.transport
-        )
+        auth = self._auths.get(key)  # kept from a closed client: perhaps renewed since
+        if auth is None:
+            auth = self._auths[key] = TokenAuth(
+                connection.credentials, connection.base_url, self.transport
+            )
+        self._auths.move_to_end(key)
+        while len(self._auths) > AUTHS_KEPT:
+            self._auths.popitem(last=False)
         return auth
 
     def credentials(self, connection: Connection) -> Credentials:
@@ -136,17 +159,17 @@ class Clients:
 
     # -- what this process created ------------------------------------------------------------
 
-    def key_lock(self, portal: str, object_type: str, key: str) -> threading.Lock:
-        with self._lock:
-            return self._key_locks.setdefault((portal, object_type, key), threading.Lock())
+    def _stripe(self, portal: str, object_type: str, key: str) -> int:
+        return hash((portal, object_type, key)) % KEY_LOCKS
 
     @contextlib.contextmanager
     def key_locks(self, portal: str, object_type: str, keys: Iterable[str]) -> Iterator[None]:
-        """Hold the locks of several keys, taken in sorted order so two batches sharing keys
-        cannot deadlock."""
+        """Hold the locks of several keys, taken in their order in `_key_locks` so two batches
+        sharing keys cannot deadlock."""
+        stripes = sorted({self._stripe(portal, object_type, key) for key in keys})
         with contextlib.ExitStack() as stack:
-            for key in sorted(set(keys)):
-                stack.enter_context(self.key_lock(portal, object_type, key))
+            for stripe in stripes:
+                stack.enter_context(self._key_locks[stripe])
             yield
 
     def last_write(
@@ -201,7 +224,7 @@ class Clients:
 
     def close(self) -> None:
         with self._lock:
-            clients, self._clients = list(self._clients.values()), {}
+            clients, self._clients = list(self._clients.values()), OrderedDict()
             self._auths.clear()
         for client in clients:
             client.close()

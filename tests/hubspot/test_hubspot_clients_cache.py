@@ -1,0 +1,57 @@
+"""HubSpot's client cache: one set of clients per connection, bounded (LRU), closing what it
+evicts; an OAuth connection's renewed credentials outlive its closed clients."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from crm_push.models import Connection, Credentials
+from pydantic import SecretStr
+
+from crm_push_hubspot import clients as hubspot_clients
+
+
+def connection(i: int, credentials: Credentials | None = None) -> Connection:
+    return Connection(
+        destination="hubspot",
+        workspace_id=str(1000 + i),
+        credentials=credentials or Credentials(access_token=SecretStr(f"pat-{i}")),
+        base_url="https://api.hubapi.com",
+    )
+
+
+def is_closed(client: hubspot_clients.HubSpotClient) -> bool:
+    return all(http._client.is_closed for http in client.clients)
+
+
+def test_the_cache_is_bounded_and_closes_the_least_recently_used() -> None:
+    cache = hubspot_clients.Clients(cache_size=3)
+    first = [cache.client(connection(i)) for i in range(3)]
+    assert cache.client(connection(0)) is first[0]  # a hit: now the most recently used
+    cache.client(connection(3))  # evicts portal 1001, the least recently used
+    assert is_closed(first[1]) and not is_closed(first[0]) and not is_closed(first[2])
+    again = cache.client(connection(1))  # built anew, not the closed one
+    assert again is not first[1] and not is_closed(again)
+    assert is_closed(first[2])
+    cache.close()
+    assert is_closed(first[0]) and is_closed(again)
+
+
+def test_an_oauth_connection_keeps_its_renewed_credentials_after_eviction() -> None:
+    oauth = Credentials(
+        access_token=SecretStr("at-old"),
+        refresh_token=SecretStr("rt-old"),
+        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+        client_id="app",
+        client_secret=SecretStr("shh"),
+    )
+    cache = hubspot_clients.Clients(cache_size=1)
+    conn = connection(0, oauth)
+    cache.client(conn)
+    auth = cache._auths[hubspot_clients.key_of(conn)]
+    renewed = oauth.model_copy(update={"access_token": SecretStr("at-new")})
+    auth._credentials = renewed  # as a refresh leaves it
+    cache.client(connection(1))  # evicts the OAuth connection's clients
+    cache.client(conn)  # rebuilt: goes on with the renewed token, not the stored one
+    assert cache.credentials(conn).access_token.get_secret_value() == "at-new"
+    cache.close()
