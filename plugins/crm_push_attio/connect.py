@@ -184,9 +184,7 @@ def oauth_settings(options: ConnectOptions) -> OAuthSettings:
 
 
 def _refresh(creds: Credentials, endpoints: oauth.Endpoints, clients: Clients) -> Credentials:
-    return refresh(
-        creds, endpoints.settings(), read=oauth.read_token, transport=clients.transport, crm="Attio"
-    )
+    return refresh(creds, endpoints.settings(), transport=clients.transport, crm="Attio")
 
 
 def connect(

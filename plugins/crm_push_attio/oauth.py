@@ -16,10 +16,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from crm_push.models import Credentials, OAuthSettings
-from crm_push.oauth import credentials_from_token
 
 from .api import DEFAULT_BASE_URL
 
@@ -88,9 +86,3 @@ class Endpoints:
 def can_refresh(credentials: Credentials) -> bool:
     """A refresh token and the app's client id are both stored."""
     return credentials.refresh_token is not None and bool(credentials.client_id)
-
-
-def read_token(answer: dict[str, Any]) -> Credentials:
-    """Attio's token answer: `access_token` and `token_type` ("Bearer"); no expiry, no
-    refresh token documented (kept when one comes)."""
-    return credentials_from_token(answer)

@@ -33,7 +33,7 @@ from crm_push.models import (
     WorkspaceGroup,
 )
 
-from . import connect, notes, oauth, records
+from . import connect, notes, records
 from .actions import AttioActions, mode_of
 from .api import AttioClient
 from .clients import Clients
@@ -76,11 +76,6 @@ class AttioDestination:
     def oauth_settings(self, options: ConnectOptions) -> OAuthSettings:
         """Attio's consent page, token and revoke endpoints (a local server's for its base URL)."""
         return connect.oauth_settings(options)
-
-    @hookimpl
-    def oauth_credentials(self, answer: dict[str, Any]) -> Credentials:
-        """Attio's token answer: a bearer token, no expiry (a refresh token kept if any)."""
-        return oauth.read_token(answer)
 
     @hookimpl
     def disconnect(self, connection: Connection) -> DisconnectResult:

@@ -75,7 +75,6 @@ class TokenAuth(httpx.Auth):
             self._credentials = refresh(
                 self._credentials,
                 self._endpoints.settings(),
-                read=oauth.read_token,
                 transport=self._transport,
                 crm="Attio",
             )

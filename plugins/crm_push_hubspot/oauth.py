@@ -17,13 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Generator, Mapping
-from typing import Any
 
 import httpx
 from crm_push.errors import ReconnectRequired
 from crm_push.http import has_control_characters
 from crm_push.models import Credentials, OAuthSettings
-from crm_push.oauth import credentials_from_token, refresh
+from crm_push.oauth import refresh
 
 from .api import DEFAULT_API_VERSION, DEFAULT_BASE_URL, REQUIRED_SCOPES
 from .errors import RECONNECT
@@ -74,13 +73,6 @@ def settings(extra: Mapping[str, str] | None, base_url: str | None) -> OAuthSett
     )
 
 
-def read_token(answer: dict[str, Any]) -> Credentials:
-    """HubSpot's token answer: `access_token`, `refresh_token`, `expires_in` (1800),
-    `token_type` "bearer" (besides `hub_id`, `scopes`, `token_use`, which connect asks for
-    itself)."""
-    return credentials_from_token(answer)
-
-
 def is_oauth(credentials: Credentials | None) -> bool:
     """OAuth credentials (an app's client id and a refresh token), not a static token."""
     return (
@@ -107,7 +99,6 @@ def renew(
     return refresh(
         credentials,
         settings(None, base_url),
-        read=read_token,
         transport=transport,
         crm="HubSpot",
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 from crm_push.errors import CrmPushError
@@ -34,7 +33,7 @@ from crm_push.models import (
     RecordRef,
 )
 
-from . import batches, connect, oauth, records
+from . import batches, connect, records
 from . import notes as notes_module
 from .api import HubSpotClient
 from .clients import Clients
@@ -71,11 +70,6 @@ class HubSpotDestination:
     def oauth_settings(self, options: ConnectOptions) -> OAuthSettings:
         """HubSpot's consent page, token, revoke and introspection endpoints, scopes, PKCE."""
         return connect.oauth_settings(options)
-
-    @hookimpl
-    def oauth_credentials(self, answer: dict[str, Any]) -> Credentials:
-        """HubSpot's token answer: a 30-minute bearer token and its refresh token."""
-        return oauth.read_token(answer)
 
     @hookimpl
     def disconnect(self, connection: Connection) -> DisconnectResult:

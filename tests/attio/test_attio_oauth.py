@@ -217,15 +217,6 @@ def test_oauth_settings_hook_follows_the_base_url(attio: AttioDestination) -> No
     assert settings.pkce is False  # Attio documents none
 
 
-def test_oauth_credentials_hook_reads_attio_s_answer(attio: AttioDestination) -> None:
-    creds = Destination("attio", attio).oauth_credentials(
-        {"access_token": "a", "token_type": "Bearer"}
-    )
-    assert creds is not None and creds.access_token is not None
-    assert creds.access_token.get_secret_value() == "a"
-    assert (creds.refresh_token, creds.expires_at) == (None, None)
-
-
 def test_the_connect_hook_sends_oauth_to_core(attio: AttioDestination) -> None:
     with pytest.raises(ReconnectRequired, match="run by crm-push itself") as caught:
         attio.connect(None, ConnectOptions(oauth=True))

@@ -52,7 +52,8 @@ PACKAGES = [
         "AttioDestination",
         frozenset({"limits.py", "actions.py", "attributes.py", "convert.py", "token.py"})
         | {"oauth.py", "demo.py"},
-        frozenset(CORE_HOOKS) | (set(OPTIONAL_HOOKS) - set(BATCH_HOOKS)),  # one at a time
+        # One at a time; both CRMs' token answers are the standard ones core reads itself.
+        frozenset(CORE_HOOKS) | (set(OPTIONAL_HOOKS) - set(BATCH_HOOKS) - {"oauth_credentials"}),
     ),
     Package(
         "hubspot",
@@ -61,7 +62,7 @@ PACKAGES = [
         frozenset({"limits.py", "oauth.py", "batches.py", "properties.py"}),
         frozenset(CORE_HOOKS)
         | LIFECYCLE
-        | {"oauth_settings", "oauth_credentials"}
+        | {"oauth_settings"}
         | set(BATCH_HOOKS),  # 100 records a request
     ),
 ]
