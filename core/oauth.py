@@ -63,7 +63,6 @@ ATTEMPT_SECONDS = 600
 #: How long the CLI's loopback flow waits for the browser by default (option `oauth_timeout`).
 DEFAULT_TIMEOUT = 300.0
 CALLBACK_PATH = "/callback"
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _SECRET_KEY_ENV = "CRM_PUSH_SECRET_KEY"
 
 
@@ -719,13 +718,14 @@ def _listen_on(redirect_uri: str | None) -> tuple[str, int, str]:
     if not redirect_uri:
         return "127.0.0.1", 0, CALLBACK_PATH
     parts = urllib.parse.urlsplit(redirect_uri)
-    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS:
+    if parts.scheme != "http" or not _is_loopback(parts.hostname):
         raise ConfigurationError(
             f"the OAuth redirect URI {redirect_uri!r} is not a loopback http:// address, "
             "which the CLI's flow needs (it listens there)",
             next_step="use http://127.0.0.1:PORT/callback, registered on the OAuth app",
         )
-    host = "::1" if parts.hostname == "::1" else "127.0.0.1"
+    # The same loopback test `begin` applies; it listens on that very address.
+    host = "127.0.0.1" if parts.hostname in (None, "localhost") else parts.hostname
     return host, parts.port or 80, parts.path or "/"
 
 

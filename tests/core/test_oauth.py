@@ -370,3 +370,24 @@ def test_the_answered_attempts_table_holds_no_secret(
         rows = conn.execute(sa.text("SELECT nonce, destination FROM oauth_attempts")).all()
     assert len(rows) == 1 and rows[0][1] == "attio"
     assert rows[0][0] not in auth.state  # the nonce is sealed inside the state, not readable
+
+
+@pytest.mark.parametrize(
+    ("uri", "listens"),
+    [
+        ("http://127.0.0.1:8765/callback", ("127.0.0.1", 8765, "/callback")),
+        ("http://127.0.0.2:8080/cb", ("127.0.0.2", 8080, "/cb")),
+        ("http://localhost:9000/", ("127.0.0.1", 9000, "/")),
+        ("http://[::1]:9001/cb", ("::1", 9001, "/cb")),
+    ],
+)
+def test_the_cli_listens_on_every_loopback_redirect_begin_accepts(
+    uri: str, listens: tuple[str, int, str]
+) -> None:
+    assert oauth.check_redirect_uri(uri) == uri
+    assert oauth._listen_on(uri) == listens
+
+
+def test_the_cli_refuses_a_redirect_it_cannot_listen_on() -> None:
+    with pytest.raises(ConfigurationError, match="not a loopback http:// address"):
+        oauth._listen_on("https://app.example.com/integrations/attio/callback")
