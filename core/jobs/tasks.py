@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -91,39 +90,6 @@ if app is not None:
         return run_job(db_url, job.id, job.attempts, destination, workspace, visitors)
 
 
-class _Watched:
-    """The destination, noting the lines (and messages) of calls that raised RetryLater: a
-    visitor that failed for it is transient, not failed."""
-
-    def __init__(self, destination: Any) -> None:
-        self._destination = destination
-        self.lines: dict[int, RetryLater] = {}
-        self.reasons: set[str] = set()
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._destination, name)
-        if not callable(attr):
-            return attr
-        return self._wrap(attr)
-
-    def _wrap(self, call: Callable[..., Any]) -> Callable[..., Any]:
-        from crm_push.push.stream import PUSHING
-
-        def watched(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return call(*args, **kwargs)
-            except RetryLater as exc:
-                pushing = PUSHING.get()
-                with self._lock:
-                    self.reasons.add(str(exc))
-                    if pushing is not None:
-                        self.lines[pushing.line] = exc
-                raise
-
-        return watched
-
-
 def run_job(
     db_url: str | None,
     job_id: int,
@@ -159,8 +125,7 @@ def run_job(
             connection = session.connect()
         except ReconnectRequired as exc:
             return _stop(db_url, destination, workspace, job_id, str(exc), all_failed)
-        watched = _Watched(session.destination)
-        pusher = pusher_for(watched, connection, session.markers(), workers=JOB_WORKERS)  # type: ignore[arg-type]
+        pusher = pusher_for(session.destination, connection, session.markers(), workers=JOB_WORKERS)
         lines = [
             Line(line=line, raw="", item=parse_visitor(data, line=line)) for line, data in entries
         ]
@@ -178,17 +143,13 @@ def run_job(
             lambda reason: [f for f in all_failed(reason) if f[0] not in done],
         )
     failed = [res for res in results.values() if res.status == "failed"]
-    transient = [
-        res for res in failed if res.line in watched.lines or res.reason in watched.reasons
-    ]
+    transient = [res for res in failed if res.retry_after is not None]
     if transient and attempts + 1 < TRANSIENT_ATTEMPTS:
-        waits = [watched.lines[r.line] for r in transient if r.line in watched.lines]
-        first = max(waits, key=lambda e: e.retry_after or 0) if waits else None
-        why = str(first) if first else (transient[0].reason or "throttled")
+        longest = max(transient, key=lambda res: res.retry_after or 0.0)
         logger.info("job %s: %d visitors failed transiently; rescheduled", job_id, len(transient))
         raise RetryLater(
-            f"{len(transient)} of {len(entries)} visitors failed transiently: {why}",
-            retry_after=first.retry_after if first else None,
+            f"{len(transient)} of {len(entries)} visitors failed transiently: {longest.reason}",
+            retry_after=longest.retry_after or None,
         )
     record_failures(
         db_url,

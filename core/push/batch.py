@@ -31,6 +31,7 @@ from crm_push.errors import (
     CrmPushError,
     InvalidInput,
     ReconnectRequired,
+    RetryLater,
     RunAborted,
     ScopeMissing,
 )
@@ -76,6 +77,8 @@ class _Item:
         self.line = line
         self.state = _Visit(visitor, markers)
         self.failure: tuple[str, str | None] | None = None
+        #: Set when the failure was a transient refusal (see VisitorResult.retry_after).
+        self.retry_after: float | None = None
         self.deferral: str | None = None
         self.company: RecordRef | None = None
         #: part ("person", "contact:…") ⇒ the record written (or found unchanged).
@@ -91,6 +94,8 @@ class _Item:
             return
         if isinstance(exc, InvalidInput):
             self.failure = (str(exc), exc.field)
+        elif isinstance(exc, RetryLater):
+            self.failure, self.retry_after = (str(exc), None), exc.retry_after or 0.0
         elif isinstance(exc, CrmPushError):
             self.failure = (str(exc), None)
         else:  # a plugin bug fails the visitor, not the run
@@ -117,7 +122,9 @@ class _Item:
         }
         if self.failure is not None:
             reason, where = self.failure
-            return VisitorResult(**base, status="failed", reason=reason, field=where)
+            return VisitorResult(
+                **base, status="failed", reason=reason, field=where, retry_after=self.retry_after
+            )
         if self.deferral is not None:
             return VisitorResult(**base, status="deferred", reason=self.deferral)
         status: VisitorStatus = "unchanged"

@@ -24,6 +24,7 @@ from crm_push.errors import (
     CrmPushError,
     InvalidInput,
     ReconnectRequired,
+    RetryLater,
     ScopeMissing,
 )
 from crm_push.models import Company, Person, Visitor
@@ -133,6 +134,10 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             )
         except InvalidInput as exc:
             return self._failed(state, line, str(exc), exc.field)
+        except RetryLater as exc:
+            failed = self._failed(state, line, str(exc), None)
+            failed.retry_after = exc.retry_after or 0.0
+            return failed
         except CrmPushError as exc:
             return self._failed(state, line, str(exc), None)
         except Exception as exc:  # a plugin bug must fail this visitor, not the run

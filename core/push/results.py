@@ -47,6 +47,9 @@ class VisitorResult(Result):
     status: VisitorStatus
     note: NoteOutcome | None = None
     note_skipped_reason: str | None = None
+    #: Set when it failed on a transient refusal (RetryLater: throttled, the CRM unavailable):
+    #: seconds until it may be pushed again (0: as soon as you like). A job reschedules on it.
+    retry_after: float | None = None
 
     def where(self) -> str:
         where = super().where()
