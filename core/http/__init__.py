@@ -14,6 +14,7 @@ from crm_push.http.limits import (
     Kind,
     RateLimits,
     budget_for,
+    rate_from_env,
     reset_budgets,
 )
 from crm_push.http.redact import has_control_characters, redact, redact_error, secrets_in
@@ -31,6 +32,7 @@ __all__ = [
     "budget_for",
     "connection_key",
     "has_control_characters",
+    "rate_from_env",
     "redact",
     "redact_error",
     "reset_budgets",

@@ -104,6 +104,34 @@ class _SlidingWindow:
 _UNLIMITED_WORDS = frozenset({"0", "unlimited", "none", "off", "no"})
 
 
+def rate_from_env(
+    name: str,
+    default: float | None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    unit: str = "requests per second",
+) -> float | None:
+    """A request rate from the environment variable `name`: unset or empty -> `default`;
+    ``0`` or ``unlimited`` -> None (no limit); anything else a positive number, or
+    ConfigurationError names the variable to fix."""
+    env = os.environ if environ is None else environ
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() in _UNLIMITED_WORDS:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigurationError(
+            f"{name}={raw!r} is not a request rate",
+            next_step=f"set {name} to a positive number of {unit}, 0 or 'unlimited'",
+        )
+    return value
+
+
 class RateLimits:
     """Request budgets for one server-side quota (e.g. one Attio workspace), shared by threads.
 
@@ -160,27 +188,10 @@ class RateLimits:
         be a positive number, or :class:`~crm_push.errors.ConfigurationError` names the
         variable to fix.
         """
-        env = os.environ if environ is None else environ
         stem = prefix.strip().rstrip("_").upper()
 
         def read(suffix: str, default: float | None) -> float | None:
-            name = f"{stem}_{suffix}"
-            raw = env.get(name, "").strip()
-            if not raw:
-                return default
-            if raw.lower() in _UNLIMITED_WORDS:
-                return None
-            try:
-                value = float(raw)
-            except ValueError:
-                value = math.nan
-            if not math.isfinite(value) or value < 0:
-                raise ConfigurationError(
-                    f"{name}={raw!r} is not a request rate",
-                    next_step=f"set {name} to a positive number of requests per second, "
-                    "0 or 'unlimited'",
-                )
-            return value
+            return rate_from_env(f"{stem}_{suffix}", default, environ)
 
         return cls(
             writes_per_second=read("WRITES_PER_SECOND", default_writes),

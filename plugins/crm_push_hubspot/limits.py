@@ -22,7 +22,8 @@ import threading
 from collections.abc import Mapping
 
 import httpx
-from crm_push.http import Budget, budget_for, reset_budgets
+from crm_push.errors import ConfigurationError
+from crm_push.http import Budget, budget_for, rate_from_env, reset_budgets
 from crm_push.models import Connection
 
 from .errors import SettingError
@@ -46,33 +47,26 @@ DAILY_WAIT = 3600.0
 #: A hold longer than this is not put on the shared budget: every process learns it from its
 #: own 429 instead of sleeping for an hour inside acquire().
 LONGEST_HOLD = 60.0
-_UNLIMITED = frozenset({"0", "unlimited", "none", "off", "no"})
 
 
-def _rate(name: str, default: float) -> tuple[float | None, bool]:
+WINDOW_UNIT = "requests per ten seconds"
+SEARCH_UNIT = "searches per second"
+
+
+def _rate(name: str, default: float, unit: str) -> tuple[float | None, bool]:
     """(rate, whether the environment set it) from ``name``; a bad value is a SettingError."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default, False
-    if raw.lower() in _UNLIMITED:
-        return None, True
     try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise SettingError(
-            f"{name}={raw!r} is not a request rate",
-            next_step=f"set {name} to a positive number, 0 or 'unlimited'",
-        )
-    return value, True
+        rate = rate_from_env(name, default, unit=unit)
+    except ConfigurationError as exc:
+        raise SettingError(exc.message, next_step=exc.next_step) from None
+    return rate, bool(os.environ.get(name, "").strip())
 
 
 def check_settings() -> None:
     """Read HUBSPOT_REQUESTS_PER_TEN_SECONDS / HUBSPOT_SEARCHES_PER_SECOND now, so a bad value
     is one error at connect, not one per visitor."""
-    _rate(WINDOW_ENV, REQUESTS_PER_TEN_SECONDS)
-    _rate(SEARCH_ENV, SEARCHES_PER_SECOND)
+    _rate(WINDOW_ENV, REQUESTS_PER_TEN_SECONDS, WINDOW_UNIT)
+    _rate(SEARCH_ENV, SEARCHES_PER_SECOND, SEARCH_UNIT)
 
 
 def _body(response: httpx.Response) -> Mapping[str, object]:
@@ -103,9 +97,9 @@ class PortalBudget:
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        window, self.window_fixed = _rate(WINDOW_ENV, REQUESTS_PER_TEN_SECONDS)
+        window, self.window_fixed = _rate(WINDOW_ENV, REQUESTS_PER_TEN_SECONDS, WINDOW_UNIT)
         self.per_second: float | None = None if window is None else window / 10.0
-        self.searches, _ = _rate(SEARCH_ENV, SEARCHES_PER_SECOND)
+        self.searches, _ = _rate(SEARCH_ENV, SEARCHES_PER_SECOND, SEARCH_UNIT)
 
     @property
     def budget(self) -> Budget:
