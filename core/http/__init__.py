@@ -6,6 +6,7 @@ with HttpClient("https://api.attio.com", headers={"Authorization": "Bearer …"}
     data = client.json("GET", "/v2/self")
 """
 
+from crm_push.http.auth import BearerAuth, can_refresh, expired
 from crm_push.http.client import HttpClient, connection_key, shared_ssl_context, user_agent
 from crm_push.http.limits import (
     BUDGET_ENV,
@@ -24,13 +25,16 @@ from crm_push.http.stats import HttpStats
 __all__ = [
     "BUDGET_ENV",
     "WINDOW_MARGIN",
+    "BearerAuth",
     "Budget",
     "HttpClient",
     "HttpStats",
     "Kind",
     "RateLimits",
     "budget_for",
+    "can_refresh",
     "connection_key",
+    "expired",
     "has_control_characters",
     "rate_from_env",
     "redact",

@@ -17,7 +17,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from crm_push.models import Credentials, OAuthSettings
+from crm_push.models import OAuthSettings
 
 from .api import DEFAULT_BASE_URL
 
@@ -81,8 +81,3 @@ class Endpoints:
             base_url=base_url,
             help=OAUTH_HELP,
         )
-
-
-def can_refresh(credentials: Credentials) -> bool:
-    """A refresh token and the app's client id are both stored."""
-    return credentials.refresh_token is not None and bool(credentials.client_id)

@@ -15,12 +15,11 @@ Endpoints follow the base URL: HubSpot's own (app.hubspot.com for the consent pa
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 
 import httpx
-from crm_push.errors import ReconnectRequired
-from crm_push.http import has_control_characters
+from crm_push.http import BearerAuth, can_refresh
+from crm_push.http import expired as expired_by
 from crm_push.models import Credentials, OAuthSettings
 from crm_push.oauth import refresh
 
@@ -75,21 +74,12 @@ def settings(extra: Mapping[str, str] | None, base_url: str | None) -> OAuthSett
 
 def is_oauth(credentials: Credentials | None) -> bool:
     """OAuth credentials (an app's client id and a refresh token), not a static token."""
-    return (
-        credentials is not None
-        and bool(credentials.client_id)
-        and (credentials.refresh_token is not None)
-    )
+    return can_refresh(credentials)
 
 
 def expired(credentials: Credentials) -> bool:
     """The stated expiry is past, or less than EXPIRY_MARGIN away."""
-    expires = credentials.expires_at
-    if expires is None:
-        return False
-    if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=dt.UTC)
-    return expires <= dt.datetime.now(dt.UTC) + EXPIRY_MARGIN
+    return expired_by(credentials, EXPIRY_MARGIN)
 
 
 def renew(
@@ -104,9 +94,10 @@ def renew(
     )
 
 
-class TokenAuth(httpx.Auth):
+class TokenAuth(BearerAuth):
     """The bearer token of an OAuth connection, refreshed ahead of its expiry (one refresh for
-    all threads). `credentials` are the ones in use now."""
+    all threads; never on a 401, which HubSpot does not promise left the request unapplied).
+    `credentials` are the ones in use now."""
 
     def __init__(
         self,
@@ -114,35 +105,10 @@ class TokenAuth(httpx.Auth):
         base_url: str | None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._credentials = credentials
-        self._base_url = base_url
-        self._transport = transport
-        self._lock = threading.Lock()
-
-    @property
-    def credentials(self) -> Credentials:
-        return self._credentials
-
-    def secret_values(self) -> tuple[str, ...]:
-        """What to scrub from messages: the tokens and the app's client secret."""
-        c = self._credentials
-        kept = (c.access_token, c.refresh_token, c.client_secret)
-        return tuple(s.get_secret_value() for s in kept if s)
-
-    def _fresh_token(self) -> str:
-        with self._lock:
-            if is_oauth(self._credentials) and expired(self._credentials):
-                self._credentials = renew(self._credentials, self._base_url, self._transport)
-            token = self._credentials.access_token
-        return token.get_secret_value() if token is not None else ""
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self._fresh_token()
-        if has_control_characters(token):
-            raise ReconnectRequired(
-                "the HubSpot token holds a control character, which no HTTP header can carry; "
-                "it was not sent",
-                next_step=RECONNECT,
-            )
-        request.headers["Authorization"] = f"Bearer {token}"
-        yield request
+        super().__init__(
+            credentials,
+            lambda old: renew(old, base_url, transport),
+            crm="HubSpot",
+            next_step=RECONNECT,
+            margin=EXPIRY_MARGIN,
+        )
