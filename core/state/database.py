@@ -273,25 +273,78 @@ def on_psycopg(engine: sa.Engine) -> bool:
     return engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
 
 
+class _DriverConnections:
+    """Open driver connections of one engine, each with its cursor, handed out last-in first-out.
+
+    SQLAlchemy's pool checkout and return (events, reset-on-return, the fairy) cost more CPU
+    than the statement `driver_cursor` runs; a free list costs a lock. At most `keep` stay open;
+    one broken by an error is closed, not returned."""
+
+    def __init__(self, engine: sa.Engine, keep: int) -> None:
+        self.engine, self.keep = engine, keep
+        self._free: list[tuple[Any, Any]] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        fairy = self.engine.raw_connection()
+        fairy.detach()  # ours from now on: SQLAlchemy's pool forgets it
+        conn = fairy.dbapi_connection
+        assert conn is not None  # a fresh checkout always has one
+        return conn, conn.cursor()
+
+    def give_back(self, pair: tuple[Any, Any]) -> None:
+        with self._lock:
+            if len(self._free) < self.keep:
+                self._free.append(pair)
+                return
+        pair[0].close()
+
+    def close(self) -> None:
+        with self._lock:
+            free, self._free = self._free, []
+        for conn, _ in free:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+_drivers: weakref.WeakKeyDictionary[sa.Engine, _DriverConnections] = weakref.WeakKeyDictionary()
+
+
+def _driver_connections(engine: sa.Engine) -> _DriverConnections:
+    found = _drivers.get(engine)
+    if found is None:
+        with _engines_lock:
+            found = _drivers.get(engine)
+            if found is None:
+                found = _drivers[engine] = _DriverConnections(engine, SINGLE_POOL_SIZE)
+                sa.event.listen(engine, "engine_disposed", lambda _: found.close())
+    return found
+
+
 @contextlib.contextmanager
 def driver_cursor(engine: sa.Engine) -> Iterator[Any]:
-    """A cursor on a pooled connection of `engine`, for the few statements a push runs per
-    request or per visitor: SQLAlchemy's execution around a statement (connection, context and
-    result objects, events) costs several times the statement's own CPU. A driver error
-    invalidates the connection and is raised as SQLAlchemy's DBAPIError, as an execute would.
+    """A cursor on an open connection of `engine` (an autocommit one: see
+    `single_statements`), for the few statements a push runs per request or per visitor:
+    SQLAlchemy's execution around a statement (connection, context and result objects, events)
+    costs several times the statement's own CPU. A driver error closes the connection and is
+    raised as SQLAlchemy's DBAPIError, as an execute would.
     """
-    conn = engine.raw_connection()
+    connections = _driver_connections(engine)
+    pair = connections.take()
     try:
-        cursor = conn.cursor()
-        try:
-            yield cursor
-        finally:
-            cursor.close()
+        yield pair[1]
     except engine.dialect.loaded_dbapi.Error as exc:
-        conn.invalidate(exc)  # a broken connection must not go back to the pool
+        with contextlib.suppress(Exception):
+            pair[0].close()  # a broken connection must not be handed out again
         raise sa.exc.DBAPIError.instance("", None, exc, Exception) from exc
-    finally:
-        conn.close()  # back to the pool (a no-op once invalidated)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            pair[0].close()  # interrupted mid-statement: its state is unknown
+        raise
+    connections.give_back(pair)
 
 
 def existing_engine(url: str | None = None) -> sa.Engine | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -350,6 +351,19 @@ _WRITE_COMPANY = _Write(
 )
 
 
+@functools.cache
+def _claim_with_sql(n: int) -> str:
+    """`_CLAIM_SQL` that also upserts `n` done markers of the same visitor (other parts, so no
+    row is touched twice): PostgreSQL runs a data-modifying WITH to completion whatever the
+    main statement does. The claim's parameters are `claim_<column>`."""
+    claim = _CLAIM_SQL.replace("%(", "%(claim_")
+    return f"WITH done AS ({_WRITE.driver_sql(n)}) {claim}"
+
+
+def _claim_with(fresh: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {**_WRITE.params(rows), **{f"claim_{c}": v for c, v in fresh.items()}}
+
+
 class MarkerStore:
     """Markers of one destination and workspace, in the state database.
 
@@ -420,8 +434,24 @@ class MarkerStore:
         and record) in one statement: a visitor's company, person and link, written together."""
         if not parts:
             return
+        rows = self._done_rows(visitor_id, parts, record_id=record_id, state=state)
+        if self._driver:
+            with driver_cursor(self._single) as cursor:
+                cursor.execute(_WRITE.driver_sql(len(rows)), _WRITE.params(rows))
+            return
+        with self._single.begin() as conn:
+            _WRITE(conn, rows)
+
+    def _done_rows(
+        self,
+        visitor_id: str,
+        parts: dict[str, tuple[str, RecordRef | None]],
+        *,
+        record_id: str | None = None,
+        state: str = "done",
+    ) -> list[dict[str, Any]]:
         now = dt.datetime.now(dt.UTC)
-        rows = [
+        return [
             {
                 "destination": self.destination,
                 "workspace": self.workspace,
@@ -437,12 +467,6 @@ class MarkerStore:
             }
             for part, (payload, ref) in parts.items()
         ]
-        if self._driver:
-            with driver_cursor(self._single) as cursor:
-                cursor.execute(_WRITE.driver_sql(len(rows)), _WRITE.params(rows))
-            return
-        with self._single.begin() as conn:
-            _WRITE(conn, rows)
 
     # -- claims -------------------------------------------------------------------------------
 
@@ -463,8 +487,13 @@ class MarkerStore:
         owner: str,
         replace_done: bool = False,
         lease: float = LEASE_SECONDS,
+        done: dict[str, tuple[str, RecordRef | None]] | None = None,
     ) -> Claim:
         """Claim the write of one part of one visitor, for `owner`; only one process wins.
+
+        `done`: markers of other, confirmed parts of this visitor (as for `record_parts`),
+        recorded whatever the claim's outcome — on PostgreSQL in the claim's own statement, one
+        round trip instead of two.
 
         With no marker, a pending one is inserted if absent (`INSERT … ON CONFLICT DO
         NOTHING`). A pending marker whose owner is dead (lease over, or its process gone from
@@ -474,6 +503,11 @@ class MarkerStore:
         claimed the same way. Any other marker loses: see `Claim`.
         """
         key = self._key(visitor_id, part)
+        if done and part in done:
+            raise ValueError(f"the claimed part {part!r} cannot also be recorded done")
+        if done and not self._driver:
+            self.record_parts(visitor_id, done)
+            done = None
         for _ in range(10):  # each lost race means the marker changed: look again
             now = dt.datetime.now(dt.UTC)
             until = now + dt.timedelta(seconds=lease)
@@ -492,7 +526,12 @@ class MarkerStore:
             # goes to the driver on PostgreSQL (see `driver_cursor`).
             if self._driver:
                 with driver_cursor(self._single) as cursor:
-                    cursor.execute(_CLAIM_SQL, fresh)
+                    if done:
+                        rows = self._done_rows(visitor_id, done)
+                        cursor.execute(_claim_with_sql(len(rows)), _claim_with(fresh, rows))
+                        done = None
+                    else:
+                        cursor.execute(_CLAIM_SQL, fresh)
                     if cursor.fetchone() is not None:
                         return Claim(True)
             with self._single.begin() as conn:
@@ -603,6 +642,10 @@ class MarkerStore:
             "payload_hash": payload,
             "pushed_at": dt.datetime.now(dt.UTC),
         }
+        if self._driver:
+            with driver_cursor(self._single) as cursor:
+                cursor.execute(_WRITE_COMPANY.driver_sql(1), _WRITE_COMPANY.params([row]))
+            return
         with self._single.begin() as conn:
             _WRITE_COMPANY(conn, row)
 

@@ -362,3 +362,34 @@ def test_a_dry_run_is_the_same_flow_through_the_planner_destination(
     ]
     stored = MarkerStore("filecrm", "ws1", db_url).for_visitor("v1")
     assert stored["person"].record_id in crm.snapshot()["people"]  # the real one, not rewritten
+
+
+def test_a_list_of_lines_reads_its_markers_ahead_and_pushes_the_same(
+    crm: FileCRM, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def line(vid: str) -> str:
+        return json.dumps(
+            {
+                "id": vid,
+                "person": {"email": f"{vid}@acme.com"},
+                "company": ACME,
+                "visit": {"visited_at": "2026-11-20T10:00:00Z"},
+            }
+        )
+
+    # A job's visitors come as a list: their markers are read in one query before the pushes;
+    # a visitor on two lines reads its own when each line is pushed (the first changes them).
+    lines = [line(f"v{i}") for i in range(6)] + [line("dup"), line("dup")]
+    reads: list[str] = []
+    real = MarkerStore.for_visitor
+    monkeypatch.setattr(
+        MarkerStore, "for_visitor", lambda self, vid: reads.append(vid) or real(self, vid)
+    )
+    summary = make_pusher(crm, db_url, workers=4).run(list(read_jsonl(lines)))
+    assert (summary.created, summary.unchanged, summary.failed) == (7, 1, 0)
+    assert reads == ["dup", "dup"]
+    assert crm.calls.count("add_note") == 7 and crm.calls.count("assert_company") == 1
+    # Read ahead again on the next run: everything is unchanged, nothing is written.
+    crm.calls.clear()
+    again = make_pusher(crm, db_url, workers=4).run(list(read_jsonl(lines)))
+    assert again.unchanged == 8 and crm.calls == []

@@ -81,3 +81,45 @@ def test_a_failing_budget_statement_says_retry_later_and_the_next_one_works(db_u
     with store.engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE rate_budget_away RENAME TO rate_budget"))
     assert budget.acquire("write") >= 0.0
+
+
+def test_a_claim_records_the_confirmed_parts_given_with_it(db_url: str) -> None:
+    store = MarkerStore("attio", "ws", db_url)
+    company = RecordRef(object="companies", record_id="c1")
+    person = RecordRef(object="people", record_id="p1")
+    done = {"company": ("hc", company), "person": ("hp", person)}
+    assert store.claim("v1", "note", payload="k", owner="a", done=done).won
+    # A lost claim records its confirmed parts too.
+    lost = store.claim("v1", "note", payload="k", owner="b", done={"link": ("c1", company)})
+    assert not lost.won
+    markers = store.for_visitor("v1")
+    assert {part: (m.payload_hash, m.record_id, m.state) for part, m in markers.items()} == {
+        "company": ("hc", "c1", "done"),
+        "person": ("hp", "p1", "done"),
+        "link": ("c1", "c1", "done"),
+        "note": ("k", None, "pending"),
+    }
+    with pytest.raises(ValueError, match="cannot also be recorded done"):
+        store.claim("v2", "note", payload="k", owner="a", done={"note": ("k", None)})
+    assert store.for_visitor("v2") == {}
+
+
+def test_a_connection_the_server_dropped_fails_one_statement_only(db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's connections")
+    store = MarkerStore("attio", "ws", db_url)
+    store.record("v1", "person", payload="h", record_id="p1")
+    admin = sa.create_engine(SERVER_URL or "", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:  # as a server restart or an idle timeout does
+        name = sa.make_url(db_url).database
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
+    admin.dispose()
+    with pytest.raises(sa.exc.DBAPIError):
+        store.for_visitor("v1")  # the dropped connection: closed, never handed out again
+    assert store.for_visitor("v1")["person"].record_id == "p1"
