@@ -93,13 +93,16 @@ def ensure_schema(db_url: str | None = None) -> None:
 
 
 #: The tables whose presence says the schemas were applied.
-TABLES = frozenset({"procrastinate_jobs", "crm_push_job_failures", "crm_push_job_stops"})
+TABLES = frozenset(
+    {"procrastinate_jobs", "crm_push_job_failures", "crm_push_job_stops", "crm_push_job_visitors"}
+)
 
 
 def apply_schema(dbapi: Any) -> None:
     """Create what is missing on a psycopg connection, in its current transaction (a host's
     own connection: the schema commits with its transaction). When everything exists, no
     lock is taken."""
+    import crm_push.jobs.visitors  # noqa: F401  (its table is created with the others)
     from crm_push.jobs.failures import create_tables
 
     cursor = dbapi.cursor()

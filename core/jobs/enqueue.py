@@ -18,6 +18,7 @@ from crm_push.errors import ConfigurationError
 from crm_push.inputs.lines import Line
 from crm_push.jobs.engine import _first, apply_schema, ensure_schema, need_procrastinate
 from crm_push.jobs.tasks import QUEUE, TASK_NAME
+from crm_push.jobs.visitors import store as store_visitors
 from crm_push.models import Visitor
 
 #: Visitors a job holds unless told otherwise.
@@ -143,14 +144,16 @@ def _defer(
             queueing_lock=None,
             task_name=TASK_NAME,
             priority=-(waiting + i),
-            task_kwargs={
-                "destination": destination,
-                "workspace": workspace,
-                "visitors": batch,  # type: ignore[dict-item]
-            },
+            # The visitors go in their own row (crm_push.jobs.visitors), not in the arguments
+            # procrastinate logs.
+            task_kwargs={"destination": destination, "workspace": workspace, "count": len(batch)},
         )
         for i, batch in enumerate(batches)
     ]
     manager = JobManager(connector=SyncPsycopgConnector())
     done = manager.batch_defer_jobs(jobs=todo, connection=dbapi)
-    return [job.id for job in done if job.id is not None]
+    ids = [job.id for job in done if job.id is not None]
+    if len(ids) != len(batches):  # pragma: no cover - procrastinate returns every job
+        raise RuntimeError("procrastinate did not return the ids of the jobs it made")
+    store_visitors(cursor, list(zip(ids, batches, strict=True)))
+    return ids

@@ -82,11 +82,18 @@ if app is not None:
         context: procrastinate.JobContext,
         destination: str,
         workspace: str,
-        visitors: list[dict[str, Any]],
+        count: int | None = None,
+        visitors: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """`count`: how many visitors the job holds, stored beside it (`crm_push.jobs.visitors`);
+        `visitors`: the visitors themselves, as jobs enqueued before that carry them."""
         db_url = (context.additional_context or {}).get("db_url")
         job = context.job
         assert job.id is not None
+        if visitors is None:
+            from crm_push.jobs.visitors import load
+
+            visitors = load(db_url, job.id)
         return run_job(db_url, job.id, job.attempts, destination, workspace, visitors)
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from jobs_helpers import emails, run_cli, store_connection, visitors, write_jsonl
 
 
@@ -82,3 +84,42 @@ def test_enqueue_and_burst_push_every_workspace_exactly_once(
     assert run_cli("--db", pg_url, "worker", "--burst").exit_code == 0
     assert a.count("POST") + a.count("PUT") + a.count("PATCH") == writes
     assert "No failed visitors." in run_cli("--db", pg_url, "jobs", "failed").stdout
+
+
+def test_a_verbose_worker_logs_no_visitor_data(
+    pg_url: str, attio, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    srv = attio()
+    ws = store_connection(pg_url, srv)
+    rows = visitors("pii", 4)
+    file = write_jsonl(tmp_path / "v.jsonl", rows)
+    assert run_cli("--dest", "attio", "--db", pg_url, "enqueue", str(file), "--workspace", ws)
+    caplog.set_level(logging.DEBUG)
+    assert run_cli("-v", "--db", pg_url, "worker", "--burst").exit_code == 0
+    assert len(srv.notes()) == 4
+    # procrastinate logs each job's arguments (messages and extras): they name the job's
+    # destination, workspace and size, never a visitor's email or name.
+    started = [r for r in caplog.records if r.getMessage().startswith("Starting job")]
+    assert started and "count=4" in started[0].getMessage()
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    for row in rows:
+        assert row["person"]["email"] not in logged and row["person"]["name"] not in logged
+
+
+def test_a_job_enqueued_with_its_visitors_in_its_arguments_still_runs(pg_url: str, attio) -> None:
+    from crm_push.jobs import app
+    from crm_push.jobs.engine import ensure_schema, new_connector
+    from crm_push.jobs.enqueue import lock_for
+    from crm_push.jobs.tasks import QUEUE, TASK_NAME
+
+    srv = attio()
+    ws = store_connection(pg_url, srv)
+    ensure_schema(pg_url)
+    # As enqueue wrote jobs before their visitors moved to crm_push_job_visitors.
+    entries = [{"line": i + 1, "visitor": v} for i, v in enumerate(visitors("old", 3))]
+    with app.replace_connector(new_connector(pg_url, sync=True)), app.open():
+        app.configure_task(TASK_NAME, queue=QUEUE, lock=lock_for("attio", ws)).defer(
+            destination="attio", workspace=ws, visitors=entries
+        )
+    assert run_cli("--db", pg_url, "worker", "--burst").exit_code == 0
+    assert sorted(emails(srv)) == sorted(e["visitor"]["person"]["email"] for e in entries)
