@@ -42,7 +42,6 @@ import secrets
 import sys
 import threading
 import urllib.parse
-import webbrowser
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -773,7 +772,11 @@ def loopback(
             f"visit:\n  {auth.url}"
         )
         with contextlib.suppress(Exception):  # no browser (headless): the printed URL is the way
-            (open_browser or webbrowser.open)(auth.url)
+            if open_browser is None:
+                import webbrowser  # only here: a worker or web app never opens a browser
+
+                open_browser = webbrowser.open
+            open_browser(auth.url)
         if not server.done.wait(timeout):
             raise ReconnectRequired(
                 f"no answer from the browser within {timeout:g} s",

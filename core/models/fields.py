@@ -12,7 +12,6 @@ from typing import Any
 
 import email_validator
 import idna
-from nameparser import HumanName
 
 #: A value longer than this is quoted cut, with its size: a message never echoes megabytes.
 QUOTE_CHARS = 60
@@ -85,6 +84,8 @@ def split_name(full_name: str) -> tuple[str | None, str | None]:
 
     Middle names stay with the first name; "Doe, Jane" is understood as last, first.
     """
+    from nameparser import HumanName  # 20 ms of imports: only when a name is split
+
     parsed = HumanName(full_name)
     first = " ".join(p for p in (parsed.first, parsed.middle) if p) or None
     last = parsed.last or None

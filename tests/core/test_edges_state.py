@@ -8,6 +8,7 @@ write, so the commands run in a subprocess whose uid is dropped to `nobody` (`os
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import os
@@ -173,7 +174,22 @@ def read_only_runner(directory: Path) -> Callable[..., Result]:
             p.chmod(0o444)
         directory.chmod(0o555)
 
+    def warm_up(*args: str) -> None:
+        """Run the command once on a copy of the directory: as nobody the child cannot read the
+        interpreter's library, so whatever the command imports must be imported before the
+        fork, whichever tests ran before this one. Not `status`, whose check of the CRM would
+        retry for seconds with no network; the host name it looks up needs the idna codec."""
+        if "status" in args:
+            codecs.lookup("idna")
+            return
+        with tempfile.TemporaryDirectory() as copy:
+            shutil.copytree(directory, copy, dirs_exist_ok=True)
+            db._engines.clear()
+            CliRunner().invoke(cli, [a.replace(str(directory), copy) for a in args])
+            db._engines.clear()
+
     def run(*args: str) -> Result:
+        warm_up(*args)
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: never returns into pytest
