@@ -445,6 +445,10 @@ def _create_tables(engine: sa.Engine, backend: str, read_only: bool) -> bool:
     SQLite, where DDL is not in a transaction here, a table or column another process created
     a moment ago ("already exists", "duplicate column") is simply checked again.
     """
+    if backend == "postgresql":
+        with engine.connect() as conn:
+            if _complete(conn):  # set up already (nearly every open): no lock, no DDL
+                return False
     for attempt in range(5):
         try:
             with engine.begin() as conn:
@@ -465,6 +469,29 @@ def _create_tables(engine: sa.Engine, backend: str, read_only: bool) -> bool:
                 continue
             raise
     raise AssertionError("unreachable")
+
+
+_COLUMNS_OF = sa.text(
+    "SELECT table_name, column_name FROM information_schema.columns "
+    "WHERE table_schema = current_schema() AND table_name = ANY(:names)"
+)
+_TENANT_INDEX = sa.text(
+    "SELECT 1 FROM pg_catalog.pg_indexes WHERE schemaname = current_schema() "
+    "AND indexname = 'connections_tenant'"
+)
+
+
+def _complete(conn: sa.Connection) -> bool:
+    """Whether every table exists with every column, and the tenant index (PostgreSQL): two
+    catalog reads instead of the schema lock, the inspector's queries and the DDL checks."""
+    have: dict[str, set[str]] = {}
+    names = [t.name for t in metadata.sorted_tables]
+    for table, column in conn.execute(_COLUMNS_OF, {"names": names}):
+        have.setdefault(table, set()).add(column)
+    for table in metadata.sorted_tables:
+        if not {c.name for c in table.columns} <= have.get(table.name, set()):
+            return False
+    return conn.execute(_TENANT_INDEX).first() is not None
 
 
 def _add_missing_columns(conn: sa.Connection) -> None:

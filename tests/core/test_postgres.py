@@ -120,3 +120,31 @@ def test_cli_push_with_a_postgresql_url(pg_url: str, crm_file: Path) -> None:
     assert result.exit_code == 0, result.output
     again = CliRunner().invoke(cli, ["--dest", "filecrm", "--db", pg_url, "push", "-"], input=line)
     assert "1 unchanged" in again.output
+
+
+def test_opening_a_set_up_database_takes_no_schema_lock(pg_url: str) -> None:
+    import threading
+
+    from crm_push.state import database as db
+
+    db.engine_for(pg_url)  # sets it up
+    db._engines.pop(pg_url).dispose()
+    # Another process holds the lock under which tables are created (it is creating them on
+    # some database, or hangs there): a process opening this set-up database does not wait.
+    holder = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with holder.connect() as conn:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": db._CREATE_LOCK})
+        opened = threading.Event()
+
+        def open_it() -> None:
+            db.engine_for(pg_url)
+            opened.set()
+
+        threading.Thread(target=open_it, daemon=True).start()
+        try:
+            assert opened.wait(20), "opening the database waited for the schema lock"
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": db._CREATE_LOCK})
+    holder.dispose()
+    MarkerStore("filecrm", "ws_lock", pg_url).record("v1", "person", payload="h", record_id="p1")
+    assert MarkerStore("filecrm", "ws_lock", pg_url).for_visitor("v1")["person"].record_id == "p1"
