@@ -73,13 +73,16 @@ def _never_delete(
         yield
         return
 
-    original = httpx.Client.send
+    from support.transports import Send, wrap_transports
 
-    def send(self: httpx.Client, request: httpx.Request, **kwargs: object) -> httpx.Response:
-        assert request.method != "DELETE", f"DELETE {request.url} was sent: never delete"
-        return original(self, request, **kwargs)  # type: ignore[arg-type]
+    def guard(original: Send) -> Send:
+        def handle(self: httpx.BaseTransport, request: httpx.Request) -> httpx.Response:
+            assert request.method != "DELETE", f"DELETE {request.url} was sent: never delete"
+            return original(self, request)
 
-    monkeypatch.setattr(httpx.Client, "send", send)
+        return handle
+
+    wrap_transports(monkeypatch, guard)
     yield
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import respx
+
+from support.transports import Send, wrap_transports
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # the helper modules beside this file
@@ -54,18 +55,20 @@ def pytest_configure(config: pytest.Config) -> None:
 def sent(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[Sent]:
     """Record every request (respx or real), validate its body, and fail on any DELETE."""
     log = Sent()
-    original = httpx.Client.send
     schema_checked = request.node.get_closest_marker("not_attio") is None
 
-    def send(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-        log.requests.append(request)
-        assert request.method != "DELETE", f"DELETE {request.url} was sent: never delete"
-        if schema_checked:
-            check_request(request)
-            check_request_with_sdk(request)
-        return original(self, request, **kwargs)
+    def record(original: Send) -> Send:
+        def handle(self: httpx.BaseTransport, request: httpx.Request) -> httpx.Response:
+            log.requests.append(request)
+            assert request.method != "DELETE", f"DELETE {request.url} was sent: never delete"
+            if schema_checked:
+                check_request(request)
+                check_request_with_sdk(request)
+            return original(self, request)
 
-    monkeypatch.setattr(httpx.Client, "send", send)
+        return handle
+
+    wrap_transports(monkeypatch, record)
     yield log
     assert "DELETE" not in log.methods
 

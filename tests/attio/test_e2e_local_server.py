@@ -31,6 +31,7 @@ from crm_push.state.markers import MarkerStore
 from crm_push_attio import server
 from crm_push_attio.errors import NOTES_NO_PERMISSION, NOTES_SKIPPED
 from crm_push_attio.plugin import AttioDestination
+from support.transports import wrap_transports
 
 VISITORS: list[dict[str, Any]] = [
     {
@@ -384,7 +385,7 @@ def test_a_token_that_dies_mid_run_is_renewed_and_kept(
             if request.method in ("PUT", "POST") and request.url.path.startswith("/v2/objects"):
                 srv.expire_token(first_access)
 
-        monkeypatch.setattr(httpx.Client, "send", _spy(httpx.Client.send, expire_after_first_write))
+        wrap_transports(monkeypatch, lambda send: _spy(send, expire_after_first_write))
         visitors = tmp_path / "visitors.jsonl"
         visitors.write_text("".join(json.dumps(v) + "\n" for v in VISITORS))
         result = CliRunner().invoke(
@@ -404,8 +405,8 @@ def test_a_token_that_dies_mid_run_is_renewed_and_kept(
 
 
 def _spy(send: Any, before: Any) -> Any:
-    def wrapped(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-        response = send(self, request, **kwargs)
+    def wrapped(self: httpx.BaseTransport, request: httpx.Request) -> httpx.Response:
+        response = send(self, request)
         before(request)
         return response
 
