@@ -17,7 +17,9 @@ _QUERY = sa.text(
     SELECT args->>'destination' AS destination, args->>'workspace' AS workspace,
            status::text AS status, count(*) AS n,
            count(*) FILTER (WHERE status = 'todo' AND scheduled_at > now()) AS scheduled,
-           coalesce(sum(jsonb_array_length(args->'visitors')), 0) AS visitors
+           -- "count" since the visitors moved out of the arguments; earlier jobs carry them
+           coalesce(sum(coalesce((args->>'count')::int, jsonb_array_length(args->'visitors'))),
+                    0) AS visitors
       FROM procrastinate_jobs
      WHERE task_name = :task
      GROUP BY 1, 2, 3

@@ -62,6 +62,8 @@ def test_enqueue_and_burst_push_every_workspace_exactly_once(
 
     before = json.loads(run_cli("--db", pg_url, "jobs", "--json").stdout)
     assert (before["todo"], before["doing"], before["succeeded"], before["failed"]) == (4, 0, 0, 0)
+    waiting = {w["workspace"]: w["visitors"]["todo"] for w in before["workspaces"]}
+    assert waiting == {ws_a: 25, ws_b: 7}
 
     done = run_cli("--db", pg_url, "worker", "--concurrency", "3", "--burst")
     assert done.exit_code == 0, done.output
