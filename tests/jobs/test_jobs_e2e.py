@@ -123,5 +123,7 @@ def test_a_job_enqueued_with_its_visitors_in_its_arguments_still_runs(pg_url: st
         app.configure_task(TASK_NAME, queue=QUEUE, lock=lock_for("attio", ws)).defer(
             destination="attio", workspace=ws, visitors=entries
         )
+    listed = json.loads(run_cli("--db", pg_url, "jobs", "--json").stdout)
+    assert [w["visitors"]["todo"] for w in listed["workspaces"]] == [3]
     assert run_cli("--db", pg_url, "worker", "--burst").exit_code == 0
     assert sorted(emails(srv)) == sorted(e["visitor"]["person"]["email"] for e in entries)
