@@ -180,9 +180,21 @@ def stopped(db_url: str | None, destination: str, workspace: str) -> Stop | None
 
 
 def list_stops(db_url: str | None) -> list[Stop]:
+    """The stops still in force: those of workspaces not connected again since. One query,
+    writing nothing (a lifted stop's row is removed by the next job of that workspace)."""
+    from crm_push.state.database import connections_table as c
+
     t = job_stops_table
+    query = (
+        sa.select(t)
+        .outerjoin(
+            c, sa.and_(c.c.destination == t.c.destination, c.c.workspace_id == t.c.workspace)
+        )
+        .where(sa.or_(c.c.connected_at.is_(None), c.c.connected_at <= t.c.stopped_at))
+        .order_by(t.c.destination, t.c.workspace)
+    )
     with engine_for(db_url).connect() as conn:
-        rows = conn.execute(sa.select(t).order_by(t.c.destination, t.c.workspace)).all()
+        rows = conn.execute(query).all()
     return [Stop(r.destination, r.workspace, r.reason, r.job_id, r.stopped_at) for r in rows]
 
 

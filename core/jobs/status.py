@@ -49,7 +49,7 @@ class WorkspaceJobs:
 
 
 def job_counts(db_url: str | None) -> list[WorkspaceJobs]:
-    from crm_push.jobs.failures import list_stops, stopped
+    from crm_push.jobs.failures import list_stops
 
     found: dict[tuple[str, str], WorkspaceJobs] = {}
     with engine_for(db_url).connect() as conn:
@@ -60,10 +60,7 @@ def job_counts(db_url: str | None) -> list[WorkspaceJobs]:
         entry.states[r.status] = entry.states.get(r.status, 0) + r.n
         entry.visitors[r.status] = entry.visitors.get(r.status, 0) + int(r.visitors)
         entry.scheduled += r.scheduled
-    for listed in list_stops(db_url):
-        stop = stopped(db_url, listed.destination, listed.workspace)  # lifted once reconnected
-        if stop is None:
-            continue
+    for stop in list_stops(db_url):  # those lifted by a reconnect are left out
         key = (stop.destination, stop.workspace)
         entry = found.setdefault(key, WorkspaceJobs(stop.destination, stop.workspace))
         entry.stopped = stop.reason
