@@ -31,7 +31,14 @@ from crm_push.push.notes import visit_note
 from crm_push.state.markers import new_owner
 
 from support import batch_plugins as batch_distribution
-from support.filecrm import BREAKS_BATCH, NO_ANSWER, BatchFileCRM, FileCRM
+from support.filecrm import (
+    BREAKS_BATCH,
+    NO_ANSWER,
+    THROTTLED,
+    THROTTLES_BATCH,
+    BatchFileCRM,
+    FileCRM,
+)
 
 OTHER_MACHINE = "elsewhere:4242:0123456789ab"  # a live owner this machine cannot check
 VISIT = {"visited_at": "2026-11-20T10:00:00Z", "pages": ["/pricing"]}
@@ -209,6 +216,28 @@ def test_a_plugin_bug_fails_the_visitors_of_its_call_not_the_run(
     visitors[1] = full(1)
     summary, results = run(make(crm, db_url), visitors)
     assert [r.status for r in results] == ["created"] * 4 + ["unchanged"] * 4
+
+
+def test_a_throttled_input_or_call_fails_its_visitors_saying_when_to_retry(
+    crm: BatchFileCRM, db_url: str
+) -> None:
+    # What a job reschedules on (VisitorResult.retry_after): one input refused for now, then a
+    # whole call refused for now; the other visitors are pushed.
+    visitors = [full(i) for i in range(8)]  # two batches of 4
+    visitors[1] = full(1, person={"email": "t@c1.example", "name": THROTTLED})
+    visitors[6] = full(6, person={"email": "u@c0.example", "name": THROTTLES_BATCH})
+    _, results = run(make(crm, db_url), visitors)
+    assert [r.status for r in results] == ["created", "failed", "created", "created"] + [
+        "failed"
+    ] * 4
+    assert [r.retry_after for r in results if r.status == "failed"] == [7.0] + [9.0] * 4
+    assert all("the file CRM is busy" in (r.reason or "") for r in results if r.retry_after)
+    # Pushed again once the CRM takes them: those visitors go through, the others unchanged.
+    visitors[1], visitors[6] = full(1), full(6)
+    _, again = run(make(crm, db_url), visitors)
+    assert [r.status for r in again] == ["unchanged", "created", "unchanged", "unchanged"] + [
+        "created"
+    ] * 4
 
 
 def test_dead_credentials_stop_the_run(crm: BatchFileCRM, db_url: str) -> None:

@@ -30,7 +30,7 @@ from crm_push import (
     RecordRef,
     hookimpl,
 )
-from crm_push.errors import CrmPushError, InvalidInput
+from crm_push.errors import CrmPushError, InvalidInput, RetryLater
 from crm_push.models import CompanyInput, LinkInput, NoteInput, PersonInput
 
 PATH_ENV = "FILECRM_PATH"
@@ -215,6 +215,9 @@ class FileCRM:
 #: Names that make BatchFileCRM misbehave for one input or one call, as a real CRM can.
 NO_ANSWER = "NO ANSWER"  # the input's key is left out of the answer
 BREAKS_BATCH = "BREAKS BATCH"  # the whole call raises (a plugin bug): every input of it fails
+THROTTLED = "THROTTLED"  # the input is refused for now (RetryLater, retry after 7 s)
+THROTTLES_BATCH = "THROTTLES BATCH"  # the whole call is refused for now (a 429 that outlasted
+# the client's retries): every input of it, retry after 9 s
 BATCH_ENV = "FILECRM_BATCH"
 #: Seconds a batch call waits after its write, before answering: a kill -9 then lands after the
 #: CRM stored the records and before the pusher heard of them (an answer lost on the way).
@@ -298,7 +301,12 @@ class BatchFileCRM(FileCRM):
                 person, company = item.person, item.company
                 if person.name == BREAKS_BATCH:
                     raise RuntimeError("the batch endpoint broke")
+                if person.name == THROTTLES_BATCH:
+                    raise RetryLater("the file CRM is busy", retry_after=9.0)
                 if person.name == NO_ANSWER:
+                    continue
+                if person.name == THROTTLED:
+                    answers[item.key] = RetryLater("the file CRM is busy", retry_after=7.0)
                     continue
                 if person.name == "REJECT ME":
                     answers[item.key] = InvalidInput(
