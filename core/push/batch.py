@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import queue
-import random
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable
@@ -44,8 +43,10 @@ from crm_push.push.pusher import (
     COMPANY_CACHE_SIZE,
     NO_EMAIL,
     NO_PERSON,
+    ClaimWanted,
     Pusher,
     _Visit,
+    claim_parts,
     deferral_reason,
 )
 from crm_push.push.results import VisitorResult, VisitorStatus
@@ -372,37 +373,21 @@ class BatchPusher(Pusher):
                     self.markers.release(*claim, owner=self.owner)
 
     def _claim_all(self, wanted: list[tuple[_Item, str, str, bool]]) -> list[Claim | None]:
-        """`Pusher._claim` for many parts at once: each claim won, or lost to a done marker; a
-        part another live push holds past `claim_wait` defers its visitor (None)."""
-        out: list[Claim | None] = [None] * len(wanted)
-        todo = list(range(len(wanted)))
-        deadline = time.monotonic() + self.claim_wait
-        delay = 0.02
-        while todo:
-            left = []
-            for i in todo:
-                item, part, payload, replace_done = wanted[i]
-                claim = self.markers.claim(
-                    item.visitor.id,
-                    part,
-                    payload=payload,
-                    owner=self.owner,
-                    replace_done=replace_done,
-                )
-                if claim.won or (claim.previous is not None and claim.previous.state == "done"):
-                    out[i] = claim
-                else:
-                    left.append(i)
-            if not left:
-                break
-            if time.monotonic() + delay > deadline:
-                for i in left:
-                    wanted[i][0].defer(wanted[i][1])
-                break
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.5)
-            todo = left
-        return out
+        """`claim_parts` for the parts of a batch: a part still held by another live push
+        after `claim_wait` defers its visitor (None)."""
+        claims = claim_parts(
+            self.markers,
+            self.owner,
+            self.claim_wait,
+            [
+                ClaimWanted(item.visitor.id, part, payload, replace)
+                for item, part, payload, replace in wanted
+            ],
+        )
+        for (item, part, _, _), claim in zip(wanted, claims, strict=True):
+            if claim is None:
+                item.defer(part)
+        return claims
 
     def _keyless(
         self,

@@ -17,6 +17,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Generator, Hashable, Iterable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 from crm_push.destination.facade import Destination
 from crm_push.errors import (
@@ -63,6 +64,56 @@ def deferral_reason(part: str) -> str:
         f"another push is writing this visitor's {what} right now (it was not written twice); "
         "push it again later to confirm"
     )
+
+
+@dataclass(frozen=True)
+class ClaimWanted:
+    """One claim `claim_parts` makes: a part of a visitor, its payload, whether it may replace
+    a done marker of another payload (a new visit's note), and confirmed parts of the same
+    visitor to record with it (see `MarkerStore.claim`)."""
+
+    visitor_id: str
+    part: str
+    payload: str
+    replace_done: bool = False
+    done: dict[str, tuple[str, RecordRef | None]] | None = None
+
+
+def claim_parts(
+    markers: MarkerStore, owner: str, wait: float, wanted: list[ClaimWanted]
+) -> list[Claim | None]:
+    """Claim each part for `owner`, again after a short, growing, bounded backoff while another
+    live process holds it: each the won claim, or the lost one once that process's marker is
+    done; None for a part still held after `wait` seconds (its visitor is deferred). `done`
+    parts are recorded with the first attempt. The one claim loop of both pushers."""
+    out: list[Claim | None] = [None] * len(wanted)
+    todo = list(range(len(wanted)))
+    deadline = time.monotonic() + wait
+    delay = 0.02
+    first = True
+    while todo:
+        left = []
+        for i in todo:
+            w = wanted[i]
+            claim = markers.claim(
+                w.visitor_id,
+                w.part,
+                payload=w.payload,
+                owner=owner,
+                replace_done=w.replace_done,
+                done=w.done if first else None,
+            )
+            if claim.won or (claim.previous is not None and claim.previous.state == "done"):
+                out[i] = claim
+            else:
+                left.append(i)
+        first = False
+        if not left or time.monotonic() + delay > deadline:
+            break
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.5)
+        todo = left
+    return out
 
 
 #: A company marker not read ahead (None means read, and absent).
@@ -328,28 +379,15 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
     def _claim(
         self, state: _Visit, part: str, payload: str, *, replace_done: bool = False
     ) -> Claim:
-        """Claim a write, waiting (a short, growing, bounded backoff) while another process
-        holds it: returns the won claim, or the lost one once that process's marker is done.
-        Raises _Deferred when the wait runs out."""
-        deadline = time.monotonic() + self.claim_wait
-        delay = 0.02
-        while True:
-            # The confirmed steps not yet recorded go in the claim's statement.
-            claim = self.markers.claim(
-                state.visitor.id,
-                part,
-                payload=payload,
-                owner=self.owner,
-                replace_done=replace_done,
-                done=state.unsaved or None,
-            )
-            state.unsaved = {}
-            if claim.won or (claim.previous is not None and claim.previous.state == "done"):
-                return claim
-            if time.monotonic() + delay > deadline:
-                raise _Deferred(deferral_reason(part))
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.5)
+        """Claim a write (see `claim_parts`): the won claim, or the lost one once another
+        process's marker is done. Raises _Deferred when the wait runs out. The confirmed
+        steps not yet recorded go in the claim's statement."""
+        wanted = ClaimWanted(state.visitor.id, part, payload, replace_done, state.unsaved or None)
+        (claim,) = claim_parts(self.markers, self.owner, self.claim_wait, [wanted])
+        state.unsaved = {}
+        if claim is None:
+            raise _Deferred(deferral_reason(part))
+        return claim
 
     def _claimed(self, state: _Visit, part: str) -> _Held:
         """Around the write of a won claim: its lease renewed while it lasts; released (ended,
