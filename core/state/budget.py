@@ -30,6 +30,7 @@ from crm_push.http.limits import WINDOW_MARGIN
 from crm_push.state.database import (
     budget_table,
     driver_cursor,
+    driver_sql,
     engine_for,
     on_psycopg,
     resolve_url,
@@ -84,12 +85,7 @@ class BudgetStore:
         # objects, events) cost three times the statement's own CPU, on every HTTP request.
         self._driver_sql: str | None = None
         if on_psycopg(self.engine):
-            where = _WHERE.replace(":destination", "%(destination)s")
-            where = where.replace(":workspace", "%(workspace)s").replace(":kind", "%(kind)s")
-            self._driver_sql = (
-                f"UPDATE {table} SET tat = {greatest}(tat, {now}) + %(interval)s WHERE {where} "
-                f"RETURNING tat - %(interval)s, {now}"
-            )
+            self._driver_sql = driver_sql(self._reserve)
 
     def _ensure(self, conn: sa.Connection, key: dict[str, str]) -> None:
         conn.execute(self._create, key)

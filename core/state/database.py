@@ -268,6 +268,14 @@ def single_statements(engine: sa.Engine) -> sa.Engine:
         return single
 
 
+def driver_sql(statement: Any) -> str:
+    """A SQLAlchemy statement as SQL for `driver_cursor` (psycopg's `%(name)s` parameters):
+    each statement is written once, in SQLAlchemy, and compiled for the driver once."""
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    return str(statement.compile(dialect=psycopg.dialect()))  # type: ignore[no-untyped-call]
+
+
 def on_psycopg(engine: sa.Engine) -> bool:
     """Whether `driver_cursor` applies: PostgreSQL through psycopg 3 (`%(name)s` parameters)."""
     return engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"

@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import secrets
 import socket
 import threading
@@ -35,6 +34,7 @@ from crm_push.models.crm import RecordRef
 from crm_push.state.database import (
     company_markers_table,
     driver_cursor,
+    driver_sql,
     engine_for,
     existing_engine,
     markers_table,
@@ -42,6 +42,7 @@ from crm_push.state.database import (
     single_statements,
 )
 from pydantic import AfterValidator, BaseModel
+from sqlalchemy.dialects import postgresql
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
@@ -231,8 +232,7 @@ class _Write:
         """The upsert of `n` rows with psycopg's `%(name)s` parameters (see `driver_cursor`)."""
         key = ("psycopg", n)
         if key not in self._upserts:
-            text = str(self._upsert("postgresql", n).text)
-            self._upserts[key] = re.sub(r":(\w+)", r"%(\1)s", text)
+            self._upserts[key] = driver_sql(self._upsert("postgresql", n))
         return str(self._upserts[key])
 
     @staticmethod
@@ -261,10 +261,7 @@ _FOR_VISITOR = sa.select(_t).where(
 )
 _ONE = _FOR_VISITOR.where(_t.c.part == sa.bindparam("part"))
 _COLUMNS = tuple(c.name for c in _t.columns)
-_FOR_VISITOR_SQL = (
-    f"SELECT {', '.join(_COLUMNS)} FROM {_t.name} WHERE destination = %(destination)s "
-    "AND workspace = %(workspace)s AND visitor_id = %(visitor_id)s"
-)
+_FOR_VISITOR_SQL = driver_sql(_FOR_VISITOR)
 _WRITE = _Write(
     _t,
     ("destination", "workspace", "visitor_id", "part"),
@@ -302,6 +299,7 @@ def _params(row: dict[str, Any], names: Iterable[str], prefix: str) -> dict[str,
 
 
 _claims: dict[str, Any] = {}  # the insert-if-absent statement, by dialect
+_PG_CLAIM = postgresql.insert(_t).on_conflict_do_nothing().returning(_t.c.part)
 
 
 def _insert_if_absent(conn: sa.Connection, row: dict[str, Any]) -> bool:
@@ -314,9 +312,7 @@ def _insert_if_absent(conn: sa.Connection, row: dict[str, Any]) -> bool:
 
             _claims[dialect] = insert(_t).on_conflict_do_nothing().returning(_t.c.part)
         elif dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            _claims[dialect] = pg_insert(_t).on_conflict_do_nothing().returning(_t.c.part)
+            _claims[dialect] = _PG_CLAIM
         else:
             _claims[dialect] = None
     stmt = _claims[dialect]
@@ -337,15 +333,9 @@ _COMPANY = sa.select(_c).where(
     _c.c.domain == sa.bindparam("domain"),
 )
 _COMPANY_COLUMNS = tuple(c.name for c in _c.columns)
-_COMPANY_SQL = (
-    f"SELECT {', '.join(_COMPANY_COLUMNS)} FROM {_c.name} WHERE destination = %(destination)s "
-    "AND workspace = %(workspace)s AND domain = %(domain)s"
-)
+_COMPANY_SQL = driver_sql(_COMPANY)
 #: `_insert_if_absent` for psycopg (see `driver_cursor`): RETURNING says whether it inserted.
-_CLAIM_SQL = (
-    f"INSERT INTO {_t.name} ({', '.join(_COLUMNS)}) VALUES "
-    f"({', '.join(f'%({c})s' for c in _COLUMNS)}) ON CONFLICT DO NOTHING RETURNING part"
-)
+_CLAIM_SQL = driver_sql(_PG_CLAIM)
 _WRITE_COMPANY = _Write(
     _c, ("destination", "workspace", "domain"), ("object", "record_id", "payload_hash", "pushed_at")
 )
