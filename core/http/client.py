@@ -512,7 +512,8 @@ class _Client(httpx.Client):
         follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
     ) -> httpx.Response:
         plain = (
-            not stream
+            not self.is_closed  # httpx's own send says so
+            and not stream
             and auth is httpx.USE_CLIENT_DEFAULT
             and follow_redirects in (httpx.USE_CLIENT_DEFAULT, False)
             and not self.follow_redirects

@@ -388,6 +388,19 @@ def test_json_headers_and_context_manager() -> None:
     assert script2.requests[0].headers["User-Agent"] == "crm-push/9 (+attio)"
 
 
+def test_a_plain_request_gets_what_httpx_gives_and_a_closed_client_sends_nothing() -> None:
+    cookie = httpx.Response(200, json={"a": 1}, headers={"Set-Cookie": "s=1; Path=/"})
+    client, script = make_client([cookie, ok({"b": 2}), ok()])
+    first = client.request("GET", "/one")
+    assert first.json() == {"a": 1} and first.request.url == httpx.URL(f"{BASE}/one")
+    client.request("GET", "/two")
+    assert script.requests[1].headers["Cookie"] == "s=1"  # the jar kept the cookie
+    client.close()
+    with pytest.raises(RuntimeError, match="client has been closed"):
+        client.request("GET", "/three")
+    assert len(script.requests) == 2
+
+
 # -- rate limits ----------------------------------------------------------------------------
 
 
