@@ -147,6 +147,7 @@ class Destination:
         company: RecordRef | None = None,
         existing: RecordRef | None = None,
         pending: Pending | None = None,
+        company_data: Company | None = None,
     ) -> RecordRef:
         result: RecordRef = self._call(
             "assert_person",
@@ -155,6 +156,7 @@ class Destination:
             company=company,
             existing=existing,
             pending=pending,
+            company_data=company_data,
         )
         return result
 
