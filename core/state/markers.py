@@ -25,7 +25,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -673,33 +673,26 @@ class MarkerStore:
         """All markers of several visitors: visitor id ⇒ part ⇒ marker (every id present)."""
         ids = list(dict.fromkeys(visitor_ids))
         out: dict[str, dict[str, Marker]] = {vid: {} for vid in ids}
-        t = markers_table
-        with self.engine.connect() as conn:
-            for start in range(0, len(ids), _IN_CHUNK):
-                query = sa.select(t).where(
-                    t.c.destination == self.destination,
-                    t.c.workspace == self.workspace,
-                    t.c.visitor_id.in_(ids[start : start + _IN_CHUNK]),
-                )
-                for row in conn.execute(query).mappings():
-                    out[row["visitor_id"]][row["part"]] = Marker(**row)
+        for row in self._rows_in(markers_table, "visitor_id", ids):
+            out[row["visitor_id"]][row["part"]] = Marker(**row)
         return out
 
     def companies_for(self, domains: Iterable[str]) -> dict[str, CompanyMarker]:
         """The company markers of several domains, by domain (absent ones left out)."""
         names = list(dict.fromkeys(domains))
-        out: dict[str, CompanyMarker] = {}
-        c = company_markers_table
+        rows = self._rows_in(company_markers_table, "domain", names)
+        return {row["domain"]: CompanyMarker(**row) for row in rows}
+
+    def _rows_in(self, table: sa.Table, column: str, values: builtins.list[str]) -> Iterator[Any]:
+        """This store's rows of `table` whose `column` is one of `values`, a query per 500."""
         with self.engine.connect() as conn:
-            for start in range(0, len(names), _IN_CHUNK):
-                query = sa.select(c).where(
-                    c.c.destination == self.destination,
-                    c.c.workspace == self.workspace,
-                    c.c.domain.in_(names[start : start + _IN_CHUNK]),
+            for start in range(0, len(values), _IN_CHUNK):
+                query = sa.select(table).where(
+                    table.c.destination == self.destination,
+                    table.c.workspace == self.workspace,
+                    table.c[column].in_(values[start : start + _IN_CHUNK]),
                 )
-                for row in conn.execute(query).mappings():
-                    out[row["domain"]] = CompanyMarker(**row)
-        return out
+                yield from conn.execute(query).mappings()
 
     def record_many(self, writes: Iterable[MarkerWrite]) -> None:
         """`record` and `record_company` for several confirmed writes, in one transaction."""
