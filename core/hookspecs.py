@@ -107,7 +107,6 @@ def assert_person(
     company: RecordRef | None,
     existing: RecordRef | None,
     pending: Pending | None,
-    company_data: Company | None,
 ) -> RecordRef:
     """Create or update a person, matching on the email, and link the company if you can.
 
@@ -118,8 +117,6 @@ def assert_person(
         when the person has no email.
     :param pending: set when an earlier push was creating this email-less person and died;
         look for a matching record created since `pending.since` before creating one.
-    :param company_data: the visitor's company as given (with `company`, else None), e.g. to
-        know that it has no domain when `company` comes from a marker of an earlier push.
     :return: a RecordRef; put the company's record id in `linked` when the write linked it, so
         the pusher does not call `associate`.
     """

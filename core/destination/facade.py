@@ -147,7 +147,6 @@ class Destination:
         company: RecordRef | None = None,
         existing: RecordRef | None = None,
         pending: Pending | None = None,
-        company_data: Company | None = None,
     ) -> RecordRef:
         result: RecordRef = self._call(
             "assert_person",
@@ -156,7 +155,6 @@ class Destination:
             company=company,
             existing=existing,
             pending=pending,
-            company_data=company_data,
         )
         return result
 

@@ -32,8 +32,6 @@ class PersonInput(_Result):
     company: RecordRef | None = None
     existing: RecordRef | None = None
     pending: Pending | None = None
-    #: The visitor's company as given, with `company` (see `assert_person`'s `company_data`).
-    company_data: Company | None = None
 
 
 class LinkInput(_Result):

@@ -606,12 +606,8 @@ class BatchPusher(Pusher):
                             item,
                             part,
                             payload,
-                            functools.partial(
-                                _keyless_person,
-                                key,
-                                person,
-                                company,
-                                item.visitor.company if company is not None else None,
+                            lambda existing, pending, p=person, c=company, k=key: PersonInput(
+                                key=k, person=p, company=c, existing=existing, pending=pending
                             ),
                         )
                     )
@@ -643,12 +639,7 @@ class BatchPusher(Pusher):
         key = f"{item.visitor.id}:{part}"
         return _Entry(
             key=key,
-            input=PersonInput(
-                key=key,
-                person=person,
-                company=item.company,
-                company_data=item.visitor.company if item.company is not None else None,
-            ),
+            input=PersonInput(key=key, person=person, company=item.company),
             identity=f"email:{person.email}",
             writer=item,
             apply=apply,
@@ -763,23 +754,3 @@ class BatchPusher(Pusher):
             item.state.note, item.state.note_reason = "skipped", exc.message
             return
         item.fail(exc)
-
-
-def _keyless_person(
-    key: str,
-    person: Person,
-    company: RecordRef | None,
-    company_data: Company | None,
-    existing: RecordRef | None,
-    pending: Pending | None,
-) -> PersonInput:
-    """The input of a person without email, once its marker or claim gave `existing` or
-    `pending`."""
-    return PersonInput(
-        key=key,
-        person=person,
-        company=company,
-        existing=existing,
-        pending=pending,
-        company_data=company_data,
-    )

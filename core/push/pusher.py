@@ -398,15 +398,12 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         self, state: _Visit, part: str, person: Person, company: RecordRef | None
     ) -> RecordRef:
         company_id = company.record_id if company else None
-        company_data = state.visitor.company if company is not None else None
         payload = payload_hash({"person": person.model_dump(mode="json"), "company": company_id})
         ref = self._unchanged(state, part, payload)
         if ref is None:
             if person.email:  # asserted by email: idempotent, no claim
                 state.writes += 1
-                ref = self.destination.assert_person(
-                    self.connection, person, company=company, company_data=company_data
-                )
+                ref = self.destination.assert_person(self.connection, person, company=company)
                 self._record(state, part, payload, ref, later=True)
             else:
                 ref = self._keyless(
@@ -414,7 +411,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
                     part,
                     payload,
                     lambda existing, pending: self.destination.assert_person(
-                        self.connection, person, company, existing, pending, company_data
+                        self.connection, person, company, existing, pending
                     ),
                 )
         state.outcomes[ref.outcome] += 1

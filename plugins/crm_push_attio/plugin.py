@@ -118,12 +118,9 @@ class AttioDestination:
         company: RecordRef | None,
         existing: RecordRef | None,
         pending: Pending | None,
-        company_data: Company | None,
     ) -> RecordRef:
         """Assert by email, linking the company inline; without email, update or create."""
-        return records.assert_person(
-            self._clients, connection, person, company, existing, pending, company_data
-        )
+        return records.assert_person(self._clients, connection, person, company, existing, pending)
 
     @hookimpl
     def associate(self, connection: Connection, person: RecordRef, company: RecordRef) -> RecordRef:

@@ -88,33 +88,10 @@ def reset_domainless() -> None:
     """Forget the domain-less companies seen (tests)."""
     with _DOMAINLESS_LOCK:
         _DOMAINLESS.clear()
-        _ADOPTED.clear()
-
-
-# Domain-less companies given an email's domain by this process (or found holding one): a
-# company known domain-less only from the visitor's data (`company_data`, its record from a
-# marker) is given the domain once per process, not on every person written to it.
-_ADOPTED: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
-
-
-def _adopted(workspace_id: str, record_id: str) -> bool:
-    with _DOMAINLESS_LOCK:
-        return (workspace_id, record_id) in _ADOPTED
-
-
-def _remember_adopted(workspace_id: str, record_id: str) -> None:
-    with _DOMAINLESS_LOCK:
-        _ADOPTED[(workspace_id, record_id)] = None
-        while len(_ADOPTED) > _DOMAINLESS_MAX:
-            _ADOPTED.popitem(last=False)
 
 
 def adopt_email_domain(
-    client: AttioClient,
-    workspace_id: str,
-    person: Person,
-    company_id: str | None,
-    domainless: bool = False,
+    client: AttioClient, workspace_id: str, person: Person, company_id: str | None
 ) -> bool:
     """Give a domain-less company the person's corporate email domain, before the person
     is written. Attio derives (or matches) a company from the domain of a new person's
@@ -122,25 +99,16 @@ def adopt_email_domain(
     companies: the one crm-push created and the one Attio derived. With the domain on
     crm-push's company, Attio's derivation matches it. Free-mail domains are left alone, and
     so is a domain another company already holds (Attio answers uniqueness_conflict: that
-    company is the one Attio matches). True when the domain was added.
-
-    The company is known domain-less when this process created it, or when `domainless` says
-    so (the visitor's company has no domain): its record may come from a marker of an earlier
-    push that died before this person was written, in another process."""
+    company is the one Attio matches). True when the domain was added."""
     domain = corporate_domain(person.email)
-    if domain is None or company_id is None:
-        return False
-    fresh = _take_domainless(workspace_id, company_id)
-    if not fresh and not (domainless and not _adopted(workspace_id, company_id)):
+    if domain is None or company_id is None or not _take_domainless(workspace_id, company_id):
         return False
     try:
         client.update_record(COMPANIES, company_id, {"domains": [{"domain": domain}]})
     except InvalidInput as exc:
         if exc.code != "uniqueness_conflict":
             raise
-        _remember_adopted(workspace_id, company_id)
         return False
-    _remember_adopted(workspace_id, company_id)
     return True
 
 
@@ -346,15 +314,13 @@ def assert_person(
     company: RecordRef | None,
     existing: RecordRef | None,
     pending: Pending | None,
-    company_data: Company | None = None,
 ) -> RecordRef:
     """Assert by email, linking the company inline; without email, update or create."""
     client = clients.client(connection)
     company_id = company.record_id if company is not None else None
     values = person_values(person, company_id)
     if person.email:
-        domainless = company_data is not None and not company_data.domain
-        adopt_email_domain(client, connection.workspace_id, person, company_id, domainless)
+        adopt_email_domain(client, connection.workspace_id, person, company_id)
         written = client.assert_record(PEOPLE, PERSON_MATCH, values)
     else:
         written = _keyless(client, PEOPLE, values, existing, pending, clients.sleep)

@@ -48,7 +48,7 @@ def test_400_names_the_attribute_code_and_message(
         )
     )
     with pytest.raises(InvalidInput) as caught:
-        attio.assert_person(connection, Person(email="a@b.com"), None, None, None, None)
+        attio.assert_person(connection, Person(email="a@b.com"), None, None, None)
     exc = caught.value
     assert (exc.field, exc.code) == ("linkedin", "validation_type")
     assert exc.message == (
@@ -183,7 +183,7 @@ def test_429_waits_until_the_http_date_in_retry_after(
         throttled,
         record_response("people", PERSON_ID, created_at=dt.datetime.now(dt.UTC)),
     ]
-    ref = attio.assert_person(connection, Person(email="a@b.com"), None, None, None, None)
+    ref = attio.assert_person(connection, Person(email="a@b.com"), None, None, None)
     assert route.call_count == 2 and ref.record_id == PERSON_ID
     assert sleeps.calls == [1.0]
 
@@ -226,7 +226,7 @@ def test_a_body_quoting_the_authorization_header_is_redacted(
     quoted = f'Header "Authorization: Bearer {TOKEN}" is not valid for {TOKEN!r}'
     api.put("/v2/objects/people/records").mock(return_value=error(400, "validation_type", quoted))
     with pytest.raises(InvalidInput) as caught:
-        attio.assert_person(connection, Person(email="a@b.com"), None, None, None, None)
+        attio.assert_person(connection, Person(email="a@b.com"), None, None, None)
     exc = caught.value
     assert TOKEN not in f"{exc} {exc!r} {exc.args} {exc.field} {exc.code}"
     assert 'Header "Authorization: Bearer ***" is not valid' in exc.message

@@ -119,7 +119,7 @@ def test_person_with_email_is_asserted_and_linked_inline(
         job_title="CTO",
         linkedin_url="https://www.linkedin.com/in/ada",
     )
-    ref = attio.assert_person(connection, person, COMPANY, None, None, None)
+    ref = attio.assert_person(connection, person, COMPANY, None, None)
     assert url(route) == f"{BASE}/v2/objects/people/records?matching_attribute=email_addresses"
     assert body(route) == {
         "data": {
@@ -144,9 +144,7 @@ def test_person_single_token_name_is_the_string_form(
     route = api.put("/v2/objects/people/records").mock(
         return_value=record_response("people", PERSON_ID, created_at=LONG_AGO)
     )
-    ref = attio.assert_person(
-        connection, Person(email="cher@x.com", name="Cher"), None, None, None, None
-    )
+    ref = attio.assert_person(connection, Person(email="cher@x.com", name="Cher"), None, None, None)
     assert body(route)["data"]["values"] == {
         "email_addresses": [{"email_address": "cher@x.com"}],
         "name": ["Cher"],
@@ -160,7 +158,7 @@ def test_person_without_email_is_created(
     route = api.post("/v2/objects/people/records").mock(
         return_value=record_response("people", PERSON_ID, created_at=dt.datetime.now(dt.UTC))
     )
-    ref = attio.assert_person(connection, Person(name="Grace Hopper"), COMPANY, None, None, None)
+    ref = attio.assert_person(connection, Person(name="Grace Hopper"), COMPANY, None, None)
     assert url(route) == f"{BASE}/v2/objects/people/records"
     assert body(route)["data"]["values"] == {
         "name": [{"first_name": "Grace", "last_name": "Hopper", "full_name": "Grace Hopper"}],
@@ -176,7 +174,7 @@ def test_person_without_email_but_marker_is_patched(
         return_value=record_response("people", PERSON_ID, created_at=LONG_AGO)
     )
     existing = RecordRef(object="people", record_id=PERSON_ID, outcome="unchanged")
-    ref = attio.assert_person(connection, Person(name="Grace Hopper"), None, existing, None, None)
+    ref = attio.assert_person(connection, Person(name="Grace Hopper"), None, existing, None)
     assert url(route) == f"{BASE}/v2/objects/people/records/{PERSON_ID}"
     assert body(route)["data"]["values"] == {
         "name": [{"first_name": "Grace", "last_name": "Hopper", "full_name": "Grace Hopper"}]
@@ -220,7 +218,7 @@ def test_pending_create_finds_the_record_instead_of_creating(
     query = api.post("/v2/objects/people/records/query").respond(json={"data": [stored]})
     create = api.post("/v2/objects/people/records")
     person = Person(name="Grace Hopper", job_title="Admiral")
-    ref = attio.assert_person(connection, person, None, None, Pending(since=since), None)
+    ref = attio.assert_person(connection, person, None, None, Pending(since=since))
     assert body(query) == {
         "filter": {
             "$and": [
@@ -259,7 +257,7 @@ def test_failed_create_is_not_repeated_when_it_was_applied(
     found = record("people", PERSON_ID, NOW, {"name": ["Cher"]})
     found["values"]["name"] = [{"first_name": "Cher", "last_name": "", "full_name": "Cher"}]
     query = api.post("/v2/objects/people/records/query").respond(json={"data": [found]})
-    ref = attio.assert_person(connection, Person(name="Cher"), None, None, None, None)
+    ref = attio.assert_person(connection, Person(name="Cher"), None, None, None)
     assert create.call_count == 1 and query.call_count == 1
     assert ref.record_id == PERSON_ID and ref.outcome == "created"
     assert len(sleeps.calls) == 1
@@ -274,7 +272,7 @@ def test_failed_create_is_retried_when_nothing_was_made(
         record_response("people", PERSON_ID, created_at=dt.datetime.now(dt.UTC)),
     ]
     query = api.post("/v2/objects/people/records/query").respond(json={"data": []})
-    ref = attio.assert_person(connection, Person(name="Cher"), None, None, None, None)
+    ref = attio.assert_person(connection, Person(name="Cher"), None, None, None)
     assert create.call_count == 2 and query.call_count == 1
     assert ref.record_id == PERSON_ID
 
@@ -285,7 +283,7 @@ def test_create_gives_up_after_a_few_attempts(
     create = api.post("/v2/objects/people/records").respond(503)
     api.post("/v2/objects/people/records/query").respond(json={"data": []})
     with pytest.raises(RetryLater):
-        attio.assert_person(connection, Person(name="Cher"), None, None, None, None)
+        attio.assert_person(connection, Person(name="Cher"), None, None, None)
     assert create.call_count == 4
 
 
@@ -333,6 +331,6 @@ def test_a_record_created_moments_ago_by_this_process_is_updated_on_reassert(
         return_value=record_response("people", PERSON_ID, created_at=created_at)
     )
     person = Person(email="ada@acme.com")
-    first = attio.assert_person(connection, person, None, None, None, None)
-    again = attio.assert_person(connection, person, None, None, None, None)
+    first = attio.assert_person(connection, person, None, None, None)
+    again = attio.assert_person(connection, person, None, None, None)
     assert (first.outcome, again.outcome) == ("created", "updated")

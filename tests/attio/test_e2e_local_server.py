@@ -487,32 +487,6 @@ def test_a_visitor_with_an_email_and_a_domainless_company_leaves_one_company(
     assert values(person, "company") == [{"target_record_id": company["id"]["record_id"]}]
 
 
-def test_a_domainless_company_from_a_push_that_died_still_gets_the_email_domain(
-    dest: Destination, srv: Any, db_url: str
-) -> None:
-    # A push created the visitor's domain-less company, recorded it, and died before writing
-    # the person. The next push, in another process (nothing of the first in memory), finds
-    # the company in its marker: it still gives the company the email's domain first, so
-    # Attio's derivation matches it instead of adding a second company.
-    from crm_push_attio.records import reset_domainless
-
-    conn = connect_local(dest, srv)
-    company = {"name": "Initech"}
-    assert push(dest, conn, db_url, [{"id": "v7", "company": company}]).failed == 0
-    reset_domainless()  # another process
-    visitor = {"id": "v7", "company": company, "person": {"email": "lin@initech.io"}}
-    assert push(dest, conn, db_url, [visitor]).failed == 0
-    [made] = srv.records("companies")
-    assert values(made, "domains") == [{"domain": "initech.io"}]
-    person = by_email(srv, "lin@initech.io")
-    assert values(person, "company") == [{"target_record_id": made["id"]["record_id"]}]
-    # Given once per process: a changed person of that company writes the person only.
-    patches = srv.count("PATCH", path_prefix="/v2/objects/companies")
-    visitor["person"] = {"email": "lin@initech.io", "job_title": "CTO"}
-    assert push(dest, conn, db_url, [visitor]).failed == 0
-    assert srv.count("PATCH", path_prefix="/v2/objects/companies") == patches == 1
-
-
 def test_free_mail_and_another_domain_are_attios_own_business(
     dest: Destination, srv: Any, db_url: str
 ) -> None:
