@@ -22,7 +22,6 @@ from support.filecrm import FileCRM
 from support.overlap import duplicates, finish, state_database
 
 N = 40
-#: Exit codes of a push that overlapped another: all done, or some visitors deferred.
 
 
 def write_input(path: Path) -> None:

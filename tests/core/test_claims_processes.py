@@ -25,7 +25,6 @@ from support.overlap import duplicates, finish, state_database
 pytestmark = pytest.mark.usefixtures("with_test_plugins")
 
 N = 30
-#: Exit codes of a push that overlapped another: all done, or some visitors deferred.
 
 
 def write_input(path: Path) -> None:
