@@ -102,7 +102,7 @@ def apply_schema(dbapi: Any) -> None:
     """Create what is missing on a psycopg connection, in its current transaction (a host's
     own connection: the schema commits with its transaction). When everything exists, no
     lock is taken."""
-    import crm_push.jobs.visitors  # noqa: F401  (its table is created with the others)
+    from crm_push.jobs import visitors
     from crm_push.jobs.failures import create_tables
 
     cursor = dbapi.cursor()
@@ -114,6 +114,7 @@ def apply_schema(dbapi: Any) -> None:
         cursor.execute(procrastinate.schema.SchemaManager.get_schema())
     if missing - {"procrastinate_jobs"}:
         create_tables(cursor)
+        visitors.create_table(cursor)
 
 
 def _missing(cursor: Any) -> set[str]:

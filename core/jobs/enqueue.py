@@ -151,9 +151,12 @@ def _defer(
         for i, batch in enumerate(batches)
     ]
     manager = JobManager(connector=SyncPsycopgConnector())
-    done = manager.batch_defer_jobs(jobs=todo, connection=dbapi)
-    ids = [job.id for job in done if job.id is not None]
-    if len(ids) != len(batches):  # pragma: no cover - procrastinate returns every job
-        raise RuntimeError("procrastinate did not return the ids of the jobs it made")
-    store_visitors(cursor, list(zip(ids, batches, strict=True)))
+    # Jobs and their visitors together (a savepoint in the host's transaction, a transaction of
+    # its own on a connection in autocommit): a worker never sees a job without its visitors.
+    with dbapi.transaction():
+        done = manager.batch_defer_jobs(jobs=todo, connection=dbapi)
+        ids = [job.id for job in done if job.id is not None]
+        if len(ids) != len(batches):  # pragma: no cover - procrastinate returns every job
+            raise RuntimeError("procrastinate did not return the ids of the jobs it made")
+        store_visitors(cursor, list(zip(ids, batches, strict=True)))
     return ids

@@ -5,29 +5,31 @@ its log messages ("Starting job crm_push.push_visitors[7](…)"): with the visit
 job's log lines carried a hundred people's emails and names, and building them was a tenth of a
 worker's CPU besides the pushes. So a job's arguments are its destination, workspace and how
 many visitors it holds; the visitors are written here in the same transaction as the job
-(a host's own, when it enqueues in it), so no worker ever sees a job without them.
+(a host's own, when it enqueues in it), so no worker ever sees a job without them; they go
+with the job's row (ON DELETE CASCADE), so they are kept exactly as long as the job is.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from crm_push.errors import ConfigurationError
-from crm_push.jobs.failures import metadata
 from crm_push.state.database import driver_cursor, engine_for, single_statements
-from sqlalchemy.dialects import postgresql
 
-job_visitors_table = sa.Table(
-    "crm_push_job_visitors",
-    metadata,
-    sa.Column("job_id", sa.BigInteger, primary_key=True),
-    # [{"line": 3, "visitor": {…}}, …], as validated by enqueue.
-    sa.Column("visitors", postgresql.JSONB, nullable=False),
+TABLE = "crm_push_job_visitors"
+#: `visitors`: [{"line": 3, "visitor": {…}}, …], as validated by enqueue. Written as DDL: its
+#: key refers to procrastinate's table, which crm-push's SQLAlchemy metadata does not hold.
+_CREATE = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} (job_id BIGINT PRIMARY KEY "
+    "REFERENCES procrastinate_jobs (id) ON DELETE CASCADE, visitors JSONB NOT NULL)"
 )
+_INSERT = f"INSERT INTO {TABLE} (job_id, visitors) VALUES (%s, %s)"
+_SELECT = f"SELECT visitors FROM {TABLE} WHERE job_id = %s"
 
-_INSERT = f"INSERT INTO {job_visitors_table.name} (job_id, visitors) VALUES (%s, %s)"
-_SELECT = f"SELECT visitors FROM {job_visitors_table.name} WHERE job_id = %s"
+
+def create_table(cursor: Any) -> None:
+    """CREATE TABLE IF NOT EXISTS on a psycopg cursor (inside the schema lock)."""
+    cursor.execute(_CREATE)
 
 
 def store(cursor: Any, batches: list[tuple[int, list[dict[str, Any]]]]) -> None:
@@ -45,7 +47,7 @@ def load(db_url: str | None, job_id: int) -> list[dict[str, Any]]:
         row = cursor.fetchone()
     if row is None:
         raise ConfigurationError(
-            f"the visitors of job {job_id} are not in {job_visitors_table.name}",
+            f"the visitors of job {job_id} are not in {TABLE}",
             next_step="enqueue those visitors again (the job was made by other code, or its "
             "row was removed)",
         )

@@ -130,10 +130,25 @@ def test_enqueue_inside_the_host_transaction(pg_url: str, attio) -> None:
     engine = sa.create_engine(pg_url)
     with engine.begin() as conn:  # a SQLAlchemy connection works too
         assert enqueue("attio", None, visitors("h", 3), connection=conn, db_url=pg_url).jobs == 1
-    engine.dispose()
     assert _counts(pg_url)["todo"] == 1
+    with psycopg.connect(conninfo, autocommit=True) as conn:  # a connection in autocommit too
+        assert enqueue("attio", ws, visitors("a", 2), connection=conn).jobs == 1
+    assert _visitor_rows(pg_url) == 2  # one per job: the rolled-back ones left none
     assert run_cli("--db", pg_url, "worker", "--burst").exit_code == 0
-    assert len(set(emails(srv))) == 3
+    assert len(set(emails(srv))) == 5
+    # A job's visitors go with its row (procrastinate's clean-up of old jobs, say).
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM procrastinate_jobs"))
+    engine.dispose()
+    assert _visitor_rows(pg_url) == 0
+
+
+def _visitor_rows(pg_url: str) -> int:
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        n = conn.execute(sa.text("SELECT count(*) FROM crm_push_job_visitors")).scalar_one()
+    engine.dispose()
+    return int(n)
 
 
 def test_jobs_need_postgresql(tmp_path: Path) -> None:
