@@ -232,7 +232,9 @@ def _update_by_id(
     by_id: dict[str, dict[str, Any]] = {}
     keys_of: dict[str, list[str]] = {}
     for key, (record_id, props) in updates.items():
-        by_id[record_id] = {"id": record_id, "properties": props}
+        # Two keys on one record: one input carrying both keys' properties.
+        entry = by_id.setdefault(record_id, {"id": record_id, "properties": {}})
+        entry["properties"].update(props)
         keys_of.setdefault(record_id, []).append(key)
     answers = send(
         partial(client.batch_update, object_type),

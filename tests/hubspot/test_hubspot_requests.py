@@ -327,6 +327,28 @@ def test_keyless_contact_created_then_updated_through_its_marker(
     assert body(update)["inputs"][0]["id"] == "301"
 
 
+def test_two_inputs_updating_one_record_send_both_inputs_properties(
+    hubspot: HubSpotDestination, api: respx.MockRouter
+) -> None:
+    connection = connect(hubspot, api)
+    update = api.post(f"/crm/objects/{V}/contacts/batch/update").mock(
+        return_value=batch([obj("301")])
+    )
+    known = RecordRef(object="contacts", record_id="301")
+    answers = hubspot.assert_people(
+        connection=connection,
+        people=[
+            PersonInput(key="a", person=Person(name="Ann Lee"), existing=known),
+            PersonInput(key="b", person=Person(name="Ann", job_title="CTO"), existing=known),
+        ],
+    )
+    assert {k: v.record_id for k, v in answers.items()} == {"a": "301", "b": "301"}  # type: ignore[union-attr]
+    (sent_input,) = body(update)["inputs"]
+    assert sent_input["id"] == "301"
+    assert sent_input["properties"]["lastname"] == "Lee"  # a's, kept beside b's
+    assert sent_input["properties"]["jobtitle"] == "CTO"
+
+
 def test_pending_keyless_company_is_searched_since_the_claim(
     hubspot: HubSpotDestination, api: respx.MockRouter
 ) -> None:
