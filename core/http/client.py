@@ -527,14 +527,17 @@ class _Client(httpx.Client):
         if self._auth is None:
             return self._send_once(request)
         flow = self._auth.sync_auth_flow(request)
-        request = next(flow)
-        while True:
-            response = self._send_once(request)
-            try:
-                request = flow.send(response)
-            except StopIteration:
-                return response
-            response.close()
+        try:
+            request = next(flow)
+            while True:
+                response = self._send_once(request)
+                try:
+                    request = flow.send(response)
+                except StopIteration:
+                    return response
+                response.close()
+        finally:
+            flow.close()
 
     def _send_once(self, request: httpx.Request) -> httpx.Response:
         response = self._transport_for_url(request.url).handle_request(request)

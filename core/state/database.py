@@ -347,6 +347,8 @@ def driver_cursor(engine: sa.Engine) -> Iterator[Any]:
     except engine.dialect.loaded_dbapi.Error as exc:
         with contextlib.suppress(Exception):
             pair[0].close()  # a broken connection must not be handed out again
+        if pair[0].broken:  # the server went away (a restart): so did the idle ones
+            connections.close()
         raise sa.exc.DBAPIError.instance("", None, exc, Exception) from exc
     except BaseException:
         with contextlib.suppress(Exception):
@@ -483,15 +485,15 @@ _COLUMNS_OF = sa.text(
     "SELECT table_name, column_name FROM information_schema.columns "
     "WHERE table_schema = current_schema() AND table_name = ANY(:names)"
 )
-_TENANT_INDEX = sa.text(
-    "SELECT 1 FROM pg_catalog.pg_indexes WHERE schemaname = current_schema() "
-    "AND indexname = 'connections_tenant'"
+_INDEXES_OF = sa.text(
+    "SELECT indexname FROM pg_catalog.pg_indexes WHERE schemaname = current_schema() "
+    "AND indexname = ANY(:names)"
 )
 
 
 def _complete(conn: sa.Connection) -> bool:
-    """Whether every table exists with every column, and the tenant index (PostgreSQL): two
-    catalog reads instead of the schema lock, the inspector's queries and the DDL checks."""
+    """Whether every table exists with every column and index (PostgreSQL): two catalog reads
+    instead of the schema lock, the inspector's queries and the DDL checks."""
     have: dict[str, set[str]] = {}
     names = [t.name for t in metadata.sorted_tables]
     for table, column in conn.execute(_COLUMNS_OF, {"names": names}):
@@ -499,7 +501,9 @@ def _complete(conn: sa.Connection) -> bool:
     for table in metadata.sorted_tables:
         if not {c.name for c in table.columns} <= have.get(table.name, set()):
             return False
-    return conn.execute(_TENANT_INDEX).first() is not None
+    indexes = {str(i.name) for t in metadata.sorted_tables for i in t.indexes}
+    found = {row[0] for row in conn.execute(_INDEXES_OF, {"names": sorted(indexes)})}
+    return found == indexes
 
 
 def _add_missing_columns(conn: sa.Connection) -> None:
