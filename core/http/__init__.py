@@ -7,7 +7,13 @@ with HttpClient("https://api.attio.com", headers={"Authorization": "Bearer …"}
 """
 
 from crm_push.http.auth import BearerAuth, can_refresh, expired
-from crm_push.http.client import HttpClient, connection_key, shared_ssl_context, user_agent
+from crm_push.http.client import (
+    HttpClient,
+    connection_key,
+    default_transport,
+    shared_ssl_context,
+    user_agent,
+)
 from crm_push.http.limits import (
     BUDGET_ENV,
     WINDOW_MARGIN,
@@ -21,6 +27,7 @@ from crm_push.http.limits import (
 from crm_push.http.redact import has_control_characters, redact, redact_error, secrets_in
 from crm_push.http.retry_after import retry_after_seconds
 from crm_push.http.stats import HttpStats
+from crm_push.http.transport import LeanTransport
 
 __all__ = [
     "BUDGET_ENV",
@@ -30,10 +37,12 @@ __all__ = [
     "HttpClient",
     "HttpStats",
     "Kind",
+    "LeanTransport",
     "RateLimits",
     "budget_for",
     "can_refresh",
     "connection_key",
+    "default_transport",
     "expired",
     "has_control_characters",
     "rate_from_env",

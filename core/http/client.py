@@ -27,6 +27,7 @@ import random
 import ssl
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -39,6 +40,7 @@ from crm_push.http.limits import Budget, Kind
 from crm_push.http.redact import redact, redact_error, secrets_in
 from crm_push.http.retry_after import response_retry_after
 from crm_push.http.stats import HttpStats
+from crm_push.http.transport import LeanTransport
 
 if TYPE_CHECKING:
     from crm_push.models.crm import Connection
@@ -82,6 +84,15 @@ def shared_ssl_context() -> ssl.SSLContext:
         if _ssl_context is None:
             _ssl_context = httpx.create_ssl_context(trust_env=True)
         return _ssl_context
+
+
+def default_transport(max_idle: int = 64) -> httpx.BaseTransport | None:
+    """The transport an `HttpClient` sends through when given none: a `LeanTransport` on the
+    shared SSL context, or None (httpx's own) when proxy variables are set, which httpx
+    honours only for a transport it builds."""
+    if urllib.request.getproxies():
+        return None
+    return LeanTransport(ssl_context=shared_ssl_context(), max_idle=max_idle)
 
 
 def user_agent(product: str) -> str:
@@ -188,7 +199,7 @@ class HttpClient:
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
-            transport=transport,
+            transport=transport if transport is not None else default_transport(max_connections),
             verify=shared_ssl_context() if transport is None else True,
             auth=auth,
             follow_redirects=False,  # a redirect from an API is unexpected; never resend auth

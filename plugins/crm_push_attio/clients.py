@@ -6,13 +6,12 @@ import functools
 import random
 import threading
 import time
-import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable
 
 import httpx
 from crm_push.errors import CrmPushError, ReconnectRequired
-from crm_push.http import Budget, HttpClient, connection_key, shared_ssl_context, user_agent
+from crm_push.http import Budget, HttpClient, connection_key, user_agent
 from crm_push.models import Connection, Credentials
 
 from . import oauth
@@ -33,20 +32,6 @@ CACHE_SIZE = 256
 #: Renewed credentials of evicted clients kept (a few hundred bytes each), so that
 #: `credentials()` still returns a token refreshed before its client was closed.
 RENEWED_SIZE = 4096
-#: Connections of one HTTP client (as crm_push.http.HttpClient's own default).
-MAX_CONNECTIONS = 64
-
-
-def _default_transport() -> httpx.BaseTransport:
-    """A transport on the shared SSL context."""
-    return httpx.HTTPTransport(
-        verify=shared_ssl_context(),
-        limits=httpx.Limits(
-            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
-        ),
-    )
-
-
 USER_AGENT = user_agent("crm-push-attio")
 
 
@@ -75,9 +60,6 @@ class Clients:
         self.transport = transport
         self.sleep = sleep
         self.cache_size = cache_size
-        # httpx honours proxy variables (HTTPS_PROXY…) only for a client it builds the
-        # transport of: with one set, it still does (at the old cost of an SSL context each).
-        self._shared_ssl = transport is None and not urllib.request.getproxies()
         # One jitter source for all (a Random is 2.5 KB; its methods are thread-safe).
         self._rng = random.Random()
         self._clients: OrderedDict[Key, AttioClient] = OrderedDict()
@@ -109,7 +91,7 @@ class Clients:
             user_agent=USER_AGENT,
             error_for=error_for,
             is_retriable=is_retriable,
-            transport=_default_transport() if self._shared_ssl else self.transport,
+            transport=self.transport,  # None: crm_push.http.default_transport()
             sleep=self.sleep,
             rng=self._rng,
         )

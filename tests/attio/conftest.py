@@ -122,5 +122,5 @@ def connection() -> Connection:
 @pytest.fixture
 def api() -> Iterator[respx.MockRouter]:
     """respx on Attio's API; unmatched calls fail the test."""
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+    with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as router:
         yield router

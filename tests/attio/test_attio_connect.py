@@ -96,10 +96,10 @@ def test_base_url_from_option_then_env(
 ) -> None:
     monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv("ATTIO_BASE_URL", "http://env.local:9/")
-    with respx.mock(assert_all_called=True) as router:
+    with respx.mock(using="httpx", assert_all_called=True) as router:
         router.get("http://env.local:9/v2/self").respond(json=self_body())
         assert attio.connect(None, ConnectOptions()).base_url == "http://env.local:9"
-    with respx.mock(assert_all_called=True) as router:
+    with respx.mock(using="httpx", assert_all_called=True) as router:
         router.get("http://opt.local:8/v2/self").respond(json=self_body())
         conn = attio.connect(None, ConnectOptions(base_url="http://opt.local:8"))
         assert conn.base_url == "http://opt.local:8"
@@ -335,7 +335,7 @@ def test_a_wrong_base_url_says_so_naming_the_variable_and_the_url_tried(
 ) -> None:
     monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv("ATTIO_BASE_URL", f"{BASE}/v2")
-    with respx.mock(assert_all_called=True) as router:
+    with respx.mock(using="httpx", assert_all_called=True) as router:
         router.get(f"{BASE}/v2/v2/self").mock(return_value=answer)
         with pytest.raises(SettingError) as caught:
             attio.connect(None, ConnectOptions())
@@ -352,7 +352,7 @@ def test_a_wrong_base_url_option_is_named_as_the_option(
     attio: AttioDestination, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
-    with respx.mock(assert_all_called=True) as router:
+    with respx.mock(using="httpx", assert_all_called=True) as router:
         router.get("http://intranet.example/v2/self").respond(200, text="<html>hi</html>")
         with pytest.raises(SettingError) as caught:
             attio.connect(None, ConnectOptions(base_url="http://intranet.example/"))
@@ -401,7 +401,7 @@ def test_a_refused_token_on_another_server_names_that_server(
 ) -> None:
     monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv("ATTIO_BASE_URL", "http://127.0.0.1:9")
-    with respx.mock(assert_all_called=True) as router:
+    with respx.mock(using="httpx", assert_all_called=True) as router:
         router.get("http://127.0.0.1:9/v2/self").respond(json={"active": False})
         with pytest.raises(ReconnectRequired) as caught:
             attio.connect(None, ConnectOptions())
@@ -415,7 +415,7 @@ def test_an_unreachable_base_url_is_named(
 ) -> None:
     monkeypatch.setenv("ATTIO_ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv("ATTIO_BASE_URL", "http://127.0.0.1:9")
-    with respx.mock(assert_all_called=True) as router:
+    with respx.mock(using="httpx", assert_all_called=True) as router:
         router.get("http://127.0.0.1:9/v2/self").mock(
             side_effect=httpx.ConnectError("[Errno 111] Connection refused")
         )

@@ -93,7 +93,7 @@ def _flow(
 def test_flow_with_respx_exchanges_the_code(monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
     monkeypatch.setenv("ATTIO_ACCESS_TOKEN", "env-token-ignored-for-oauth")
     browser, lines = Browser(), []
-    with respx.mock(assert_all_called=True) as router:
+    with respx.mock(using="httpx", assert_all_called=True) as router:
         token = router.post(TOKEN_URL).respond(
             json={"access_token": "oauth-access", "token_type": "Bearer"}
         )
@@ -133,7 +133,7 @@ def test_flow_with_respx_exchanges_the_code(monkeypatch: pytest.MonkeyPatch, db_
 
 def test_state_mismatch_is_rejected(db_url: str) -> None:
     browser = Browser(lambda q: {"code": "the-code", "state": "forged"})
-    with respx.mock(assert_all_called=False) as router:
+    with respx.mock(using="httpx", assert_all_called=False) as router:
         token = router.post(TOKEN_URL)
         with pytest.raises(ReconnectRequired, match="state"):
             _flow(browser, db_url)
@@ -172,7 +172,7 @@ def test_registered_redirect_uri_is_used_exactly(db_url: str) -> None:
         port = probe.getsockname()[1]
     redirect = f"http://127.0.0.1:{port}/attio/callback"
     browser = Browser()
-    with respx.mock() as router:
+    with respx.mock(using="httpx") as router:
         token = router.post(TOKEN_URL).respond(json={"access_token": "a"})
         router.get(f"{BASE}/v2/self").respond(json=self_body())
         conn = _flow(browser, db_url, redirect_uri=redirect, client_secret=None)
@@ -234,7 +234,7 @@ def _oauth_connection(base_url: str = BASE) -> Connection:
 
 
 def test_disconnect_revokes_an_oauth_token(attio: AttioDestination) -> None:
-    with respx.mock() as router:
+    with respx.mock(using="httpx") as router:
         revoke = router.post(REVOKE_URL).respond(json={})
         result = attio.disconnect(_oauth_connection())
     assert dict(urllib.parse.parse_qsl(revoke.calls.last.request.content.decode())) == {
@@ -248,7 +248,7 @@ def test_disconnect_revokes_an_oauth_token(attio: AttioDestination) -> None:
 
 
 def test_disconnect_reports_a_failed_revoke(attio: AttioDestination) -> None:
-    with respx.mock() as router:
+    with respx.mock(using="httpx") as router:
         router.post(REVOKE_URL).respond(500)
         result = attio.disconnect(_oauth_connection())
     assert not result.revoked
@@ -256,7 +256,7 @@ def test_disconnect_reports_a_failed_revoke(attio: AttioDestination) -> None:
 
 
 def test_disconnect_of_an_access_token_sends_nothing(attio: AttioDestination, sent: object) -> None:
-    with respx.mock() as router:
+    with respx.mock(using="httpx") as router:
         result = attio.disconnect(make_connection())
         assert not router.calls
     assert not result.revoked
@@ -267,7 +267,7 @@ def test_disconnect_of_an_access_token_sends_nothing(attio: AttioDestination, se
 
 def test_unknown_respx_guard_sanity(sent: object) -> None:
     # The autouse guard records requests made with httpx, whatever the transport.
-    with respx.mock() as router:
+    with respx.mock(using="httpx") as router:
         router.get("https://example.test/").respond(200)
         httpx.get("https://example.test/")
     assert sent.methods == ["GET"]  # type: ignore[attr-defined]
@@ -275,7 +275,7 @@ def test_unknown_respx_guard_sanity(sent: object) -> None:
 
 def test_a_refused_exchange_never_echoes_what_was_sent(db_url: str) -> None:
     browser = Browser(lambda q: {"code": "the-secret-code", "state": q["state"]})
-    with respx.mock() as router:
+    with respx.mock(using="httpx") as router:
         router.post(TOKEN_URL).respond(
             401,
             json={
@@ -304,7 +304,7 @@ def test_the_page_says_connected_only_after_the_code_exchange_succeeded(db_url: 
         seen_before_exchange.append(browser.page or None)
         return httpx.Response(200, json={"access_token": "oauth-access"})
 
-    with respx.mock() as router:
+    with respx.mock(using="httpx") as router:
         router.post(TOKEN_URL).mock(side_effect=exchange)
         router.get(f"{BASE}/v2/self").respond(json=self_body())
         _flow(browser, db_url)
@@ -315,7 +315,7 @@ def test_the_page_says_connected_only_after_the_code_exchange_succeeded(db_url: 
 
 def test_a_refused_code_exchange_shows_an_error_page(db_url: str) -> None:
     browser = Browser()
-    with respx.mock() as router:
+    with respx.mock(using="httpx") as router:
         router.post(TOKEN_URL).respond(
             401, json={"error": "invalid_client", "error_description": "Bad client secret."}
         )

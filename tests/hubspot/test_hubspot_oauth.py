@@ -186,7 +186,7 @@ def test_refresh_and_revoke_send_hubspot_s_forms() -> None:
         client_id="hs-app",
         client_secret=SecretStr("hs-secret"),
     )
-    with respx.mock(assert_all_called=True) as router:
+    with respx.mock(using="httpx", assert_all_called=True) as router:
         token = router.post(f"{API}/oauth/2026-03/token").respond(
             json={
                 "token_type": "bearer",

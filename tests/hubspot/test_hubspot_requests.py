@@ -68,7 +68,7 @@ def obj(record_id: str, **properties: str) -> dict[str, Any]:
 
 @pytest.fixture
 def api() -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+    with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as router:
         yield router
 
 

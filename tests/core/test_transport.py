@@ -1,0 +1,273 @@
+"""LeanTransport, HttpClient's default transport, against a real HTTP/1.1 server on a socket:
+what goes on the wire, kept-alive connections, what a server that closes, hangs or refuses
+does to a request, TLS, and threads."""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import ipaddress
+import json
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from crm_push.errors import RetryLater
+from crm_push.http import HttpClient, LeanTransport, default_transport
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Server
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self._answer()
+
+    do_PUT = do_PATCH = do_HEAD = do_POST
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path = self.path.split("?", 1)[0]
+        if path == "/hang":
+            time.sleep(1.0)
+            return
+        if path == "/drop":  # read the request, then close without answering
+            self.close_connection = True
+            return
+        seen = {
+            "method": self.command,
+            "target": self.path,
+            "headers": [[k, v] for k, v in self.headers.items()],
+            "body": body.decode(),
+            "connection": self.server.connections,
+        }
+        data = json.dumps(seen).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Twice", "one")
+        self.send_header("X-Twice", "two")
+        if path == "/gzip":
+            data = gzip.compress(data)
+            self.send_header("Content-Encoding", "gzip")
+        if path == "/close":
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        if path == "/bye":  # keeps no connection, but does not say so
+            self.close_connection = True
+        if path == "/chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            if self.command != "HEAD":
+                for part in (data[:10], data[10:]):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.write(b"0\r\n\r\n")
+            return
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    connections = 0
+
+    def get_request(self) -> Any:
+        request = super().get_request()
+        self.connections += 1
+        return request
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    srv = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def client(server: Server) -> Iterator[httpx.Client]:
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    with httpx.Client(base_url=base, transport=LeanTransport(), timeout=5.0) as c:
+        yield c
+
+
+def test_the_request_goes_on_the_wire_as_httpx_built_it(client: httpx.Client) -> None:
+    response = client.put("/v2/records?matching_attribute=email", json={"é": 1})
+    seen = response.json()
+    assert seen["method"] == "PUT"
+    assert seen["target"] == "/v2/records?matching_attribute=email"
+    assert json.loads(seen["body"]) == {"é": 1}
+    names = [k.lower() for k, _ in seen["headers"]]
+    assert names.count("host") == 1 and names.count("accept-encoding") == 1
+    assert dict((k.lower(), v) for k, v in seen["headers"])["content-length"] == str(
+        len(seen["body"].encode())
+    )
+    assert response.status_code == 200 and response.reason_phrase == "OK"
+    assert response.http_version == "HTTP/1.1"
+    assert response.headers.get_list("x-twice") == ["one", "two"]
+
+
+def test_connections_are_kept_alive_and_reused(server: Server, client: httpx.Client) -> None:
+    for _ in range(5):
+        assert client.get("/echo").json()["connection"] == 1
+    assert server.connections == 1
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused(
+    server: Server, client: httpx.Client
+) -> None:
+    client.get("/bye")  # the server closes after answering, without "Connection: close"
+    time.sleep(0.1)
+    assert client.get("/echo").json()["connection"] == 2  # no error: a new connection
+
+
+def test_connection_close_is_honoured(server: Server, client: httpx.Client) -> None:
+    client.get("/close")
+    transport = client._transport
+    assert isinstance(transport, LeanTransport) and transport.idle_connections == 0
+    assert client.get("/echo").json()["connection"] == 2
+
+
+def test_chunked_and_gzipped_answers_are_decoded(client: httpx.Client) -> None:
+    assert client.get("/chunked").json()["method"] == "GET"
+    assert client.get("/gzip").json()["method"] == "GET"
+    head = client.head("/chunked")
+    assert head.status_code == 200 and head.content == b""
+    assert client.get("/echo").json()["connection"] == 1  # all on one connection
+
+
+def test_an_answer_never_sent_is_a_read_timeout(server: Server) -> None:
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    with httpx.Client(base_url=base, transport=LeanTransport(), timeout=0.2) as c:
+        with pytest.raises(httpx.ReadTimeout):
+            c.get("/hang")
+        assert c.get("/echo").status_code == 200  # the timed-out connection is not reused
+
+
+def test_a_server_that_closes_without_answering_is_a_protocol_error(client: httpx.Client) -> None:
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.post("/drop", json={})
+
+
+def test_nothing_listening_is_a_connect_error_and_httpclient_says_so() -> None:
+    with httpx.Client(transport=LeanTransport()) as c, pytest.raises(httpx.ConnectError):
+        c.get("http://127.0.0.1:9/")
+    client = HttpClient("http://127.0.0.1:9", max_retries=0, sleep=lambda _: None)
+    with pytest.raises(RetryLater, match="connection refused") as caught:
+        client.request("POST", "/v2/notes", json={})
+    assert "may have been applied" not in str(caught.value)  # nothing was sent
+
+
+def test_a_closed_transport_sends_nothing(client: httpx.Client) -> None:
+    transport = client._transport
+    transport.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        client.get("/echo")
+
+
+def test_threads_share_a_transport_each_request_on_a_connection_of_its_own(
+    client: httpx.Client,
+) -> None:
+    answers: list[str] = []
+    lock = threading.Lock()
+
+    def work(n: int) -> None:
+        for i in range(20):
+            target = client.post(f"/echo?n={n}-{i}", content=f"{n}-{i}").json()
+            with lock:
+                answers.append(f"{target['target']}:{target['body']}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sent = [f"/echo?n={n}-{i}:{n}-{i}" for n in range(8) for i in range(20)]
+    assert sorted(answers) == sorted(sent)
+
+
+def test_httpclient_sends_through_it_unless_proxies_are_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert isinstance(default_transport(), LeanTransport)
+    with HttpClient("https://api.example.com") as client:
+        assert isinstance(client._client._transport, LeanTransport)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert default_transport() is None  # httpx's own, which honours the proxy
+    with HttpClient("https://api.example.com") as client:
+        assert isinstance(client._client._transport, httpx.HTTPTransport)
+
+
+# -- TLS -------------------------------------------------------------------------------------
+
+
+def _certificate(tmp: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_https_with_a_trusted_certificate_and_a_refused_one(server: Server, tmp_path: Path) -> None:
+    cert, key = _certificate(tmp_path)
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(cert, key)
+    server.socket = served.wrap_socket(server.socket, server_side=True)
+    base = f"https://127.0.0.1:{server.server_address[1]}"
+    trusting = ssl.create_default_context(cafile=str(cert))
+    with httpx.Client(base_url=base, transport=LeanTransport(ssl_context=trusting)) as c:
+        assert c.get("/echo").json()["method"] == "GET"
+        assert c.get("/echo").json()["connection"] == server.connections
+    refusing = LeanTransport(ssl_context=ssl.create_default_context())
+    with (
+        httpx.Client(base_url=base, transport=refusing) as c,
+        pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"),
+    ):
+        c.get("/echo")
