@@ -4,6 +4,8 @@ Exit codes: 0 every visitor succeeded, 1 some failed (or the run stopped), 2 usa
 configuration errors (a wrong setting such as `--db`: nothing was pushed).
 """
 
+import gc
+
 from crm_push.cli import (  # noqa: F401  (commands)
     connection,
     jobs,
@@ -19,4 +21,10 @@ __all__ = ["DEST_ENV", "FORMATS", "Context", "cli", "main"]
 
 
 def main() -> None:
-    cli(prog_name="crm-push")
+    try:
+        cli(prog_name="crm-push")
+    finally:
+        # The process ends here. Frozen, the objects the imports made (SQLAlchemy, pydantic,
+        # procrastinate…) are not walked by the collections of the interpreter's exit: about
+        # 0.1 s of CPU less per command. They are still freed, and exit handlers still run.
+        gc.freeze()
