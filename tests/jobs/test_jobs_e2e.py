@@ -127,3 +127,30 @@ def test_a_job_enqueued_with_its_visitors_in_its_arguments_still_runs(pg_url: st
     assert [w["visitors"]["todo"] for w in listed["workspaces"]] == [3]
     assert run_cli("--db", pg_url, "worker", "--burst").exit_code == 0
     assert sorted(emails(srv)) == sorted(e["visitor"]["person"]["email"] for e in entries)
+
+
+def test_a_stored_visitor_that_no_longer_validates_fails_alone(pg_url: str, attio) -> None:
+    from crm_push.jobs import app
+    from crm_push.jobs.engine import ensure_schema, new_connector
+    from crm_push.jobs.enqueue import lock_for
+    from crm_push.jobs.tasks import QUEUE, TASK_NAME
+
+    srv = attio()
+    ws = store_connection(pg_url, srv)
+    ensure_schema(pg_url)
+    # As another version (or a hand) might have stored them: the second one's email is bad.
+    rows = visitors("bad", 3)
+    rows[1]["person"]["email"] = "not an email"
+    entries = [{"line": i + 1, "visitor": v} for i, v in enumerate(rows)]
+    with app.replace_connector(new_connector(pg_url, sync=True)), app.open():
+        app.configure_task(TASK_NAME, queue=QUEUE, lock=lock_for("attio", ws)).defer(
+            destination="attio", workspace=ws, visitors=entries
+        )
+    assert run_cli("--db", pg_url, "worker", "--burst").exit_code == 0
+    assert sorted(emails(srv)) == sorted([rows[0]["person"]["email"], rows[2]["person"]["email"]])
+    totals = json.loads(run_cli("--db", pg_url, "jobs", "--json").stdout)
+    assert (totals["succeeded"], totals["failed"]) == (1, 0)
+    listed = run_cli("--db", pg_url, "jobs", "failed", "--json").stdout
+    (failure,) = [json.loads(line) for line in listed.splitlines()]
+    assert (failure["line"], failure["visitor_id"]) == (2, "bad-1")
+    assert "email" in failure["reason"] and failure["field"] == "person.email"
