@@ -499,6 +499,19 @@ class _Cookies(httpx.Cookies):
             super().extract_cookies(response)
 
 
+#: Full request URLs built before, by (base URL, URL, query), for every client of the process.
+_URLS: dict[tuple[httpx.URL, str, tuple[tuple[Any, Any], ...]], httpx.URL] = {}
+URL_CACHE_SIZE = 1024
+
+
+def _hashable_query(params: Any) -> bool:
+    if params is None:
+        return True
+    if not isinstance(params, Mapping):
+        return False
+    return all(isinstance(v, str | int | float | bool) for v in params.values())
+
+
 class _Client(httpx.Client):
     """An httpx client whose cookies are `_Cookies`, and whose `send` of a plain request (no
     stream, redirects or event hooks) is one short loop; otherwise httpx's own.
@@ -513,6 +526,26 @@ class _Client(httpx.Client):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._cookies = _Cookies(self._cookies)
+
+    def build_request(  # type: ignore[override]
+        self, method: str, url: httpx.URL | str, *, params: Any = None, **kwargs: Any
+    ) -> httpx.Request:
+        """httpx's, with the request's full URL built once per base URL, URL and query.
+
+        httpx parses a URL three times a request (the base URL merged, the result, the query
+        merged in): half of building one. API paths and queries repeat."""
+        if not isinstance(url, str) or self.params or not _hashable_query(params):
+            return super().build_request(method, url, params=params, **kwargs)
+        key = (self._base_url, url, tuple(params.items()) if params else ())
+        full = _URLS.get(key)
+        if full is None:
+            full = self._merge_url(url)
+            if params:
+                full = full.copy_merge_params(params)
+            if len(_URLS) >= URL_CACHE_SIZE:
+                _URLS.clear()  # rare: a cache this size holds a run's paths
+            _URLS[key] = full
+        return super().build_request(method, full, **kwargs)
 
     def send(
         self,

@@ -62,7 +62,9 @@ class LeanTransport(httpx.BaseTransport):
                 conn.timeout = timeouts.get("connect")
                 conn.connect()
                 connected = True
-            conn.sock.settimeout(timeouts.get("read"))  # type: ignore[union-attr]
+            read = timeouts.get("read")
+            if conn.sock.gettimeout() != read:  # type: ignore[union-attr]  # (a system call)
+                conn.sock.settimeout(read)  # type: ignore[union-attr]
             conn.putrequest(
                 request.method,
                 url.raw_path.decode("ascii"),

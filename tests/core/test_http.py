@@ -667,3 +667,29 @@ def test_a_cookie_the_server_sets_is_sent_back_on_later_requests() -> None:
     for path in ("/v2/self", "/v2/self", "/v2/objects"):
         client.json("GET", path)
     assert [r.headers.get("cookie") for r in script.requests] == [None, None, "lb=node-2"]
+
+
+def test_request_urls_are_built_once_and_stay_right() -> None:
+    from crm_push.http.client import _Client
+
+    client = _Client(base_url="https://api.example.com/base")
+    query = {"matching_attribute": "email_addresses"}
+    first = client.build_request("PUT", "/v2/records", params=query, json={"a": 1})
+    again = client.build_request("PUT", "/v2/records", params=query, json={"b": 2})
+    assert str(first.url) == str(again.url)
+    assert (
+        str(again.url)
+        == "https://api.example.com/base/v2/records?matching_attribute=email_addresses"
+    )
+    assert again.read() == b'{"b":2}'
+    other = client.build_request("GET", "/v2/records", params={"limit": 5})
+    assert str(other.url) == "https://api.example.com/base/v2/records?limit=5"
+    listed = client.build_request("GET", "/v2/x", params={"a": ["1", "2"]})
+    assert str(listed.url) == "https://api.example.com/base/v2/x?a=1&a=2"
+    absolute = client.build_request("GET", "https://other.example.com/x?y=1", params={"a": "1"})
+    assert str(absolute.url) == "https://other.example.com/x?y=1&a=1"
+    client.base_url = "https://moved.example.com"
+    moved = client.build_request("PUT", "/v2/records", params=query)
+    assert (
+        str(moved.url) == "https://moved.example.com/v2/records?matching_attribute=email_addresses"
+    )
