@@ -93,3 +93,12 @@ def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("CRM_PUSH_PLUGINS", "CRM_PUSH_BLOCK_PLUGINS", "CRM_PUSH_DEST"):
         monkeypatch.delenv(var, raising=False)
     sys.modules.pop("support.broken_plugin", None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_job_destinations() -> Iterator[None]:
+    # Jobs keep one loaded destination per process; each test configures its own.
+    yield
+    tasks = sys.modules.get("crm_push.jobs.tasks")
+    if tasks is not None:
+        tasks.close_destinations()

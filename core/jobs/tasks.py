@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from crm_push.destination.discovery import load_destination
+from crm_push.destination.facade import Destination
 from crm_push.errors import (
     ConfigurationError,
     CrmPushError,
@@ -49,6 +52,41 @@ CRASH_ATTEMPTS = 3
 #: Visitors a job pushes at once (the destination's rate limit still applies).
 JOB_WORKERS = 4
 RECONNECT = "reconnect"
+
+
+class _Kept(Destination):
+    """A destination every job of this process uses, so that its clients (kept-alive
+    connections, renewed tokens, the client cache) outlive each job. A job's Session leaving
+    does not close it; `close_destinations` does, when the worker stops."""
+
+    def close(self) -> None:
+        pass
+
+    def close_now(self) -> None:
+        super().close()
+
+
+_kept: dict[str, _Kept] = {}
+_kept_lock = threading.Lock()
+
+
+def kept_destination(name: str) -> Destination:
+    """The destination `name`, loaded once per process for every job."""
+    with _kept_lock:
+        kept = _kept.get(name)
+        if kept is None:
+            loaded = load_destination(name)
+            kept = _kept[name] = _Kept(loaded.name, loaded.plugin)
+        return kept
+
+
+def close_destinations() -> None:
+    """Close the clients of every destination jobs used (the worker is stopping)."""
+    with _kept_lock:
+        kept = list(_kept.values())
+        _kept.clear()
+    for destination in kept:
+        destination.close_now()
 
 
 class WorkspaceStopped(CrmPushError):
@@ -130,7 +168,7 @@ def run_job(
         record_failures(db_url, destination, workspace, job_id, all_failed(reason))
         raise WorkspaceStopped(reason)
 
-    with Session(destination, workspace=workspace, db_url=db_url) as session:
+    with Session(kept_destination(destination), workspace=workspace, db_url=db_url) as session:
         if session.stored is None:
             reason = f"no stored connection to {destination} workspace {workspace}"
             record_failures(db_url, destination, workspace, job_id, all_failed(reason))
@@ -177,7 +215,7 @@ def _line(number: int, data: Any) -> Line[Visitor]:
     """A stored visitor as a line to push; one that no longer validates (stored by another
     version, or written by hand) fails alone, as a bad input line does, and the job goes on."""
     try:
-        return Line(line=number, raw="", item=parse_visitor(data, line=number))
+        return Line(line=number, raw="", item=parse_visitor(data, line=number, normalized=True))
     except InvalidInput as exc:
         return Line(line=number, raw="", error=exc)
 
@@ -199,4 +237,12 @@ def _stop(
     raise WorkspaceStopped(reason)
 
 
-__all__ = ["QUEUE", "TASK_NAME", "WorkspaceStopped", "need_procrastinate", "run_job"]
+__all__ = [
+    "QUEUE",
+    "TASK_NAME",
+    "WorkspaceStopped",
+    "close_destinations",
+    "kept_destination",
+    "need_procrastinate",
+    "run_job",
+]

@@ -59,7 +59,7 @@ async def _run(
     stall_seconds: float,
     install_signal_handlers: bool,
 ) -> None:
-    import crm_push.jobs.tasks  # noqa: F401  (registers the task)
+    import crm_push.jobs.tasks
     from procrastinate import worker as pworker
 
     with app.replace_connector(new_connector(db_url)):
@@ -81,6 +81,7 @@ async def _run(
             try:
                 await worker.run()
             finally:
+                crm_push.jobs.tasks.close_destinations()
                 for task in side:
                     task.cancel()
                 for task in side:

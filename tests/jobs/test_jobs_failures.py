@@ -163,3 +163,26 @@ def test_jobs_need_postgresql(tmp_path: Path) -> None:
 def test_batch_size_must_be_positive(size: int) -> None:
     with pytest.raises(ValueError):
         enqueue("attio", "ws", [], batch_size=size, db_url="postgresql+psycopg://x@127.0.0.1:1/x")
+
+
+def test_jobs_in_one_process_share_the_destination_and_its_clients(pg_url: str, attio) -> None:
+    from crm_push.jobs.engine import ensure_schema
+    from crm_push.jobs.tasks import close_destinations, kept_destination, run_job
+
+    srv = attio()
+    ws = store_connection(pg_url, srv)
+    ensure_schema(pg_url)
+    rows = visitors("k", 4)
+    first = [{"line": i + 1, "visitor": v} for i, v in enumerate(rows[:2])]
+    second = [{"line": i + 1, "visitor": v} for i, v in enumerate(rows[2:])]
+    assert run_job(pg_url, 1, 0, "attio", ws, first)["failed"] == 0
+    destination = kept_destination("attio")
+    clients = list(destination.plugin._clients._clients.values())
+    assert run_job(pg_url, 2, 0, "attio", ws, second)["failed"] == 0
+    assert kept_destination("attio") is destination  # not loaded again
+    # The second job sent through the first one's client: its connections, its token.
+    assert list(destination.plugin._clients._clients.values()) == clients
+    assert len(clients) == 1 and not clients[0].http._client.is_closed
+    assert sorted(emails(srv)) == sorted(v["person"]["email"] for v in rows)
+    close_destinations()  # what a stopping worker does
+    assert clients[0].http._client.is_closed
