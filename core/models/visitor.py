@@ -29,6 +29,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -64,8 +65,34 @@ def _required_text(value: Any) -> str:
     return value.strip()
 
 
-def _if_given(normalize: Callable[[str], str]) -> Callable[[str | None], str | None]:
-    return lambda value: None if value is None else normalize(value)
+#: Validation context of values this package normalised before (a job's stored visitors):
+#: one that already has its normalised form is kept as it is, without the normaliser.
+NORMALIZED = "normalized"
+
+
+def _if_given(
+    normalize: Callable[[str], str], normal: re.Pattern[str] | None = None
+) -> Callable[[str | None, ValidationInfo], str | None]:
+    def check(value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        trusted = normal is not None and info.context and info.context.get(NORMALIZED)
+        if trusted and normal.fullmatch(value):  # type: ignore[union-attr]
+            return value
+        return normalize(value)
+
+    return check
+
+
+# What normalize_email and normalize_domain return, in the usual case (ASCII): the shape of a
+# value that needs no normaliser when it was normalised before. Anything else takes the
+# normaliser, which says what is wrong with it.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_NORMAL_DOMAIN = re.compile(rf"(?!www\.)(?!(?:.*\.)?xn--)(?=.{{4,253}}$){_LABEL}(?:\.{_LABEL})+")
+_NORMAL_EMAIL = re.compile(
+    rf"(?=.{{6,254}}$)[a-z0-9!#$%&'*+/=?^_`{{|}}~-]{{1,64}}(?:\.[a-z0-9!#$%&'*+/=?^_`{{|}}~-]+)*"
+    rf"@(?!(?:.*\.)?xn--){_LABEL}(?:\.{_LABEL})+"
+)
 
 
 def id_text(value: Any) -> str:
@@ -135,8 +162,8 @@ def _optional(schema: dict[str, Any]) -> dict[str, Any]:
 Text = Annotated[
     str | None, BeforeValidator(_optional_text), WithJsonSchema(_optional({"type": "string"}))
 ]
-Email = Annotated[Text, AfterValidator(_if_given(normalize_email))]
-Domain = Annotated[Text, AfterValidator(_if_given(normalize_domain))]
+Email = Annotated[Text, AfterValidator(_if_given(normalize_email, _NORMAL_EMAIL))]
+Domain = Annotated[Text, AfterValidator(_if_given(normalize_domain, _NORMAL_DOMAIN))]
 Url = Annotated[Text, AfterValidator(_if_given(normalize_url))]
 Page = Annotated[str, BeforeValidator(_required_text), WithJsonSchema(_NOT_BLANK)]
 

@@ -42,3 +42,27 @@ def test_one_decoder_for_every_format() -> None:
         (line,) = reader(bad)
         assert line.error is not None and str(line.error).startswith("line 1: not valid JSON")
         assert line.error.field == "(line)"
+
+
+def test_a_visitor_normalised_before_parses_to_the_same_and_odd_values_are_still_checked() -> None:
+    from crm_push.inputs.visitors import parse_visitor
+
+    given = {
+        "id": "v1",
+        "person": {"email": " Ada@Example.ORG ", "name": "Ada Lovelace"},
+        "company": {"name": "Engines", "domain": "https://www.Engines.example.com/about"},
+        "key_contacts": [{"email": "Bob@Engines.example.com"}],
+    }
+    visitor = parse_visitor(given)
+    stored = visitor.model_dump(mode="json", exclude_none=True)  # what a job keeps
+    assert parse_visitor(stored, normalized=True) == visitor
+    # Not in normalised form: normalised as always, even when said to be.
+    assert parse_visitor(given, normalized=True) == visitor
+    for value in ("not an email", "ada@@example.org", "ada@example..org"):
+        bad = {**stored, "person": {**stored["person"], "email": value}}
+        with pytest.raises(InvalidInput) as caught:
+            parse_visitor(bad, normalized=True)
+        assert caught.value.field == "person.email"
+    bad = {**stored, "company": {**stored["company"], "domain": "www.-engines.com"}}
+    with pytest.raises(InvalidInput, match="company.domain"):
+        parse_visitor(bad, normalized=True)
