@@ -193,6 +193,13 @@ def _send(
     return match(data, chunk, object_type, key_of, error_keys)
 
 
+#: HubSpot's codes for a refused value of one input (an email, a length, a missing value):
+#: the same words from both halves of a chunk can still be two inputs' faults.
+VALUE_CODES = frozenset(
+    {"INVALID_EMAIL", "INVALID_STRING_LENGTH", "TOO_LONG", "REQUIRED", "INVALID_INPUT"}
+)
+
+
 def _split(
     call: Call,
     chunk: dict[str, dict[str, Any]],
@@ -202,8 +209,10 @@ def _split(
     refusal: InvalidInput,
 ) -> dict[str, Answer]:
     """A chunk refused whole (nothing applied): send its halves. When both halves are refused
-    with the same words as the whole, it is every input's problem (a property the portal
-    lacks, say): answered for all at once rather than one call per input."""
+    with the same words as the whole, and the refusal is not about a value (`VALUE_CODES`), it
+    is every input's problem (a property the portal lacks, say): answered for all at once
+    rather than one call per input. A refused value may be in both halves: they are split on
+    until each refused input stands alone, so the others are not answered refused."""
     if len(chunk) == 1:
         return {next(iter(chunk)): refusal}
     keys = list(chunk)
@@ -218,7 +227,8 @@ def _split(
             refused.append((half, exc))
             continue
         answers.update(match(data, part, object_type, key_of, error_keys))
-    if len(refused) == 2 and all(why.message == refusal.message for _, why in refused):
+    same = all(why.message == refusal.message for _, why in refused)
+    if len(refused) == 2 and same and refusal.code not in VALUE_CODES:
         return {key: refusal for key in keys}
     for half, why in refused:
         part = {k: chunk[k] for k in half}

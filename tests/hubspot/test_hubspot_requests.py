@@ -714,6 +714,39 @@ def test_a_batch_refused_whole_is_split_until_the_refused_input_stands_alone(
     assert [len(sent(route, i)["inputs"]) for i in range(route.call_count)] == [4, 2, 2, 1, 1]
 
 
+def test_two_inputs_refused_with_the_same_words_in_both_halves_leave_the_others_pushed(
+    hubspot: HubSpotDestination, api: respx.MockRouter
+) -> None:
+    connection = connect(hubspot, api)
+    bad = {"b@acme.com", "d@acme.com"}  # one in each half, refused in the same words
+
+    def upsert(request: httpx.Request) -> httpx.Response:
+        inputs = json.loads(request.content)["inputs"]
+        if any(i["id"] in bad for i in inputs):
+            return httpx.Response(
+                400,
+                json={
+                    "status": "error",
+                    "category": "VALIDATION_ERROR",
+                    "message": "Property values were not valid: jobtitle is too long",
+                    "errors": [{"code": "TOO_LONG", "context": {"propertyName": ["jobtitle"]}}],
+                },
+            )
+        return answer([{"id": i["id"], "new": True, "objectWriteTraceId": i["id"]} for i in inputs])
+
+    api.post(f"{OBJ}/contacts/batch/upsert").mock(side_effect=upsert)
+    emails = ["a@acme.com", "b@acme.com", "c@acme.com", "d@acme.com"]
+    answers = hubspot.assert_people(
+        connection=connection,
+        people=[PersonInput(key=e, person=Person(email=e)) for e in emails],
+    )
+    assert {k for k, v in answers.items() if isinstance(v, InvalidInput)} == bad
+    assert {k: v.record_id for k, v in answers.items() if k not in bad} == {  # type: ignore[union-attr]
+        "a@acme.com": "a@acme.com",
+        "c@acme.com": "c@acme.com",
+    }
+
+
 def test_a_batch_every_input_of_which_is_refused_is_not_split_to_the_end(
     hubspot: HubSpotDestination, api: respx.MockRouter
 ) -> None:
