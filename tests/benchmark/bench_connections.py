@@ -24,6 +24,7 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 from crm_push.models import Connection, Credentials
 from pydantic import SecretStr
 
@@ -50,7 +51,7 @@ def baseline_client(conn: Connection) -> Any:
 
     base_url = "https://api.attio.com"
     auth = TokenAuth(conn.credentials, oauth.Endpoints.resolve(None, base_url), None)
-    limits = workspace_limits(conn.workspace_id)
+    limits = workspace_limits(conn)
 
     def http(retries: int) -> HttpClient:
         return HttpClient(
@@ -63,6 +64,7 @@ def baseline_client(conn: Connection) -> Any:
             user_agent=attio_clients.USER_AGENT,
             error_for=error_for,
             is_retriable=is_retriable,
+            transport=httpx.HTTPTransport(),  # httpx's own, with an SSL context of its own
         )
 
     return AttioClient(http(5), once=http(0))

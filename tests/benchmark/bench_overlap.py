@@ -114,11 +114,24 @@ def child(args: argparse.Namespace) -> None:
 # -- what the server holds -----------------------------------------------------------------------
 
 
+def _unthrottled(send: Any, *args: Any, **kwargs: Any) -> httpx.Response:
+    """A read of the check, waiting out the server's limits (notes listing: 10/s), which hold
+    for the check too."""
+    from crm_push.http import retry_after_seconds
+
+    while True:
+        r = send(*args, **kwargs)
+        if r.status_code != 429:
+            r.raise_for_status()
+            return r
+        time.sleep(retry_after_seconds(r.headers.get("Retry-After")) or 1.0)
+
+
 def _all(client: httpx.Client, obj: str) -> list[dict[str, Any]]:
     records, offset = [], 0
     while True:
-        r = client.post(f"/v2/objects/{obj}/records/query", json={"limit": 500, "offset": offset})
-        r.raise_for_status()
+        body = {"limit": 500, "offset": offset}
+        r = _unthrottled(client.post, f"/v2/objects/{obj}/records/query", json=body)
         page = r.json()["data"]
         records += page
         if len(page) < 500:
@@ -129,8 +142,7 @@ def _all(client: httpx.Client, obj: str) -> list[dict[str, Any]]:
 def _notes(client: httpx.Client) -> list[dict[str, Any]]:
     notes, offset = [], 0
     while True:
-        r = client.get("/v2/notes", params={"limit": 50, "offset": offset})
-        r.raise_for_status()
+        r = _unthrottled(client.get, "/v2/notes", params={"limit": 50, "offset": offset})
         page = r.json()["data"]
         notes += page
         if len(page) < 50:
