@@ -64,5 +64,5 @@ def test_a_visitor_normalised_before_parses_to_the_same_and_odd_values_are_still
             parse_visitor(bad, normalized=True)
         assert caught.value.field == "person.email"
     bad = {**stored, "company": {**stored["company"], "domain": "www.-engines.com"}}
-    with pytest.raises(InvalidInput, match="company.domain"):
+    with pytest.raises(InvalidInput, match=r"company\.domain"):
         parse_visitor(bad, normalized=True)
