@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 class Session:
     """One destination and workspace: connect, push, keep renewed tokens, close.
 
-    :param destination: an entry-point name ("attio") or a loaded `Destination`.
+    :param destination: an entry-point name ("attio") or a loaded `Destination`. Sessions
+        may share one (threads of a host app): its clients are closed when the last of them
+        closes.
     :param workspace: the workspace whose stored connection to use; None: the destination's
         only stored connection (with several, the one the credentials reach, else
         AmbiguousConnection listing them — never a guess).
@@ -59,6 +61,7 @@ class Session:
         self.destination = (
             load_destination(destination) if isinstance(destination, str) else destination
         )
+        self._closed = False
         self.db_url = db_url
         self.tenant = tenant
         self.environment = environment
@@ -76,6 +79,7 @@ class Session:
         self._register_budget(workspace or (self.stored.workspace_id if self.stored else None))
         self._credentials = credentials
         self._connection: Connection | None = None
+        self.destination.hold()  # released by close()
 
     @property
     def name(self) -> str:
@@ -215,7 +219,11 @@ class Session:
     # -- closing --------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Keep renewed credentials, then close the plugin's clients."""
+        """Keep renewed credentials, then close the plugin's clients, unless other Sessions
+        still use this destination (the last one to close does). Closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.keep_renewed()
         finally:
@@ -224,7 +232,7 @@ class Session:
             for workspace in self._budgets:
                 unregister(self.name, workspace)
             self._budgets.clear()
-            self.destination.close()
+            self.destination.release()
 
     def __enter__(self) -> Session:
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pluggy
@@ -72,6 +73,8 @@ class Destination:
             )
         #: Whether this destination pushes in batches: it implements every hook of BATCH_HOOKS.
         self.batch_capable = bool(batch)
+        self._holders = 0  # the Sessions using it (see hold)
+        self._holders_lock = threading.Lock()
 
     @property
     def status(self) -> str:
@@ -91,6 +94,20 @@ class Destination:
     def close(self) -> None:
         """Close the plugin's clients (a no-op for a plugin that keeps none)."""
         self.pm.hook.close()
+
+    def hold(self) -> None:
+        """One more user (a Session) of this destination: `release` closes the plugin's
+        clients only when the last user lets go, so Sessions sharing one destination in
+        several threads do not close each other's clients mid-push."""
+        with self._holders_lock:
+            self._holders += 1
+
+    def release(self) -> None:
+        """One user fewer; the last one closes the plugin's clients."""
+        with self._holders_lock:
+            self._holders = max(0, self._holders - 1)
+            if self._holders == 0:
+                self.close()
 
     def implements(self, hook: str) -> bool:
         caller = getattr(self.pm.hook, hook, None)

@@ -143,3 +143,22 @@ def test_a_tenant_stores_and_loads_its_connection(crm: Path, db_url: str) -> Non
     assert (
         Session(Destination("filecrm", FileCRM(crm)), tenant="other", db_url=db_url).stored is None
     )
+
+
+def test_sessions_sharing_a_destination_close_its_clients_only_when_the_last_closes(
+    crm: Path, db_url: str
+) -> None:
+    first = Credentials(access_token=SecretStr("good-token"), refresh_token=SecretStr("r1"))
+    with Session(Destination("filecrm", FileCRM(crm)), db_url=db_url, credentials=first) as s:
+        workspace = s.save().workspace_id
+    plugin = RenewingCRM(crm)
+    shared = Destination("filecrm", plugin)
+    one = Session(shared, workspace=workspace, db_url=db_url)
+    two = Session(shared, workspace=workspace, db_url=db_url)
+    one.close()
+    assert plugin.closed == 0  # the other Session still pushes through its clients
+    assert two.pusher().push(parse_visitor(VISITOR)).status != "failed"
+    one.close()  # twice is harmless, and does not count twice
+    assert plugin.closed == 0
+    two.close()
+    assert plugin.closed == 1
