@@ -54,19 +54,10 @@ JOB_WORKERS = 4
 RECONNECT = "reconnect"
 
 
-class _Kept(Destination):
-    """A destination every job of this process uses, so that its clients (kept-alive
-    connections, renewed tokens, the client cache) outlive each job. A job's Session leaving
-    does not close it; `close_destinations` does, when the worker stops."""
-
-    def close(self) -> None:
-        pass
-
-    def close_now(self) -> None:
-        super().close()
-
-
-_kept: dict[str, _Kept] = {}
+#: One loaded destination per name for every job of this process, held by the process
+#: itself (`Destination.hold`): a job's Session closing leaves the plugin's clients (kept-alive
+#: connections, renewed tokens, the client cache) open for the next job.
+_kept: dict[str, Destination] = {}
 _kept_lock = threading.Lock()
 
 
@@ -75,18 +66,19 @@ def kept_destination(name: str) -> Destination:
     with _kept_lock:
         kept = _kept.get(name)
         if kept is None:
-            loaded = load_destination(name)
-            kept = _kept[name] = _Kept(loaded.name, loaded.plugin)
+            kept = _kept[name] = load_destination(name)
+            kept.hold()
         return kept
 
 
 def close_destinations() -> None:
-    """Close the clients of every destination jobs used (the worker is stopping)."""
+    """Let go of every destination jobs used: their clients close once no job uses them (the
+    worker is stopping)."""
     with _kept_lock:
         kept = list(_kept.values())
         _kept.clear()
     for destination in kept:
-        destination.close_now()
+        destination.release()
 
 
 class WorkspaceStopped(CrmPushError):
