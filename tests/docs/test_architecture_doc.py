@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from support.docs import python_blocks
+
 ROOT = Path(__file__).resolve().parents[2]
 ARCH_MD = ROOT / "docs" / "architecture.md"
 
@@ -70,7 +72,7 @@ def test_docs_code_imports_only_public_names() -> None:
     bad = []
     docs = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
     for doc in docs:
-        for block in re.findall(r"^```python\n(.*?)^```", doc.read_text(), re.S | re.M):
+        for block in python_blocks(doc.read_text()):
             for module in re.findall(r"^\s*(?:from|import) (crm_push[\w.]*)", block, re.M):
                 if module not in PUBLIC_MODULES:
                     bad.append(f"{doc.name}: {module}")

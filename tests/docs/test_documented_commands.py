@@ -24,6 +24,8 @@ import pytest
 from click.testing import CliRunner
 from crm_push.cli import cli
 
+from support.docs import python_blocks
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *(ROOT / "docs" / name for name in ("cli.md", "attio.md", "guide.md"))]
 EXAMPLES = ROOT / "docs" / "examples"
@@ -141,7 +143,7 @@ def test_attio_md_python_examples_run_against_the_local_server(
     monkeypatch.setenv("ATTIO_ACCESS_TOKEN", "local-dev-token")
     monkeypatch.setenv("CRM_PUSH_DB", f"sqlite:///{workdir / 'state.db'}")
     text = (ROOT / "docs" / "attio.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+    blocks = python_blocks(text)
     assert blocks, "docs/attio.md shows no Python"
     namespace: dict[str, object] = {"__name__": "attio_md"}
     exec(compile("\n\n".join(blocks), "docs/attio.md", "exec"), namespace)

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from support.docs import python_blocks
+
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE_MD = ROOT / "docs" / "guide.md"
-
-
-def python_blocks(text: str) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
 
 
 def test_guide_links_the_other_docs() -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from crm_push import hookspecs
 
+from support.docs import python_blocks
+
 ROOT = Path(__file__).resolve().parents[2]
 HOOKS_MD = ROOT / "docs" / "hooks.md"
 TESTS_DIR = ROOT / "tests"
@@ -33,10 +35,6 @@ def sections(text: str) -> dict[str, str]:
         heading, _, body = chunk.partition("\n")
         out[heading.strip()] = body
     return out
-
-
-def python_blocks(text: str) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from crm_push_hubspot import server
+from support.docs import python_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "hubspot.md"
@@ -16,7 +17,7 @@ PLUGIN = ROOT / "plugins" / "crm_push_hubspot"
 
 
 def test_the_python_in_the_doc_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    blocks = re.findall(r"^```python\n(.*?)^```", DOC.read_text(encoding="utf-8"), re.S | re.M)
+    blocks = python_blocks(DOC.read_text(encoding="utf-8"))
     assert blocks, "docs/hubspot.md shows no Python"
     with server.HubSpotServer() as local:
         # As the doc says: the local server's URL and token in the environment.
