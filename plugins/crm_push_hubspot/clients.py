@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 
@@ -33,9 +34,15 @@ CACHE_SIZE = 256
 #: OAuth connections whose current (perhaps renewed) credentials are kept after their clients
 #: were closed, so a rebuilt client goes on with the renewed token.
 AUTHS_KEPT = 4096
-#: Locks that serialise writes of one key (a domain); a key always takes the same one, so the
-#: number stays bounded however many domains a run meets.
-KEY_LOCKS = 1024
+
+
+class _KeyLock:
+    """The lock of one key (a domain), kept only while someone holds or waits for it."""
+
+    __slots__ = ("__weakref__", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
 
 
 USER_AGENT = user_agent("crm-push-hubspot")
@@ -65,8 +72,10 @@ class Clients:
         self._created: OrderedDict[tuple[str, str, str], str] = OrderedDict()
         self._lock = threading.Lock()
         # Locks by (portal, object, key): two workers asserting the same company wait for each
-        # other instead of both creating it.
-        self._key_locks = [threading.Lock() for _ in range(KEY_LOCKS)]
+        # other instead of both creating it; batches of other keys go on at once.
+        self._key_locks: weakref.WeakValueDictionary[tuple[str, str, str], _KeyLock] = (
+            weakref.WeakValueDictionary()
+        )
         # (portal, object type, key) -> (record id, the values sent): one write per domain in
         # a run, whichever worker's batch holds it.
         self._writes: OrderedDict[tuple[str, str, str], tuple[str, dict[str, str]]] = OrderedDict()
@@ -159,17 +168,21 @@ class Clients:
 
     # -- what this process created ------------------------------------------------------------
 
-    def _stripe(self, portal: str, object_type: str, key: str) -> int:
-        return hash((portal, object_type, key)) % KEY_LOCKS
-
     @contextlib.contextmanager
     def key_locks(self, portal: str, object_type: str, keys: Iterable[str]) -> Iterator[None]:
-        """Hold the locks of several keys, taken in their order in `_key_locks` so two batches
-        sharing keys cannot deadlock."""
-        stripes = sorted({self._stripe(portal, object_type, key) for key in keys})
+        """Hold the locks of several keys, one lock per key, taken in sorted order so two
+        batches sharing keys cannot deadlock."""
+        names = sorted({(portal, object_type, key) for key in keys})
+        with self._lock:
+            held = []  # referenced while held, so the weak dictionary keeps them
+            for name in names:
+                key_lock = self._key_locks.get(name)
+                if key_lock is None:
+                    key_lock = self._key_locks[name] = _KeyLock()
+                held.append(key_lock)
         with contextlib.ExitStack() as stack:
-            for stripe in stripes:
-                stack.enter_context(self._key_locks[stripe])
+            for key_lock in held:
+                stack.enter_context(key_lock.lock)
             yield
 
     def last_write(

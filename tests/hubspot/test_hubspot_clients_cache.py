@@ -55,3 +55,42 @@ def test_an_oauth_connection_keeps_its_renewed_credentials_after_eviction() -> N
     cache.client(conn)  # rebuilt: goes on with the renewed token, not the stored one
     assert cache.credentials(conn).access_token.get_secret_value() == "at-new"
     cache.close()
+
+
+def test_batches_of_other_domains_do_not_wait_for_each_other_and_of_one_domain_do() -> None:
+    import threading
+
+    from crm_push_hubspot.clients import Clients
+
+    clients = Clients()
+    first = [f"a{i}.example" for i in range(100)]
+    other = [f"b{i}.example" for i in range(100)]
+    holding, release = threading.Event(), threading.Event()
+
+    def hold(keys: list[str]) -> None:
+        with clients.key_locks("portal", "companies", keys):
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold, args=(first,))
+    thread.start()
+    assert holding.wait(5)
+    got: list[str] = []
+
+    def take(keys: list[str]) -> None:
+        with clients.key_locks("portal", "companies", keys):
+            got.append(keys[0])
+
+    disjoint = threading.Thread(target=take, args=(other,))
+    disjoint.start()
+    disjoint.join(2)
+    assert got == ["b0.example"]  # 100 other domains: not held up by the first batch
+    shared = threading.Thread(target=take, args=(["b5.example", "a7.example"],))
+    shared.start()
+    shared.join(0.3)
+    assert shared.is_alive()  # a7 is held: it waits
+    release.set()
+    thread.join(5)
+    shared.join(5)
+    assert got == ["b0.example", "b5.example"]
+    assert len(clients._key_locks) == 0  # no lock outlives its holders
