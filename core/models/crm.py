@@ -86,6 +86,10 @@ class RecordRef(_Result):
     #: Record ids this write linked the record to inline (e.g. the person's company).
     linked: tuple[str, ...] = ()
     web_url: str | None = None
+    #: Set by the pusher on the company it hands to `assert_person` when the visitor's company
+    #: has no matching key (no domain): a destination that gives such a company one (Attio:
+    #: the person's email domain) knows to, even when another process created the record.
+    keyless: bool = False
 
 
 class Pending(_Result):

@@ -449,7 +449,8 @@ class BatchPusher(Pusher):
 
     def _companies_stage(self, items: list[_Item]) -> None:
         def found(item: _Item, part: str, payload: str, ref: RecordRef) -> list[MarkerWrite]:
-            item.company = ref
+            domainless = item.visitor.company is not None and not item.visitor.company.domain
+            item.company = ref.model_copy(update={"keyless": True}) if domainless else ref
             item.state.outcomes[ref.outcome] += 1
             item.state.records["company"] = ref.record_id
             return [MarkerWrite(item.visitor.id, "company", payload, ref=ref)]

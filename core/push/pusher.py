@@ -299,7 +299,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             )
         state.outcomes[ref.outcome] += 1
         state.records["company"] = ref.record_id
-        return ref
+        return ref if company.domain else ref.model_copy(update={"keyless": True})
 
     def _shared_company(self, state: _Visit, company: Company, payload: str) -> RecordRef:
         assert company.domain

@@ -58,6 +58,9 @@ FREE_MAIL_DOMAINS = frozenset(
 _DOMAINLESS: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
 _DOMAINLESS_MAX = 10_000
 _DOMAINLESS_LOCK = threading.Lock()
+# Domain-less companies this process saw get their domain (or found with one, or saw another
+# company hold it): settled, not read again.
+_WITH_DOMAIN: collections.OrderedDict[tuple[str, str], None] = collections.OrderedDict()
 
 
 def corporate_domain(email: str | None) -> str | None:
@@ -84,14 +87,29 @@ def _take_domainless(workspace_id: str, record_id: str) -> bool:
         return _DOMAINLESS.pop((workspace_id, record_id), False) is None
 
 
+def _with_domain(workspace_id: str, record_id: str) -> bool:
+    """Whether this process saw that domain-less company get a domain (or already have one)."""
+    with _DOMAINLESS_LOCK:
+        return (workspace_id, record_id) in _WITH_DOMAIN
+
+
+def _remember_with_domain(workspace_id: str, record_id: str) -> None:
+    with _DOMAINLESS_LOCK:
+        _WITH_DOMAIN[(workspace_id, record_id)] = None
+        _WITH_DOMAIN.move_to_end((workspace_id, record_id))
+        while len(_WITH_DOMAIN) > _DOMAINLESS_MAX:
+            _WITH_DOMAIN.popitem(last=False)
+
+
 def reset_domainless() -> None:
     """Forget the domain-less companies seen (tests)."""
     with _DOMAINLESS_LOCK:
         _DOMAINLESS.clear()
+        _WITH_DOMAIN.clear()
 
 
 def adopt_email_domain(
-    client: AttioClient, workspace_id: str, person: Person, company_id: str | None
+    client: AttioClient, workspace_id: str, person: Person, company: RecordRef | None
 ) -> bool:
     """Give a domain-less company the person's corporate email domain, before the person
     is written. Attio derives (or matches) a company from the domain of a new person's
@@ -99,16 +117,30 @@ def adopt_email_domain(
     companies: the one crm-push created and the one Attio derived. With the domain on
     crm-push's company, Attio's derivation matches it. Free-mail domains are left alone, and
     so is a domain another company already holds (Attio answers uniqueness_conflict: that
-    company is the one Attio matches). True when the domain was added."""
+    company is the one Attio matches). True when the domain was added.
+
+    A company this process did not create (`company.keyless`: the visitor's company has no
+    domain; created by another process, or by one that died before this step) is read
+    first, once per process: a PATCH appends domains, so one that has a domain gets none."""
     domain = corporate_domain(person.email)
-    if domain is None or company_id is None or not _take_domainless(workspace_id, company_id):
+    if domain is None or company is None:
         return False
+    company_id = company.record_id
+    if not _take_domainless(workspace_id, company_id):
+        if not company.keyless or _with_domain(workspace_id, company_id):
+            return False
+        held = client.get_record(COMPANIES, company_id).get("values", {}).get("domains")
+        if held:
+            _remember_with_domain(workspace_id, company_id)
+            return False
     try:
         client.update_record(COMPANIES, company_id, {"domains": [{"domain": domain}]})
     except InvalidInput as exc:
         if exc.code != "uniqueness_conflict":
             raise
+        _remember_with_domain(workspace_id, company_id)  # settled: not asked again
         return False
+    _remember_with_domain(workspace_id, company_id)
     return True
 
 
@@ -320,7 +352,7 @@ def assert_person(
     company_id = company.record_id if company is not None else None
     values = person_values(person, company_id)
     if person.email:
-        adopt_email_domain(client, connection.workspace_id, person, company_id)
+        adopt_email_domain(client, connection.workspace_id, person, company)
         written = client.assert_record(PEOPLE, PERSON_MATCH, values)
     else:
         written = _keyless(client, PEOPLE, values, existing, pending, clients.sleep)

@@ -487,6 +487,36 @@ def test_a_visitor_with_an_email_and_a_domainless_company_leaves_one_company(
     assert values(person, "company") == [{"target_record_id": company["id"]["record_id"]}]
 
 
+def test_a_domainless_company_pushed_before_gets_the_email_domain_in_another_process(
+    dest: Destination, srv: Any, db_url: str
+) -> None:
+    # The company was created and its marker recorded, then giving it the email's domain
+    # failed (a process killed there is the same): a later push, in another process, skips
+    # the company (its marker) and must still give it the domain before writing the person.
+    from crm_push_attio.records import reset_domainless
+
+    conn = connect_local(dest, srv)
+    visitor = {
+        "id": "v9",
+        "person": {"email": "lin@initech.io", "name": "Lin Wu"},
+        "company": {"name": "Initech"},
+    }
+    srv.fail_next(1, status=400, path_prefix="/v2/objects/companies/records", method="PATCH")
+    assert push(dest, conn, db_url, [visitor]).failed == 1
+    [company] = srv.records("companies")
+    assert values(company, "domains") == []
+    reset_domainless()  # what another process knows of it: nothing
+    assert push(dest, conn, db_url, [visitor]).failed == 0
+    [company] = srv.records("companies")  # one company, not Attio's derived second one
+    assert values(company, "domains") == [{"domain": "initech.io"}]
+    person = by_email(srv, "lin@initech.io")
+    assert values(person, "company") == [{"target_record_id": company["id"]["record_id"]}]
+    reset_domainless()
+    assert push(dest, conn, db_url, [visitor]).failed == 0  # again: no second domain
+    [company] = srv.records("companies")
+    assert values(company, "domains") == [{"domain": "initech.io"}]
+
+
 def test_free_mail_and_another_domain_are_attios_own_business(
     dest: Destination, srv: Any, db_url: str
 ) -> None:
