@@ -74,12 +74,15 @@ def corporate_domain(email: str | None) -> str | None:
     return domain or None
 
 
-def _remember_domainless(workspace_id: str, record_id: str) -> None:
+def _remember(
+    seen: collections.OrderedDict[tuple[str, str], None], workspace_id: str, record_id: str
+) -> None:
+    """Add a company to one of the two bounded memories below (the oldest go first)."""
     with _DOMAINLESS_LOCK:
-        _DOMAINLESS[(workspace_id, record_id)] = None
-        _DOMAINLESS.move_to_end((workspace_id, record_id))
-        while len(_DOMAINLESS) > _DOMAINLESS_MAX:
-            _DOMAINLESS.popitem(last=False)
+        seen[(workspace_id, record_id)] = None
+        seen.move_to_end((workspace_id, record_id))
+        while len(seen) > _DOMAINLESS_MAX:
+            seen.popitem(last=False)
 
 
 def _take_domainless(workspace_id: str, record_id: str) -> bool:
@@ -91,14 +94,6 @@ def _with_domain(workspace_id: str, record_id: str) -> bool:
     """Whether this process saw that domain-less company get a domain (or already have one)."""
     with _DOMAINLESS_LOCK:
         return (workspace_id, record_id) in _WITH_DOMAIN
-
-
-def _remember_with_domain(workspace_id: str, record_id: str) -> None:
-    with _DOMAINLESS_LOCK:
-        _WITH_DOMAIN[(workspace_id, record_id)] = None
-        _WITH_DOMAIN.move_to_end((workspace_id, record_id))
-        while len(_WITH_DOMAIN) > _DOMAINLESS_MAX:
-            _WITH_DOMAIN.popitem(last=False)
 
 
 def reset_domainless() -> None:
@@ -131,16 +126,16 @@ def adopt_email_domain(
             return False
         held = client.get_record(COMPANIES, company_id).get("values", {}).get("domains")
         if held:
-            _remember_with_domain(workspace_id, company_id)
+            _remember(_WITH_DOMAIN, workspace_id, company_id)
             return False
     try:
         client.update_record(COMPANIES, company_id, {"domains": [{"domain": domain}]})
     except InvalidInput as exc:
         if exc.code != "uniqueness_conflict":
             raise
-        _remember_with_domain(workspace_id, company_id)  # settled: not asked again
+        _remember(_WITH_DOMAIN, workspace_id, company_id)  # settled: not asked again
         return False
-    _remember_with_domain(workspace_id, company_id)
+    _remember(_WITH_DOMAIN, workspace_id, company_id)
     return True
 
 
@@ -335,7 +330,7 @@ def assert_company(
         written = client.assert_record(COMPANIES, COMPANY_MATCH, values)
     else:
         written = _keyless(client, COMPANIES, values, existing, pending, clients.sleep)
-        _remember_domainless(connection.workspace_id, written.record_id)
+        _remember(_DOMAINLESS, connection.workspace_id, written.record_id)
     return ref(COMPANIES, written)
 
 

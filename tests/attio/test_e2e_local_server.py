@@ -466,6 +466,22 @@ def test_cli_a_bad_rate_setting_stops_before_any_visitor(
 
 # -- the company Attio derives from a person's email ----------------------------------------
 
+#: A visitor with a corporate email and a domain-less company.
+INITECH_LIN = {
+    "id": "v9",
+    "person": {"email": "lin@initech.io", "name": "Lin Wu"},
+    "company": {"name": "Initech"},
+}
+
+
+def one_initech_with_lin(srv: Any) -> None:
+    """One company (not Attio's derived second one), with the email's domain, Lin linked."""
+    [company] = srv.records("companies")
+    assert values(company, "domains") == [{"domain": "initech.io"}]
+    assert values(company, "name") == [{"value": "Initech"}]
+    person = by_email(srv, "lin@initech.io")
+    assert values(person, "company") == [{"target_record_id": company["id"]["record_id"]}]
+
 
 def test_a_visitor_with_an_email_and_a_domainless_company_leaves_one_company(
     dest: Destination, srv: Any, db_url: str
@@ -473,18 +489,8 @@ def test_a_visitor_with_an_email_and_a_domainless_company_leaves_one_company(
     # Attio derives (or matches) a company from a new person's email domain. crm-push gives
     # its domain-less company the email's domain first, so Attio's derivation matches it.
     conn = connect_local(dest, srv)
-    visitor = {
-        "id": "v9",
-        "person": {"email": "lin@initech.io", "name": "Lin Wu"},
-        "company": {"name": "Initech"},
-    }
-    summary = push(dest, conn, db_url, [visitor])
-    assert summary.failed == 0
-    [company] = srv.records("companies")
-    assert values(company, "domains") == [{"domain": "initech.io"}]
-    assert values(company, "name") == [{"value": "Initech"}]
-    person = by_email(srv, "lin@initech.io")
-    assert values(person, "company") == [{"target_record_id": company["id"]["record_id"]}]
+    assert push(dest, conn, db_url, [INITECH_LIN]).failed == 0
+    one_initech_with_lin(srv)
 
 
 def test_a_domainless_company_pushed_before_gets_the_email_domain_in_another_process(
@@ -496,25 +502,16 @@ def test_a_domainless_company_pushed_before_gets_the_email_domain_in_another_pro
     from crm_push_attio.records import reset_domainless
 
     conn = connect_local(dest, srv)
-    visitor = {
-        "id": "v9",
-        "person": {"email": "lin@initech.io", "name": "Lin Wu"},
-        "company": {"name": "Initech"},
-    }
     srv.fail_next(1, status=400, path_prefix="/v2/objects/companies/records", method="PATCH")
-    assert push(dest, conn, db_url, [visitor]).failed == 1
+    assert push(dest, conn, db_url, [INITECH_LIN]).failed == 1
     [company] = srv.records("companies")
     assert values(company, "domains") == []
     reset_domainless()  # what another process knows of it: nothing
-    assert push(dest, conn, db_url, [visitor]).failed == 0
-    [company] = srv.records("companies")  # one company, not Attio's derived second one
-    assert values(company, "domains") == [{"domain": "initech.io"}]
-    person = by_email(srv, "lin@initech.io")
-    assert values(person, "company") == [{"target_record_id": company["id"]["record_id"]}]
+    assert push(dest, conn, db_url, [INITECH_LIN]).failed == 0
+    one_initech_with_lin(srv)
     reset_domainless()
-    assert push(dest, conn, db_url, [visitor]).failed == 0  # again: no second domain
-    [company] = srv.records("companies")
-    assert values(company, "domains") == [{"domain": "initech.io"}]
+    assert push(dest, conn, db_url, [INITECH_LIN]).failed == 0
+    one_initech_with_lin(srv)  # no second domain appended
 
 
 def test_free_mail_and_another_domain_are_attios_own_business(
