@@ -90,7 +90,7 @@ def default_transport(max_idle: int = 64) -> httpx.BaseTransport | None:
     """The transport an `HttpClient` sends through when given none: a `LeanTransport` on the
     shared SSL context, or None (httpx's own) when proxy variables are set, which httpx
     honours only for a transport it builds."""
-    if urllib.request.getproxies():
+    if any(scheme != "no" for scheme in urllib.request.getproxies()):  # NO_PROXY alone: none
         return None
     return LeanTransport(ssl_context=shared_ssl_context(), max_idle=max_idle)
 
@@ -170,7 +170,10 @@ class HttpClient:
         `max_throttle_wait`: the total seconds one request may wait out 429s (which never
         count as retries) before RetryLater.
         `throttle_wait`: how long a 429 without Retry-After asks to wait, read from the
-        response by the plugin (e.g. from a body naming the limit hit); None: 1 s."""
+        response by the plugin (e.g. from a body naming the limit hit); None: 1 s.
+        `max_connections`: on the default transport (`LeanTransport`), the connections kept
+        alive per host; as many as the threads need are open at once. On httpx's own (a
+        transport given, or proxies), httpx's cap on connections."""
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self.limits = limits
@@ -500,7 +503,7 @@ class _Cookies(httpx.Cookies):
 
 
 #: Full request URLs built before, by (base URL, URL, query), for every client of the process.
-_URLS: dict[tuple[httpx.URL, str, tuple[tuple[Any, Any], ...]], httpx.URL] = {}
+_URLS: dict[tuple[httpx.URL, str, tuple[tuple[Any, type, Any], ...]], httpx.URL] = {}
 URL_CACHE_SIZE = 1024
 
 
@@ -536,7 +539,9 @@ class _Client(httpx.Client):
         merged in): half of building one. API paths and queries repeat."""
         if not isinstance(url, str) or self.params or not _hashable_query(params):
             return super().build_request(method, url, params=params, **kwargs)
-        key = (self._base_url, url, tuple(params.items()) if params else ())
+        # The type is in the key: True == 1 == 1.0 in Python, but httpx writes true, 1, 1.0.
+        query = tuple((k, type(v), v) for k, v in params.items()) if params else ()
+        key = (self._base_url, url, query)
         full = _URLS.get(key)
         if full is None:
             full = self._merge_url(url)

@@ -20,7 +20,7 @@ What it does, and what it leaves to the caller:
   ``read`` for each socket operation after.
 * Bodies are read whole (crm-push sends and gets JSON), and httpx decodes gzip and the like.
 * No HTTP/2, no proxies (see above), no limit on connections in use at once (a pusher has a
-  handful of threads).
+  handful of threads) and so no pool timeout; a stalled send ends as a read timeout.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class LeanTransport(httpx.BaseTransport):
         url = request.url
         if url.scheme not in _DEFAULT_PORTS:
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}")
-        origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
+        # The host as sent (IDNA-encoded by httpx), not its decoded form.
+        origin = (url.scheme, url.raw_host.decode("ascii"), url.port or _DEFAULT_PORTS[url.scheme])
         timeouts = request.extensions.get("timeout", {})
         body = request.read()
         conn = self._checkout(origin)
@@ -71,8 +72,14 @@ class LeanTransport(httpx.BaseTransport):
                 skip_host=True,  # httpx's headers have Host and Accept-Encoding
                 skip_accept_encoding=True,
             )
+            chunked = False
             for name, value in request.headers.raw:
+                if name.lower() == b"transfer-encoding":
+                    chunked = True  # a streamed body, read whole above: sent with its length
+                    continue
                 conn.putheader(name, value)
+            if chunked:
+                conn.putheader(b"Content-Length", str(len(body)).encode())
             conn.endheaders(body or None)
             answer = conn.getresponse()
             content = answer.read()
@@ -92,7 +99,10 @@ class LeanTransport(httpx.BaseTransport):
             answer.status,
             headers=headers,
             content=content,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": answer.reason.encode()},
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": answer.reason.encode("latin-1", "replace"),
+            },
         )
 
     def close(self) -> None:
@@ -143,6 +153,10 @@ def _still_open(conn: http.client.HTTPConnection) -> bool:
     if conn.sock is None:
         return False
     try:
+        if hasattr(select, "poll"):  # select() cannot watch descriptors past 1023
+            watch = select.poll()
+            watch.register(conn.sock, select.POLLIN)
+            return not watch.poll(0)
         readable, _, _ = select.select([conn.sock], [], [], 0)
     except (OSError, ValueError):
         return False

@@ -693,3 +693,14 @@ def test_request_urls_are_built_once_and_stay_right() -> None:
     assert (
         str(moved.url) == "https://moved.example.com/v2/records?matching_attribute=email_addresses"
     )
+
+
+def test_request_urls_of_equal_queries_of_other_types_are_not_confused() -> None:
+    from crm_push.http.client import _Client
+
+    client = _Client(base_url="https://api.example.com")
+    built = [
+        str(client.build_request("GET", "/v2/x", params={"v": value}).url)
+        for value in (True, 1, 1.0, False, 0)
+    ]
+    assert [url.rsplit("=", 1)[1] for url in built] == ["true", "1", "1.0", "false", "0"]

@@ -271,3 +271,38 @@ def test_https_with_a_trusted_certificate_and_a_refused_one(server: Server, tmp_
         pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"),
     ):
         c.get("/echo")
+
+
+def test_a_streamed_body_is_sent_with_its_length(client: httpx.Client) -> None:
+    seen = client.post("/echo", content=iter([b"hello", b"world"])).json()
+    assert seen["body"] == "helloworld"
+    names = {k.lower(): v for k, v in seen["headers"]}
+    assert names["content-length"] == "10" and "transfer-encoding" not in names
+
+
+def test_connections_are_reused_with_descriptors_past_1023(
+    server: Server, client: httpx.Client
+) -> None:
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("this process may not open 1,200 files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        for _ in range(3):
+            assert client.get("/echo").status_code == 200
+        assert server.connections == 1  # select() would have dropped each one
+    finally:
+        for fd in spare:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_no_proxy_alone_keeps_the_lean_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    assert isinstance(default_transport(), LeanTransport)
