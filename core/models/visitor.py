@@ -88,10 +88,11 @@ def _if_given(
 # value that needs no normaliser when it was normalised before. Anything else takes the
 # normaliser, which says what is wrong with it.
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_NORMAL_DOMAIN = re.compile(rf"(?!www\.)(?!(?:.*\.)?xn--)(?=.{{4,253}}$){_LABEL}(?:\.{_LABEL})+")
+_TLD = r"(?!(?:test|local|localhost|invalid|onion|arpa)$)[a-z]{2,63}"  # special use: refused
+_NORMAL_DOMAIN = re.compile(rf"(?!www\.)(?!.*--)(?=.{{4,253}}$)(?:{_LABEL}\.)+{_TLD}")
 _NORMAL_EMAIL = re.compile(
     rf"(?=.{{6,254}}$)[a-z0-9!#$%&'*+/=?^_`{{|}}~-]{{1,64}}(?:\.[a-z0-9!#$%&'*+/=?^_`{{|}}~-]+)*"
-    rf"@(?!(?:.*\.)?xn--){_LABEL}(?:\.{_LABEL})+"
+    rf"@(?!.*--)(?:{_LABEL}\.)+{_TLD}"
 )
 
 

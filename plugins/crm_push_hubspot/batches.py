@@ -195,9 +195,7 @@ def _send(
 
 #: HubSpot's codes for a refused value of one input (an email, a length, a missing value):
 #: the same words from both halves of a chunk can still be two inputs' faults.
-VALUE_CODES = frozenset(
-    {"INVALID_EMAIL", "INVALID_STRING_LENGTH", "TOO_LONG", "REQUIRED", "INVALID_INPUT"}
-)
+VALUE_CODES = frozenset({"INVALID_EMAIL", "INVALID_STRING_LENGTH", "TOO_LONG", "REQUIRED"})
 
 
 def _split(

@@ -8,11 +8,13 @@ search lags writes, so a record created a moment ago is found here, not by a sea
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import httpx
 from crm_push.errors import ReconnectRequired
@@ -34,6 +36,19 @@ CACHE_SIZE = 256
 #: OAuth connections whose current (perhaps renewed) credentials are kept after their clients
 #: were closed, so a rebuilt client goes on with the renewed token.
 AUTHS_KEPT = 4096
+
+
+#: Seconds this process's memory of a write answers for HubSpot ("unchanged", no request): a
+#: run's span, not a worker's days, in which the record may have changed in HubSpot.
+WRITE_MEMORY_SECONDS = 600.0
+
+
+def _put(memory: OrderedDict[Any, Any], key: Any, value: Any, most: int) -> None:
+    """Set a key of a bounded memory, the least recently set going first."""
+    memory[key] = value
+    memory.move_to_end(key)
+    while len(memory) > most:
+        memory.popitem(last=False)
 
 
 class _KeyLock:
@@ -64,21 +79,23 @@ class Clients:
         self.sleep = sleep
         self.cache_size = cache_size
         self._clients: OrderedDict[Key, HubSpotClient] = OrderedDict()
-        self._versions: dict[Key, str] = {}
+        self._versions: OrderedDict[Key, str] = OrderedDict()
         self._auths: OrderedDict[Key, TokenAuth] = OrderedDict()  # OAuth connections' tokens
-        self._properties: dict[Key, set[str]] = {}
+        self._properties: OrderedDict[Key, set[str]] = OrderedDict()
         self._checks: dict[str, dict[str, float]] = {}
-        # (portal, object type, key) -> record id, for records this process created.
-        self._created: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        # (portal, object type, key) -> (record id, when), for records this process created.
+        self._created: OrderedDict[tuple[str, str, str], tuple[str, dt.datetime]] = OrderedDict()
         self._lock = threading.Lock()
         # Locks by (portal, object, key): two workers asserting the same company wait for each
         # other instead of both creating it; batches of other keys go on at once.
         self._key_locks: weakref.WeakValueDictionary[tuple[str, str, str], _KeyLock] = (
             weakref.WeakValueDictionary()
         )
-        # (portal, object type, key) -> (record id, the values sent): one write per domain in
-        # a run, whichever worker's batch holds it.
-        self._writes: OrderedDict[tuple[str, str, str], tuple[str, dict[str, str]]] = OrderedDict()
+        # (portal, object type, key) -> (record id, the values sent, when): one write per
+        # domain in a run, whichever worker's batch holds it.
+        self._writes: OrderedDict[tuple[str, str, str], tuple[str, dict[str, str], float]] = (
+            OrderedDict()
+        )
 
     def http(
         self, base_url: str, token: str | TokenAuth, limits: Budget | None, max_retries: int = 5
@@ -108,10 +125,10 @@ class Clients:
     ) -> None:
         """What connect learnt: the API version, and the contact properties the portal has."""
         key = key_of(connection)
-        with self._lock:
-            self._versions[key] = version
+        with self._lock:  # by token: bounded, since a worker's tokens are renewed for days
+            _put(self._versions, key, version, AUTHS_KEPT)
             if contact_properties is not None:
-                self._properties[key] = contact_properties
+                _put(self._properties, key, contact_properties, AUTHS_KEPT)
 
     def has_contact_property(self, connection: Connection, name: str) -> bool:
         """Whether the portal has this contact property (True when connect could not tell)."""
@@ -188,12 +205,14 @@ class Clients:
     def last_write(
         self, portal: str, object_type: str, key: str
     ) -> tuple[str, dict[str, str]] | None:
-        """(record id, the values sent) of this process's last write of a key, or None."""
+        """(record id, the values sent) of this process's last write of a key in the last
+        `WRITE_MEMORY_SECONDS`, or None."""
         with self._lock:
             found = self._writes.get((portal, object_type, key))
-            if found is not None:
-                self._writes.move_to_end((portal, object_type, key))
-            return found
+            if found is None or time.monotonic() - found[2] > WRITE_MEMORY_SECONDS:
+                return None
+            self._writes.move_to_end((portal, object_type, key))
+            return found[0], found[1]
 
     def wrote(
         self, portal: str, object_type: str, key: str, record_id: str, values: dict[str, str]
@@ -202,20 +221,21 @@ class Clients:
             last = self._writes.get((portal, object_type, key))
             if last is not None and last[0] == record_id:
                 values = {**last[1], **values}  # what HubSpot holds from this process's writes
-            self._writes[(portal, object_type, key)] = (record_id, dict(values))
-            self._writes.move_to_end((portal, object_type, key))
-            while len(self._writes) > WRITES_KEPT:
-                self._writes.popitem(last=False)
+            kept = (record_id, dict(values), time.monotonic())
+            _put(self._writes, (portal, object_type, key), kept, WRITES_KEPT)
 
-    def created(self, portal: str, object_type: str, key: str) -> str | None:
+    def created(self, portal: str, object_type: str, key: str, since: dt.datetime) -> str | None:
+        """The record this process created for a key at or after `since` (a claim's start:
+        an older one is another visitor's), or None."""
+        since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
         with self._lock:
-            return self._created.get((portal, object_type, key))
+            found = self._created.get((portal, object_type, key))
+        return found[0] if found is not None and found[1] >= since else None
 
     def remember(self, portal: str, object_type: str, key: str, record_id: str) -> None:
-        with self._lock:
-            self._created[(portal, object_type, key)] = record_id
-            while len(self._created) > WRITES_KEPT:  # bounded: a worker runs for days
-                self._created.popitem(last=False)
+        with self._lock:  # bounded: a worker runs for days
+            kept = (record_id, dt.datetime.now(dt.UTC))
+            _put(self._created, (portal, object_type, key), kept, WRITES_KEPT)
 
     # -- statistics and closing -------------------------------------------------------------
 

@@ -410,9 +410,9 @@ def _keyless_plan(
         if existing is not None:
             updates[key] = (existing.record_id, props)
         elif pending is not None and identity:  # nothing to match a nameless record on
-            found = clients.created(portal, object_type, _identity(identity)) or _search_since(
-                client, object_type, identity, pending.since
-            )
+            found = clients.created(
+                portal, object_type, _identity(identity), pending.since
+            ) or _search_since(client, object_type, identity, pending.since)
             if found:
                 updates[key] = (found, props)
     return answers, {"updates": updates, "bodies": bodies}

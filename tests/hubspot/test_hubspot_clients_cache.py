@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from crm_push.models import Connection, Credentials
 from pydantic import SecretStr
 
@@ -94,3 +95,28 @@ def test_batches_of_other_domains_do_not_wait_for_each_other_and_of_one_domain_d
     shared.join(5)
     assert got == ["b0.example", "b5.example"]
     assert len(clients._key_locks) == 0  # no lock outlives its holders
+
+
+def test_what_a_kept_process_remembers_is_bounded_in_size_and_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from crm_push_hubspot.clients import Clients
+
+    clients = Clients()
+    # A record created before a claim began is another visitor's: not the claim's lost create.
+    before = dt.datetime.now(dt.UTC)
+    clients.remember("portal", "companies", "name=Acme", "7")
+    assert clients.created("portal", "companies", "name=Acme", before) == "7"
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    assert clients.created("portal", "companies", "name=Acme", later) is None
+    # A write answers "unchanged" only within a run's span.
+    clients.wrote("portal", "companies", "acme.com", "7", {"name": "Acme"})
+    assert clients.last_write("portal", "companies", "acme.com") == ("7", {"name": "Acme"})
+    monkeypatch.setattr(hubspot_clients, "WRITE_MEMORY_SECONDS", 0.0)
+    assert clients.last_write("portal", "companies", "acme.com") is None
+    # What connect learnt, by token: renewed tokens do not pile up.
+    monkeypatch.setattr(hubspot_clients, "AUTHS_KEPT", 3)
+    for i in range(10):
+        renewed = Credentials(access_token=SecretStr(f"t{i}"))
+        clients.set_options(connection(1, renewed), "v3", set())
+    assert len(clients._versions) == 3 and len(clients._properties) == 3
