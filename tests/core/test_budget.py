@@ -10,7 +10,6 @@ import itertools
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,8 @@ from crm_push.state import budget as shared
 from crm_push.state import database as db
 from crm_push.state.budget import BudgetStore, SharedBudget, interval_of
 
+from support.databases import fresh_postgres
+
 PG_URL = os.environ.get("CRM_PUSH_TEST_PG_URL")
 
 
@@ -30,21 +31,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'state.db'}"
         return
-    if not PG_URL:
-        pytest.skip("set CRM_PUSH_TEST_PG_URL to a PostgreSQL server")
-    name = f"crm_push_budget_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    made = sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    yield made
-    shared._stores.pop(made, None)
-    engine = db._engines.pop(made, None)
-    if engine is not None:
-        engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_postgres("crm_push_budget") as made:
+        yield made
 
 
 class Sleeps:

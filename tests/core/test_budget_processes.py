@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from crm_push.http import HttpClient
-from crm_push.state import budget as shared
 from crm_push.state import database
 from crm_push.state.budget import SharedBudget
 
 from crm_push_attio import server
+from support.databases import fresh_postgres
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmark" / "bench_processes.py"
 WRITE_RATE = 10.0
@@ -124,17 +123,8 @@ def test_a_429_seen_by_one_process_holds_the_others(srv: Any, tmp_path: Path) ->
     assert waited > 1
 
 
-@pytest.mark.skipif(not os.environ.get("CRM_PUSH_TEST_PG_URL"), reason="no PostgreSQL")
 def test_processes_share_one_budget_on_postgresql(srv: Any, tmp_path: Path) -> None:
-    import uuid
-
-    base = os.environ["CRM_PUSH_TEST_PG_URL"]
-    name = f"crm_push_budget_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    db = sa.make_url(base).set(database=name).render_as_string(hide_password=False)
-    try:
+    with fresh_postgres("crm_push_budget") as db:
         # Tables first: concurrent create_all on a new PostgreSQL database races (not ours here).
         database.engine_for(db)
         path = visitors(tmp_path / "visitors.jsonl", 24)
@@ -153,11 +143,3 @@ def test_processes_share_one_budget_on_postgresql(srv: Any, tmp_path: Path) -> N
         assert sum(r["visitors"] for r in results) == 24
         assert sum(r["failed"] for r in results) == 0
         assert sum(r.get("429", 0) for r in results) <= 3, results
-    finally:
-        shared._stores.pop(db, None)
-        engine = database._engines.pop(db, None)
-        if engine is not None:
-            engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()

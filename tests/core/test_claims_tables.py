@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from crm_push.state import database
+
+from support.databases import fresh_postgres
 
 PG_URL = os.environ.get("CRM_PUSH_TEST_PG_URL")
 PROCESSES = 4
@@ -46,26 +47,14 @@ def open_at_once(url: str) -> list[subprocess.CompletedProcess[str]]:
 
 @pytest.mark.skipif(not PG_URL, reason="set CRM_PUSH_TEST_PG_URL to a PostgreSQL server")
 def test_four_processes_creating_the_tables_on_an_empty_postgresql_never_fail() -> None:
-    assert PG_URL
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    try:
-        for _ in range(3):  # a fresh, empty database each trial
-            name = f"crm_push_create_{uuid.uuid4().hex[:12]}"
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-            url = sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-            try:
-                for proc in open_at_once(url):
-                    assert proc.returncode == 0, proc.stderr
-                engine = sa.create_engine(url)
-                tables = set(sa.inspect(engine).get_table_names())
-                engine.dispose()
-                assert {"push_markers", "company_markers", "connections"} <= tables
-            finally:
-                with admin.connect() as conn:
-                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    for _ in range(3):  # a fresh, empty database each trial
+        with fresh_postgres("crm_push_create") as url:
+            for proc in open_at_once(url):
+                assert proc.returncode == 0, proc.stderr
+            engine = sa.create_engine(url)
+            tables = set(sa.inspect(engine).get_table_names())
+            engine.dispose()
+            assert {"push_markers", "company_markers", "connections"} <= tables
 
 
 def test_four_processes_creating_the_tables_of_a_new_sqlite_file_never_fail(

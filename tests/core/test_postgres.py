@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from crm_push.cli import cli
 from crm_push.inputs.visitors import read_jsonl
 from crm_push.models.crm import RecordRef
 
+from support.databases import fresh_postgres
 from support.filecrm import FileCRM
 
 SERVER_URL = os.environ.get("CRM_PUSH_TEST_PG_URL")
@@ -29,21 +29,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    assert SERVER_URL
-    name = f"crm_push_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    from crm_push.state import database as db
-
-    engine = db._engines.pop(url, None)
-    if engine is not None:
-        engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_postgres("crm_push_test") as url:
+        yield url
 
 
 def test_markers_upsert_and_remove(pg_url: str) -> None:

@@ -8,7 +8,6 @@ what the SQLAlchemy path does, and that a failing statement is reported as befor
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from crm_push.models.crm import RecordRef
 from crm_push.state import database
 from crm_push.state.budget import BudgetStore, SharedBudget
 
+from support.databases import fresh_postgres
+
 SERVER_URL = os.environ.get("CRM_PUSH_TEST_PG_URL")
 
 
@@ -28,21 +29,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'state.db'}"
         return
-    if not SERVER_URL:
-        pytest.skip("set CRM_PUSH_TEST_PG_URL to a PostgreSQL server")
-    name = f"crm_push_stmt_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    engine = database._engines.pop(url, None)
-    if engine is not None:
-        database.single_statements(engine).dispose()
-        engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_postgres("crm_push_stmt") as url:
+        yield url
 
 
 def test_several_parts_in_one_write_read_back_as_written(db_url: str) -> None:

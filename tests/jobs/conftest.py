@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from crm_push_attio import server
+from support.databases import fresh_postgres
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # jobs_helpers beside this file
@@ -32,23 +31,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh database per test: procrastinate's schema and ours are applied on first use."""
-    assert SERVER_URL
-    name = f"crm_push_jobs_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
-    yield url
-    from crm_push.jobs import engine as jobs_engine
-    from crm_push.state import database as db
-
-    jobs_engine._ready.discard(url)
-    engine = db._engines.pop(url, None)
-    if engine is not None:
-        engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_postgres("crm_push_jobs") as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
-import sqlalchemy as sa
-
+from support.databases import fresh_postgres
 from support.filecrm import FileCRM
 
 PG_URL = os.environ.get("CRM_PUSH_TEST_PG_URL")
@@ -26,16 +23,8 @@ def state_database(kind: str, sqlite_url: str, prefix: str) -> Iterator[str]:
     if kind == "sqlite":
         yield sqlite_url
         return
-    if not PG_URL:
-        pytest.skip("set CRM_PUSH_TEST_PG_URL to a PostgreSQL server (.ci/run starts one)")
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_postgres(prefix) as url:
+        yield url
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 180) -> dict[str, Any]:
