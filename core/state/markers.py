@@ -42,7 +42,6 @@ from crm_push.state.database import (
     single_statements,
 )
 from pydantic import AfterValidator, BaseModel
-from sqlalchemy.dialects import postgresql
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
@@ -261,7 +260,6 @@ _FOR_VISITOR = sa.select(_t).where(
 )
 _ONE = _FOR_VISITOR.where(_t.c.part == sa.bindparam("part"))
 _COLUMNS = tuple(c.name for c in _t.columns)
-_FOR_VISITOR_SQL = driver_sql(_FOR_VISITOR)
 _WRITE = _Write(
     _t,
     ("destination", "workspace", "visitor_id", "part"),
@@ -299,7 +297,6 @@ def _params(row: dict[str, Any], names: Iterable[str], prefix: str) -> dict[str,
 
 
 _claims: dict[str, Any] = {}  # the insert-if-absent statement, by dialect
-_PG_CLAIM = postgresql.insert(_t).on_conflict_do_nothing().returning(_t.c.part)
 
 
 def _insert_if_absent(conn: sa.Connection, row: dict[str, Any]) -> bool:
@@ -312,7 +309,9 @@ def _insert_if_absent(conn: sa.Connection, row: dict[str, Any]) -> bool:
 
             _claims[dialect] = insert(_t).on_conflict_do_nothing().returning(_t.c.part)
         elif dialect == "postgresql":
-            _claims[dialect] = _PG_CLAIM
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            _claims[dialect] = pg_insert(_t).on_conflict_do_nothing().returning(_t.c.part)
         else:
             _claims[dialect] = None
     stmt = _claims[dialect]
@@ -333,20 +332,29 @@ _COMPANY = sa.select(_c).where(
     _c.c.domain == sa.bindparam("domain"),
 )
 _COMPANY_COLUMNS = tuple(c.name for c in _c.columns)
-_COMPANY_SQL = driver_sql(_COMPANY)
-#: `_insert_if_absent` for psycopg (see `driver_cursor`): RETURNING says whether it inserted.
-_CLAIM_SQL = driver_sql(_PG_CLAIM)
 _WRITE_COMPANY = _Write(
     _c, ("destination", "workspace", "domain"), ("object", "record_id", "payload_hash", "pushed_at")
 )
 
 
 @functools.cache
+def _driver(name: str) -> str:
+    """The psycopg SQL (see `driver_cursor`) of the marker read ("visitor"), the company read
+    ("company") or the claim ("claim": RETURNING says whether it inserted), compiled on first
+    use: a process on SQLite never loads PostgreSQL's dialect."""
+    if name == "claim":
+        from sqlalchemy.dialects.postgresql import insert
+
+        return driver_sql(insert(_t).on_conflict_do_nothing().returning(_t.c.part))
+    return driver_sql({"visitor": _FOR_VISITOR, "company": _COMPANY}[name])
+
+
+@functools.cache
 def _claim_with_sql(n: int) -> str:
-    """`_CLAIM_SQL` that also upserts `n` done markers of the same visitor (other parts, so no
+    """The claim that also upserts `n` done markers of the same visitor (other parts, so no
     row is touched twice): PostgreSQL runs a data-modifying WITH to completion whatever the
     main statement does. The claim's parameters are `claim_<column>`."""
-    claim = _CLAIM_SQL.replace("%(", "%(claim_")
+    claim = _driver("claim").replace("%(", "%(claim_")
     return f"WITH done AS ({_WRITE.driver_sql(n)}) {claim}"
 
 
@@ -380,7 +388,7 @@ class MarkerStore:
         }
         if self._driver:
             with driver_cursor(self._single) as cursor:
-                cursor.execute(_FOR_VISITOR_SQL, params)
+                cursor.execute(_driver("visitor"), params)
                 found = [dict(zip(_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
             return {row["part"]: Marker(**row) for row in found}
         with self._single.connect() as conn:
@@ -521,7 +529,7 @@ class MarkerStore:
                         cursor.execute(_claim_with_sql(len(rows)), _claim_with(fresh, rows))
                         done = None
                     else:
-                        cursor.execute(_CLAIM_SQL, fresh)
+                        cursor.execute(_driver("claim"), fresh)
                     if cursor.fetchone() is not None:
                         return Claim(True)
             with self._single.begin() as conn:
@@ -612,7 +620,7 @@ class MarkerStore:
         params = {"destination": self.destination, "workspace": self.workspace, "domain": domain}
         if self._driver:
             with driver_cursor(self._single) as cursor:
-                cursor.execute(_COMPANY_SQL, params)
+                cursor.execute(_driver("company"), params)
                 found = cursor.fetchone()
             if found is None:
                 return None
