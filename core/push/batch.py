@@ -48,6 +48,7 @@ from crm_push.push.pusher import (
     _Visit,
     claim_parts,
     deferral_reason,
+    for_person,
 )
 from crm_push.push.results import VisitorResult, VisitorStatus
 from crm_push.push.stream import ordered_results
@@ -449,8 +450,8 @@ class BatchPusher(Pusher):
 
     def _companies_stage(self, items: list[_Item]) -> None:
         def found(item: _Item, part: str, payload: str, ref: RecordRef) -> list[MarkerWrite]:
-            domainless = item.visitor.company is not None and not item.visitor.company.domain
-            item.company = ref.model_copy(update={"keyless": True}) if domainless else ref
+            assert item.visitor.company is not None
+            item.company = for_person(item.visitor.company, ref)
             item.state.outcomes[ref.outcome] += 1
             item.state.records["company"] = ref.record_id
             return [MarkerWrite(item.visitor.id, "company", payload, ref=ref)]

@@ -116,6 +116,11 @@ def claim_parts(
     return out
 
 
+def for_person(company: Company, ref: RecordRef) -> RecordRef:
+    """The company's record as handed to `assert_person`: `keyless` when it has no domain."""
+    return ref if company.domain else ref.model_copy(update={"keyless": True})
+
+
 #: A company marker not read ahead (None means read, and absent).
 _UNREAD = CompanyMarker.model_construct()
 
@@ -299,7 +304,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             )
         state.outcomes[ref.outcome] += 1
         state.records["company"] = ref.record_id
-        return ref if company.domain else ref.model_copy(update={"keyless": True})
+        return for_person(company, ref)
 
     def _shared_company(self, state: _Visit, company: Company, payload: str) -> RecordRef:
         assert company.domain

@@ -133,10 +133,11 @@ def adopt_email_domain(
     except InvalidInput as exc:
         if exc.code != "uniqueness_conflict":
             raise
-        _remember(_WITH_DOMAIN, workspace_id, company_id)  # settled: not asked again
-        return False
-    _remember(_WITH_DOMAIN, workspace_id, company_id)
-    return True
+        added = False
+    else:
+        added = True
+    _remember(_WITH_DOMAIN, workspace_id, company_id)  # settled either way: not asked again
+    return added
 
 
 def _text(value: str) -> list[dict[str, str]]:
