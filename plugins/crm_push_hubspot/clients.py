@@ -168,12 +168,8 @@ class Clients:
             return static
         auth = self._auths.get(key)  # kept from a closed client: perhaps renewed since
         if auth is None:
-            auth = self._auths[key] = TokenAuth(
-                connection.credentials, connection.base_url, self.transport
-            )
-        self._auths.move_to_end(key)
-        while len(self._auths) > AUTHS_KEPT:
-            self._auths.popitem(last=False)
+            auth = TokenAuth(connection.credentials, connection.base_url, self.transport)
+        _put(self._auths, key, auth, AUTHS_KEPT)
         return auth
 
     def credentials(self, connection: Connection) -> Credentials:
