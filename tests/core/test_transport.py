@@ -306,3 +306,143 @@ def test_no_proxy_alone_keeps_the_lean_transport(monkeypatch: pytest.MonkeyPatch
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "localhost")
     assert isinstance(default_transport(), LeanTransport)
+
+
+# -- answers as servers really send them ----------------------------------------------------
+
+
+class RawServer:
+    """Answers each request with the bytes `answers` holds for its path, then keeps the
+    connection open for the next request unless the answer is marked to close."""
+
+    def __init__(self, answers: dict[str, tuple[bytes, bool]]) -> None:
+        import socket
+
+        self.answers = answers
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: Any) -> None:
+        with conn:
+            data = b""
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, _, data = data.partition(b"\r\n\r\n")
+                path = head.split(b" ")[1].decode().split("?")[0]
+                answer, close = self.answers[path]
+                conn.sendall(answer)
+                if close:
+                    return
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+@pytest.fixture
+def raw() -> Iterator[RawServer]:
+    srv = RawServer(
+        {
+            "/ok": (OK, False),
+            "/empty": (b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", False),
+            "/same": (b"HTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n", False),
+            "/hints": (b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + OK, False),
+            "/till-close": (b"HTTP/1.1 200 OK\r\nX-A: 1\r\n\r\nall of it", True),
+            "/old": (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", False),
+            "/cut": (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf", True),
+            "/junk": (b"SSH-2.0-OpenSSH_9.6\r\n", True),
+            "/long": (b"HTTP/1.1 200 OK\r\n" + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n", True),
+            "/twice": (OK + OK, False),
+        }
+    )
+    yield srv
+    srv.close()
+
+
+def _raw_client(raw: RawServer) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{raw.port}", transport=LeanTransport(), timeout=5.0
+    )
+
+
+def test_answers_without_a_body_leave_the_connection_reusable(raw: RawServer) -> None:
+    with _raw_client(raw) as c:
+        assert (c.get("/empty").status_code, c.get("/empty").content) == (204, b"")
+        assert (c.get("/same").status_code, c.get("/same").headers["etag"]) == (304, "x")
+        head = c.head("/ok")  # a Content-Length, and no body after it
+        assert head.status_code == 200 and head.content == b""
+        assert c.get("/ok").text == "ok"
+    assert raw.connections == 1
+
+
+def test_an_interim_answer_is_skipped(raw: RawServer) -> None:
+    with _raw_client(raw) as c:
+        answer = c.get("/hints")
+        assert (answer.status_code, answer.text, "link" in answer.headers) == (200, "ok", False)
+        assert c.get("/ok").text == "ok"
+    assert raw.connections == 1
+
+
+def test_a_body_that_runs_until_the_server_closes_is_read_whole(raw: RawServer) -> None:
+    with _raw_client(raw) as c:
+        answer = c.get("/till-close")
+        assert (answer.text, answer.headers["x-a"]) == ("all of it", "1")
+        assert c.get("/ok").text == "ok"  # on a new connection
+    assert raw.connections == 2
+
+
+def test_an_http_1_0_answer_closes_its_connection(raw: RawServer) -> None:
+    with _raw_client(raw) as c:
+        answer = c.get("/old")
+        assert (answer.text, answer.http_version) == ("ok", "HTTP/1.0")
+        c.get("/ok")
+    assert raw.connections == 2
+
+
+def test_bytes_after_the_answer_cost_the_connection_not_the_answer(raw: RawServer) -> None:
+    with _raw_client(raw) as c:
+        assert c.get("/twice").text == "ok"
+        assert c.get("/ok").text == "ok"
+    assert raw.connections == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("/cut", "in the middle of its answer"),
+        ("/junk", "not HTTP"),
+        ("/long", "longer than 65536 bytes"),
+    ],
+)
+def test_an_answer_cut_short_or_not_http_is_a_protocol_error(
+    raw: RawServer, path: str, words: str
+) -> None:
+    with _raw_client(raw) as c, pytest.raises(httpx.RemoteProtocolError, match=words):
+        c.get(path)
+
+
+def test_a_line_break_in_a_header_sends_nothing_and_names_the_header(raw: RawServer) -> None:
+    with _raw_client(raw) as c:
+        with pytest.raises(httpx.LocalProtocolError, match="'X-Token'") as caught:
+            c.get("/ok", headers={"X-Token": "secret\r\nX-Evil: 1"})
+        assert "secret" not in str(caught.value)
+        with pytest.raises(httpx.LocalProtocolError):
+            c.get("/ok", headers={"Bad Name": "1"})
+    assert raw.connections == 0
