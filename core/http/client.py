@@ -40,7 +40,7 @@ from crm_push.http.limits import Budget, Kind
 from crm_push.http.redact import redact, redact_error, secrets_in
 from crm_push.http.retry_after import response_retry_after
 from crm_push.http.stats import HttpStats
-from crm_push.http.transport import LeanTransport
+from crm_push.http.transport import LeanTransport, WholeBody
 
 if TYPE_CHECKING:
     from crm_push.models.crm import Connection
@@ -592,7 +592,11 @@ class _Client(httpx.Client):
         response = self._transport_for_url(request.url).handle_request(request)
         response.request = request
         try:
-            response.read()
+            stream = response.stream
+            if isinstance(stream, WholeBody) and "content-encoding" not in response.headers:
+                _take_body(response, stream.content)
+            else:
+                response.read()
         except BaseException:
             response.close()
             raise
@@ -607,6 +611,15 @@ class _Client(httpx.Client):
     @cookies.setter
     def cookies(self, cookies: httpx._types.CookieTypes) -> None:
         self._cookies = _Cookies(cookies)
+
+
+def _take_body(response: httpx.Response, content: bytes) -> None:
+    """What `response.read()` leaves, without its chain of decoder, chunker and generators
+    (about a tenth of a request's CPU in the client): the body came whole and not encoded."""
+    response._content = content
+    response.is_stream_consumed = True
+    response.is_closed = True
+    response._num_bytes_downloaded = len(content)
 
 
 @dataclass(frozen=True)

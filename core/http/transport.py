@@ -33,6 +33,7 @@ import select
 import socket
 import ssl
 import threading
+from collections.abc import Iterator
 
 import httptools
 import httpx
@@ -130,6 +131,18 @@ class _Answer:
         return b"content-length" not in names and b"transfer-encoding" not in names
 
 
+class WholeBody(httpx.SyncByteStream):
+    """An answer's body as it came off the wire, whole (not yet decoded)."""
+
+    __slots__ = ("content",)
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.content
+
+
 class LeanTransport(httpx.BaseTransport):
     """HTTP/1.1 over kept-alive sockets. Thread-safe."""
 
@@ -178,7 +191,7 @@ class LeanTransport(httpx.BaseTransport):
         return httpx.Response(
             answer.parser.get_status_code(),
             headers=answer.headers,
-            content=b"".join(answer.body),
+            stream=WholeBody(b"".join(answer.body)),
             extensions={
                 "http_version": b"HTTP/" + answer.parser.get_http_version().encode("ascii"),
                 "reason_phrase": answer.reason,
@@ -328,4 +341,4 @@ def _httpx_error(exc: Exception, request: httpx.Request, stage: str) -> Exceptio
     return kind(text, request=request)
 
 
-__all__ = ["MAX_HEAD_BYTES", "LeanTransport"]
+__all__ = ["MAX_HEAD_BYTES", "LeanTransport", "WholeBody"]

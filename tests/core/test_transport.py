@@ -446,3 +446,14 @@ def test_a_line_break_in_a_header_sends_nothing_and_names_the_header(raw: RawSer
         with pytest.raises(httpx.LocalProtocolError):
             c.get("/ok", headers={"Bad Name": "1"})
     assert raw.connections == 0
+
+
+def test_httpclient_answers_are_read_as_httpx_reads_them(server: Server) -> None:
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    with HttpClient(base, transport=LeanTransport()) as client:
+        for path in ("/echo", "/gzip", "/chunked"):  # gzip: through httpx's decoders
+            answer = client.request("GET", path)
+            assert answer.json()["method"] == "GET" and answer.text.startswith("{")
+            assert answer.is_closed and answer.is_stream_consumed
+            assert b"".join(answer.iter_bytes()) == answer.content == answer.read()
+        assert client.request("GET", "/echo").num_bytes_downloaded > 0
