@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import hashlib
+import json as _json
 import logging
 import random
 import ssl
@@ -502,6 +503,10 @@ class _Cookies(httpx.Cookies):
             super().extract_cookies(response)
 
 
+#: `build_request` arguments that take a request off the plain path (httpx builds those).
+_NOT_PLAIN = ("data", "files", "headers", "cookies", "extensions")
+#: Headers httpx adds to a request unless the client's own headers have them.
+_FRAMING = frozenset({b"host", b"content-length", b"content-type", b"transfer-encoding"})
 #: Full request URLs built before, by (base URL, URL, query), for every client of the process.
 _URLS: dict[tuple[httpx.URL, str, tuple[tuple[Any, type, Any], ...]], httpx.URL] = {}
 URL_CACHE_SIZE = 1024
@@ -529,6 +534,16 @@ class _Client(httpx.Client):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._cookies = _Cookies(self._cookies)
+        self._timeouts = self.timeout.as_dict()
+
+    @property  # type: ignore[override]
+    def timeout(self) -> httpx.Timeout:
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, timeout: Any) -> None:
+        self._timeout = httpx.Timeout(timeout)
+        self._timeouts = self._timeout.as_dict()
 
     def build_request(  # type: ignore[override]
         self, method: str, url: httpx.URL | str, *, params: Any = None, **kwargs: Any
@@ -550,7 +565,60 @@ class _Client(httpx.Client):
             if len(_URLS) >= URL_CACHE_SIZE:
                 _URLS.clear()  # rare: a cache this size holds a run's paths
             _URLS[key] = full
+        plain = (
+            not any(kwargs.get(k) is not None for k in _NOT_PLAIN)
+            and kwargs.get("timeout", httpx.USE_CLIENT_DEFAULT) is httpx.USE_CLIENT_DEFAULT
+            and not len(self._cookies)
+        )
+        if plain:
+            request = self._plain_request(method, full, kwargs.get("json"), kwargs.get("content"))
+            if request is not None:
+                return request
         return super().build_request(method, full, **kwargs)
+
+    def _plain_request(
+        self, method: str, url: httpx.URL, json: Any, content: Any
+    ) -> httpx.Request | None:
+        """The request httpx's `build_request` makes of a method, a URL and a body (bytes, text
+        or JSON) with the client's headers: the same headers, in the same order, and the same
+        body. None when httpx must build it (a streamed body; the client's own headers name
+        the host or the body).
+
+        httpx merges the client's headers, cookies and query into copies, then builds the
+        request's headers three times over (its own, the body's, Host): a third of a request's
+        CPU in httpx. Here they are put together once."""
+        kind: bytes | None = None
+        if content is not None:  # as httpx: content wins over json
+            if not isinstance(content, bytes | str):
+                return None
+            body: bytes | None = content.encode("utf-8") if isinstance(content, str) else content
+        elif json is not None:
+            body = _json.dumps(
+                json, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode("utf-8")
+            kind = b"application/json"
+        else:
+            body = None
+        own = self._headers.raw
+        if any(name.lower() in _FRAMING for name, _ in own):
+            return None
+        if body is not None:
+            headers = [(b"Host", url.netloc), *own, (b"Content-Length", b"%d" % len(body))]
+            if kind is not None:
+                headers.append((b"Content-Type", kind))
+        elif method in ("POST", "PUT", "PATCH"):  # httpx puts this one next to Host
+            headers = [(b"Host", url.netloc), (b"Content-Length", b"0"), *own]
+        else:
+            headers = [(b"Host", url.netloc), *own]
+        request = httpx.Request(
+            method,
+            url,
+            headers=headers,
+            stream=httpx.ByteStream(body or b""),
+            extensions={"timeout": self._timeouts},
+        )
+        request.read()
+        return request
 
     def send(
         self,

@@ -704,3 +704,64 @@ def test_request_urls_of_equal_queries_of_other_types_are_not_confused() -> None
         for value in (True, 1, 1.0, False, 0)
     ]
     assert [url.rsplit("=", 1)[1] for url in built] == ["true", "1", "1.0", "false", "0"]
+
+
+# -- requests are built as httpx builds them --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        ("GET", "/v2/self", {}),
+        ("GET", "/v2/lists", {"params": {"limit": 10, "archived": True, "q": "é &"}}),
+        (
+            "PUT",
+            "/v2/objects/people/records",
+            {
+                "params": {"matching_attribute": "email"},
+                "json": {"data": {"values": {"name": "Zoë ☃"}}},
+            },
+        ),
+        ("POST", "/v2/notes", {"content": b"\x00raw"}),
+        ("POST", "/v2/notes", {"content": "text ✓", "json": {"ignored": True}}),
+        ("PATCH", "/v2/objects/people/records/1", {}),
+        ("DELETE", "/v2/x", {"json": []}),
+    ],
+)
+def test_a_request_is_built_exactly_as_httpx_builds_it(
+    method: str, path: str, kwargs: dict[str, object]
+) -> None:
+    client = HttpClient(
+        "https://api.example.com:8443/base/",
+        headers={"Authorization": "Bearer t0k", "X-Extra": "1"},
+        timeout=httpx.Timeout(7.0, connect=2.0),
+    )._client
+    ours = client.build_request(method, path, **kwargs)  # type: ignore[arg-type]
+    full = client._merge_url(path)
+    params = kwargs.get("params")
+    theirs = httpx.Client.build_request(
+        client,
+        method,
+        full.copy_merge_params(params) if params else full,  # type: ignore[arg-type]
+        **{k: v for k, v in kwargs.items() if k != "params"},  # type: ignore[arg-type]
+    )
+    assert ours is not theirs
+    assert (ours.method, ours.url) == (theirs.method, theirs.url)
+    assert ours.headers.raw == theirs.headers.raw
+    assert ours.read() == theirs.read()
+    assert ours.extensions == theirs.extensions
+
+
+def test_requests_httpx_must_build_are_left_to_it() -> None:
+    client = HttpClient("https://api.example.com", headers={"Content-Type": "text/csv"})._client
+    request = client.build_request("POST", "/upload", content=b"a,b")
+    assert request.headers.get_list("content-type") == ["text/csv"]  # not a second one
+    streamed = client.build_request("POST", "/upload", content=iter([b"a", b"b"]))
+    assert streamed.headers["transfer-encoding"] == "chunked"
+    client.cookies.set("session", "s1")
+    assert client.build_request("GET", "/x").headers["cookie"] == "session=s1"
+    timed = client.build_request("GET", "/x", timeout=3.0)
+    assert timed.extensions["timeout"]["read"] == 3.0
+    client.timeout = httpx.Timeout(9.0)
+    client.cookies.clear()
+    assert client.build_request("GET", "/x").extensions["timeout"]["read"] == 9.0
