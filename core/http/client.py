@@ -635,7 +635,7 @@ class _Client(httpx.Client):
             and follow_redirects in (httpx.USE_CLIENT_DEFAULT, False)
             and not self.follow_redirects
             and not any(self._event_hooks.values())
-            and not request.url.username  # httpx makes basic auth of it
+            and not request.url.userinfo  # httpx makes basic auth of it
         )
         if not plain:
             return super().send(

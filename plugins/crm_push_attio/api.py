@@ -74,15 +74,26 @@ class Written:
     web_url: str | None = None
 
 
+#: The last Date header read, and its time: a Date changes once a second, so most answers
+#: repeat it. One tuple, replaced whole: a thread reads an old pair or a new one.
+_last_date: tuple[str | None, dt.datetime | None] = (None, None)
+
+
 def _server_now(response: httpx.Response) -> dt.datetime | None:
+    global _last_date
     date = response.headers.get("date")
     if not date:
         return None
+    last = _last_date
+    if last[0] == date:
+        return last[1]
     try:
         parsed = email.utils.parsedate_to_datetime(date)
     except (TypeError, ValueError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    _last_date = (date, parsed)
+    return parsed
 
 
 def created_by_this_call(

@@ -305,6 +305,16 @@ def test_outcome_uses_attios_clock_when_it_has_one() -> None:
     assert not created_by_this_call(older, local, 0.4, _response(server_now))
 
 
+def test_each_answer_is_judged_by_its_own_date() -> None:
+    created = dt.datetime(2025, 5, 1, 12, 0, 9, 500000, tzinfo=dt.UTC)
+    local = created - dt.timedelta(hours=1)
+    now = dt.datetime(2025, 5, 1, 12, 0, 10, tzinfo=dt.UTC)
+    later = now + dt.timedelta(minutes=10)  # the same record, asserted again much later
+    for _ in range(2):  # a Date read before is not taken for a new one, nor a new for an old
+        assert created_by_this_call(created, local, 0.4, _response(now))
+        assert not created_by_this_call(created, local, 0.4, _response(later))
+
+
 def test_outcome_falls_back_on_the_local_clock() -> None:
     sent = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.UTC)
     assert created_by_this_call(sent + dt.timedelta(seconds=0.2), sent, 0.3, _response(None))
