@@ -184,7 +184,7 @@ class LeanTransport(httpx.BaseTransport):
             if isinstance(exc, Exception):
                 raise _httpx_error(exc, request, stage) from exc
             raise
-        if answer.extra or not answer.keep_alive or answer.ends_at_close():
+        if answer.extra or not answer.keep_alive:  # (an answer ended by the close has neither)
             sock.close()
         else:
             self._checkin(origin, sock)
@@ -279,7 +279,7 @@ def _receive(sock: socket.socket, head: bool) -> _Answer:
         data = sock.recv(_RECV_BYTES)
         if not data:
             if answer.headers_done and answer.ends_at_close():
-                answer.complete = True
+                answer.complete, answer.keep_alive = True, False
                 break
             if received == 0:
                 raise _Cut("the server closed the connection without answering")

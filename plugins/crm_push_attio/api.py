@@ -55,6 +55,12 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
     """Attio's timestamps ("2022-11-21T13:22:49.061281000Z") as aware datetimes."""
     if not isinstance(value, str) or not value:
         return None
+    try:  # Python 3.11 reads Attio's form, "Z" and nanoseconds included
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        pass
+    else:
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
     text = value.strip().replace("Z", "+00:00")
     # Nanoseconds: keep microseconds, which fromisoformat reads everywhere.
     text = re.sub(r"(\.\d{6})\d+", r"\1", text)
