@@ -70,6 +70,9 @@ async def _run(
                 concurrency=concurrency,
                 wait=True,
                 fetch_job_polling_interval=1.0 if burst else 5.0,
+                # A burst drains what is there, polling each second: no LISTEN connection,
+                # whose wait wakes the process ten times a second (psycopg's async wait).
+                listen_notify=not burst,
                 additional_context={"db_url": db_url},
                 install_signal_handlers=install_signal_handlers,
                 update_heartbeat_interval=max(0.5, stall_seconds / 6),

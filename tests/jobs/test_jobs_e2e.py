@@ -154,3 +154,30 @@ def test_a_stored_visitor_that_no_longer_validates_fails_alone(pg_url: str, atti
     (failure,) = [json.loads(line) for line in listed.splitlines()]
     assert (failure["line"], failure["visitor_id"]) == (2, "bad-1")
     assert "email" in failure["reason"] and failure["field"] == "person.email"
+
+
+def test_a_job_enqueued_while_a_burst_worker_runs_is_pushed_before_it_exits(
+    pg_url: str, attio, tmp_path: Path
+) -> None:
+    import threading
+
+    slow = attio(latency=0.2)  # the first job runs for a couple of seconds
+    ws = store_connection(pg_url, slow)
+    first = write_jsonl(tmp_path / "first.jsonl", visitors("first", 4, notes=False))
+    late = write_jsonl(tmp_path / "late.jsonl", visitors("late", 3, notes=False))
+    enqueue = ["--dest", "attio", "--db", pg_url, "enqueue"]
+    assert run_cli(*enqueue, str(first), "--workspace", ws).exit_code == 0
+    results = []
+    worker = threading.Thread(
+        target=lambda: results.append(run_cli("--db", pg_url, "worker", "--burst"))
+    )
+    worker.start()
+    while len(slow.records("people")) < 1:  # the worker is pushing the first job
+        assert worker.is_alive()
+        threading.Event().wait(0.05)
+    assert run_cli(*enqueue, str(late), "--workspace", ws).exit_code == 0
+    worker.join(timeout=60)
+    assert not worker.is_alive() and results[0].exit_code == 0, results[0].output
+    assert sorted(emails(slow)) == sorted(
+        v["person"]["email"] for v in [*visitors("first", 4), *visitors("late", 3)]
+    )
