@@ -127,7 +127,8 @@ def enqueue(
 @click.option(
     "--burst",
     is_flag=True,
-    help="Exit 0 once no job is waiting, running or scheduled for a retry.",
+    help="Exit 0 once no job is waiting, running or scheduled for a retry (jobs enqueued "
+    "meanwhile are found within a second).",
 )
 @click.option(
     "--stall-seconds",
