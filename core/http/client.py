@@ -602,7 +602,8 @@ class _Client(httpx.Client):
         own = self._headers.raw
         if any(name.lower() in _FRAMING for name, _ in own):
             return None
-        if body is not None:
+        method = method.upper()
+        if body:
             headers = [(b"Host", url.netloc), *own, (b"Content-Length", b"%d" % len(body))]
             if kind is not None:
                 headers.append((b"Content-Type", kind))
@@ -615,7 +616,7 @@ class _Client(httpx.Client):
             url,
             headers=headers,
             stream=httpx.ByteStream(body or b""),
-            extensions={"timeout": self._timeouts},
+            extensions={"timeout": dict(self._timeouts)},
         )
         request.read()
         return request

@@ -92,14 +92,16 @@ class _Answer:
         self.reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        if self.headers_done:  # a chunked body's trailer: not the answer's headers (as h11)
+            return
+        self.headers.append((name, value.rstrip(b" \t")))  # a value has no trailing blanks
         self.size += len(name) + len(value)
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
         if self.head and self.parser.get_status_code() >= 200:
+            # Whether a (faulty) body follows is unknown: the connection is not reused.
             self.complete = True
-            self.keep_alive = self.parser.should_keep_alive()
             raise _Stop
 
     def on_body(self, data: bytes) -> None:
@@ -118,17 +120,21 @@ class _Answer:
         except httptools.HttpParserCallbackError as exc:
             if not isinstance(exc.__context__, _Stop):
                 raise
+        except httptools.HttpParserUpgrade:
+            raise _Cut("the server switched protocols (101): not an answer") from None
         except httptools.HttpParserError:
             if not self.complete:  # not HTTP; bytes after a whole answer only cost the reuse
                 raise
             self.extra = True
 
     def ends_at_close(self) -> bool:
-        """The body runs until the server closes: no length and not chunked."""
+        """The body runs until the server closes: not chunked last, and no length."""
         if self.parser.get_status_code() in _NO_BODY:
             return False
-        names = {name.lower() for name, _ in self.headers}
-        return b"content-length" not in names and b"transfer-encoding" not in names
+        codings = [v for k, v in self.headers if k.lower() == b"transfer-encoding"]
+        if codings:
+            return codings[-1].rsplit(b",", 1)[-1].strip().lower() != b"chunked"
+        return all(k.lower() != b"content-length" for k, _ in self.headers)
 
 
 class WholeBody(httpx.SyncByteStream):
@@ -252,10 +258,11 @@ class LeanTransport(httpx.BaseTransport):
 def _message(request: httpx.Request) -> bytes:
     """The request as it goes on the wire: request line, headers, body (read whole)."""
     target = request.url.raw_path
-    if _UNSAFE_TARGET.search(target) or not _TOKEN.fullmatch(request.method.encode("ascii")):
+    method = request.method.encode("utf-8")
+    if _UNSAFE_TARGET.search(target) or not _TOKEN.fullmatch(method):
         raise httpx.LocalProtocolError(f"illegal request line: {request.method} …", request=request)
     body = request.read()
-    lines = [b"%s %s HTTP/1.1" % (request.method.encode("ascii"), target)]
+    lines = [b"%s %s HTTP/1.1" % (method, target)]
     for name, value in request.headers.raw:
         if not _TOKEN.fullmatch(name) or _UNSAFE_VALUE.search(value):
             # The value is not quoted: it may be a secret.
@@ -336,6 +343,8 @@ def _httpx_error(exc: Exception, request: httpx.Request, stage: str) -> Exceptio
             "read": httpx.ReadError,
         }
         kind = errors[stage]
+    elif isinstance(exc, ValueError) and stage == "connect":  # a host name IDNA refuses
+        kind = httpx.ConnectError
     else:
         return exc
     return kind(text, request=request)

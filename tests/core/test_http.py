@@ -725,6 +725,9 @@ def test_request_urls_of_equal_queries_of_other_types_are_not_confused() -> None
         ("POST", "/v2/notes", {"content": b"\x00raw"}),
         ("POST", "/v2/notes", {"content": "text ✓", "json": {"ignored": True}}),
         ("PATCH", "/v2/objects/people/records/1", {}),
+        ("GET", "/v2/x", {"content": b""}),
+        ("POST", "/v2/x", {"content": ""}),
+        ("DELETE", "/v2/x", {"content": b""}),
         ("DELETE", "/v2/x", {"json": []}),
     ],
 )

@@ -147,9 +147,9 @@ def test_connection_close_is_honoured(server: Server, client: httpx.Client) -> N
 def test_chunked_and_gzipped_answers_are_decoded(client: httpx.Client) -> None:
     assert client.get("/chunked").json()["method"] == "GET"
     assert client.get("/gzip").json()["method"] == "GET"
+    assert client.get("/echo").json()["connection"] == 1  # all on one connection
     head = client.head("/chunked")
     assert head.status_code == 200 and head.content == b""
-    assert client.get("/echo").json()["connection"] == 1  # all on one connection
 
 
 def test_an_answer_never_sent_is_a_read_timeout(server: Server) -> None:
@@ -370,6 +370,17 @@ def raw() -> Iterator[RawServer]:
             "/junk": (b"SSH-2.0-OpenSSH_9.6\r\n", True),
             "/long": (b"HTTP/1.1 200 OK\r\n" + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\n", True),
             "/twice": (OK + OK, False),
+            "/head-body": (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", False),
+            "/upgrade": (
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+                True,
+            ),
+            "/trailers": (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1  \r\n\r\n"
+                b"2\r\nok\r\n0\r\nContent-Encoding: gzip\r\n\r\n",
+                False,
+            ),
+            "/identity": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nall", True),
         }
     )
     yield srv
@@ -386,8 +397,6 @@ def test_answers_without_a_body_leave_the_connection_reusable(raw: RawServer) ->
     with _raw_client(raw) as c:
         assert (c.get("/empty").status_code, c.get("/empty").content) == (204, b"")
         assert (c.get("/same").status_code, c.get("/same").headers["etag"]) == (304, "x")
-        head = c.head("/ok")  # a Content-Length, and no body after it
-        assert head.status_code == 200 and head.content == b""
         assert c.get("/ok").text == "ok"
     assert raw.connections == 1
 
@@ -457,3 +466,35 @@ def test_httpclient_answers_are_read_as_httpx_reads_them(server: Server) -> None
             assert answer.is_closed and answer.is_stream_consumed
             assert b"".join(answer.iter_bytes()) == answer.content == answer.read()
         assert client.request("GET", "/echo").num_bytes_downloaded > 0
+
+
+def test_a_head_answer_costs_its_connection_in_case_a_body_follows(raw: RawServer) -> None:
+    with _raw_client(raw) as c:
+        head = c.head("/head-body")  # a faulty server: a body after the headers of a HEAD
+        assert (head.status_code, head.content) == (200, b"")
+        assert c.get("/ok").text == "ok"  # not "hello…" read as this answer
+    assert raw.connections == 2
+
+
+def test_trailers_are_not_headers_and_values_lose_their_trailing_blanks(raw: RawServer) -> None:
+    with _raw_client(raw) as c:
+        answer = c.get("/trailers")
+        assert (answer.text, answer.headers["x-a"]) == ("ok", "1")
+        assert "content-encoding" not in answer.headers
+        assert c.get("/ok").text == "ok"
+    assert raw.connections == 1
+
+
+def test_a_transfer_coding_other_than_chunked_runs_until_close(raw: RawServer) -> None:
+    with _raw_client(raw) as c:
+        assert c.get("/identity").content == b"all"
+
+
+def test_a_switch_of_protocols_is_a_protocol_error(raw: RawServer) -> None:
+    with _raw_client(raw) as c, pytest.raises(httpx.RemoteProtocolError, match="switched"):
+        c.get("/upgrade")
+
+
+def test_a_host_name_idna_refuses_is_a_connect_error() -> None:
+    with httpx.Client(transport=LeanTransport()) as c, pytest.raises(httpx.ConnectError):
+        c.get(f"http://{'a' * 64}.example/")  # a label longer than 63: nothing is sent
