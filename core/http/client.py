@@ -534,16 +534,6 @@ class _Client(httpx.Client):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._cookies = _Cookies(self._cookies)
-        self._timeouts = self.timeout.as_dict()
-
-    @property  # type: ignore[override]
-    def timeout(self) -> httpx.Timeout:
-        return self._timeout
-
-    @timeout.setter
-    def timeout(self, timeout: Any) -> None:
-        self._timeout = httpx.Timeout(timeout)
-        self._timeouts = self._timeout.as_dict()
 
     def build_request(  # type: ignore[override]
         self, method: str, url: httpx.URL | str, *, params: Any = None, **kwargs: Any
@@ -616,7 +606,7 @@ class _Client(httpx.Client):
             url,
             headers=headers,
             stream=httpx.ByteStream(body or b""),
-            extensions={"timeout": dict(self._timeouts)},
+            extensions={"timeout": self.timeout.as_dict()},
         )
         request.read()
         return request

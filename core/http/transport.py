@@ -54,6 +54,10 @@ class _Stop(Exception):
     """Raised in a parser callback to stop parsing: the answer is whole."""
 
 
+class _Cut(Exception):
+    """The answer was cut short or is not HTTP."""
+
+
 class _Answer:
     """The parser's callbacks for one answer (interim 1xx answers are skipped)."""
 
@@ -109,7 +113,7 @@ class _Answer:
 
     def on_message_complete(self) -> None:
         if self.parser.get_status_code() < 200:  # 100 Continue, 103 Early Hints: not the answer
-            self.reason, self.headers, self.headers_done = b"", [], False
+            self.reason, self.headers, self.headers_done, self.size = b"", [], False, 0
             return
         self.complete = True
         self.keep_alive = self.parser.should_keep_alive()
@@ -263,6 +267,7 @@ def _message(request: httpx.Request) -> bytes:
         raise httpx.LocalProtocolError(f"illegal request line: {request.method} …", request=request)
     body = request.read()
     lines = [b"%s %s HTTP/1.1" % (method, target)]
+    streamed = False
     for name, value in request.headers.raw:
         if not _TOKEN.fullmatch(name) or _UNSAFE_VALUE.search(value):
             # The value is not quoted: it may be a secret.
@@ -270,9 +275,10 @@ def _message(request: httpx.Request) -> bytes:
                 f"illegal header {name.decode('latin-1')!r}", request=request
             )
         if name.lower() == b"transfer-encoding":
-            continue  # a streamed body, read whole above: sent with its length instead
+            streamed = True  # a streamed body, read whole above: sent with its length instead
+            continue
         lines.append(name + b": " + value)
-    if "transfer-encoding" in request.headers:
+    if streamed:
         lines.append(b"Content-Length: %d" % len(body))
     lines.append(b"\r\n")
     return b"\r\n".join(lines) + body
@@ -296,10 +302,6 @@ def _receive(sock: socket.socket, head: bool) -> _Answer:
         if answer.size > MAX_HEAD_BYTES or (not answer.headers_done and received > MAX_HEAD_BYTES):
             raise _Cut(f"the answer's headers are longer than {MAX_HEAD_BYTES} bytes")
     return answer
-
-
-class _Cut(Exception):
-    """The answer was cut short or is not HTTP."""
 
 
 def _still_open(sock: socket.socket) -> bool:

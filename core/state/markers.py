@@ -296,26 +296,25 @@ def _params(row: dict[str, Any], names: Iterable[str], prefix: str) -> dict[str,
     return {f"{prefix}{c}": row[c] for c in names}
 
 
-_claims: dict[str, Any] = {}  # the insert-if-absent statement, by dialect
+@functools.cache
+def _claim_statement(dialect: str) -> Any:
+    """The insert-if-absent of a marker where the database has one (SQLite, PostgreSQL; else
+    None), RETURNING its part: whether it inserted (psycopg's rowcount here is -1). A dialect's
+    module is imported on first use."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite as module
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql as module  # type: ignore[no-redef]
+    else:
+        return None
+    return module.insert(_t).on_conflict_do_nothing().returning(_t.c.part)
 
 
 def _insert_if_absent(conn: sa.Connection, row: dict[str, Any]) -> bool:
     """Insert the row unless its key exists (one statement on SQLite and PostgreSQL); whether
     it was inserted."""
-    dialect = conn.dialect.name
-    if dialect not in _claims:
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-
-            _claims[dialect] = insert(_t).on_conflict_do_nothing().returning(_t.c.part)
-        elif dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            _claims[dialect] = pg_insert(_t).on_conflict_do_nothing().returning(_t.c.part)
-        else:
-            _claims[dialect] = None
-    stmt = _claims[dialect]
-    if stmt is not None:  # RETURNING says whether it inserted (psycopg's rowcount here is -1)
+    stmt = _claim_statement(conn.dialect.name)
+    if stmt is not None:
         return conn.execute(stmt, row).first() is not None
     try:
         with conn.begin_nested():
@@ -343,9 +342,7 @@ def _driver(name: str) -> str:
     ("company") or the claim ("claim": RETURNING says whether it inserted), compiled on first
     use: a process on SQLite never loads PostgreSQL's dialect."""
     if name == "claim":
-        from sqlalchemy.dialects.postgresql import insert
-
-        return driver_sql(insert(_t).on_conflict_do_nothing().returning(_t.c.part))
+        return driver_sql(_claim_statement("postgresql"))
     return driver_sql({"visitor": _FOR_VISITOR, "company": _COMPANY}[name])
 
 

@@ -160,6 +160,7 @@ def test_a_job_enqueued_while_a_burst_worker_runs_is_pushed_before_it_exits(
     pg_url: str, attio, tmp_path: Path
 ) -> None:
     import threading
+    import time
 
     slow = attio(latency=0.2)  # the first job runs for a couple of seconds
     ws = store_connection(pg_url, slow)
@@ -172,9 +173,10 @@ def test_a_job_enqueued_while_a_burst_worker_runs_is_pushed_before_it_exits(
         target=lambda: results.append(run_cli("--db", pg_url, "worker", "--burst"))
     )
     worker.start()
+    deadline = time.monotonic() + 30
     while len(slow.records("people")) < 1:  # the worker is pushing the first job
-        assert worker.is_alive()
-        threading.Event().wait(0.05)
+        assert worker.is_alive() and time.monotonic() < deadline
+        time.sleep(0.05)
     assert run_cli(*enqueue, str(late), "--workspace", ws).exit_code == 0
     worker.join(timeout=60)
     assert not worker.is_alive() and results[0].exit_code == 0, results[0].output
