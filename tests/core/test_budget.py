@@ -216,3 +216,147 @@ def test_sqlite_before_returning_updates_then_selects(
         assert after - before == pytest.approx(interval, abs=1e-6)
     store.hold("crm", "ws", "write", 30)
     assert store.reserve("crm", "ws", "write", interval) > 25
+
+
+# -- blocks: a process queued behind its budget takes several slots in one statement ----------
+
+
+class CountingStore(BudgetStore):
+    """A BudgetStore that counts its slot statements and the slots they took."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.statements = 0
+        self.slots = 0
+
+    def take_block(
+        self, destination: str, workspace: str, kind: str, interval: float, count: int
+    ) -> tuple[float, float, float]:
+        self.statements += 1
+        self.slots += count
+        return super().take_block(destination, workspace, kind, interval, count)
+
+
+def _tat(url: str) -> float:
+    with db.engine_for(url).connect() as conn:
+        return float(conn.execute(sa.text("SELECT tat FROM rate_budget")).scalar_one())
+
+
+def test_a_queued_process_takes_blocks_and_keeps_the_rate(url: str) -> None:
+    store = CountingStore(url)
+    budget = SharedBudget("crm", "ws", url, writes_per_second=40.0, store=store)
+    sent: list[float] = []
+    lock = threading.Lock()
+
+    def requests() -> None:
+        for _ in range(10):
+            budget.acquire("write")
+            with lock:
+                sent.append(time.monotonic())
+
+    threads = [threading.Thread(target=requests) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(sent) == 40
+    # Four threads queue behind 40/s: most statements take a block of slots.
+    assert store.statements <= 40 // 2
+    assert store.statements >= 40 // shared.BLOCK_SLOTS
+    # Every request still had a slot of its own: 40 requests span 39 intervals at least.
+    assert max(sent) - min(sent) >= 39 * interval_of(40) - 0.05
+    assert store.slots - 40 < shared.BLOCK_SLOTS  # at most one block's tail left unused
+
+
+def test_two_processes_taking_blocks_share_one_rate(url: str) -> None:
+    # Two budgets on two stores, as two processes would have, each with queued threads.
+    budgets = [
+        SharedBudget("crm", "ws", url, writes_per_second=40.0, store=BudgetStore(url))
+        for _ in range(2)
+    ]
+    sent: list[float] = []
+    lock = threading.Lock()
+
+    def requests(budget: SharedBudget) -> None:
+        for _ in range(10):
+            budget.acquire("write")
+            with lock:
+                sent.append(time.monotonic())
+
+    threads = [threading.Thread(target=requests, args=(b,)) for b in budgets for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(sent) == 40
+    assert max(sent) - min(sent) >= 39 * interval_of(40) - 0.05
+    # And no second of it holds more requests than the rate allows (a little jitter aside).
+    ordered = sorted(sent)
+    most = max(sum(1 for t in ordered if s <= t < s + 1.0) for s in ordered)
+    assert most <= 40 + 2
+
+
+def test_requests_slower_than_the_rate_take_one_slot_each(url: str) -> None:
+    store = CountingStore(url)
+    budget = SharedBudget("crm", "ws", url, writes_per_second=50.0, store=store)
+    for _ in range(8):
+        budget.acquire("write")
+        time.sleep(2 * interval_of(50))  # never queued: nothing taken ahead
+    assert store.statements == store.slots == 8
+
+
+def _queued_budget(url: str, store: BudgetStore) -> SharedBudget:
+    """A budget that has just taken a block of BLOCK_SLOTS and used one slot of it."""
+    budget = SharedBudget(
+        "crm", "ws", url, writes_per_second=20.0, store=store, sleep=lambda _: None
+    )
+    budget.pause("write", 30)  # every slot is ahead: the blocks grow 1, 2, 4
+    taken = 0
+    while budget._banks["write"].block < shared.BLOCK_SLOTS or budget._banks["write"].slots:
+        budget.acquire("write")
+        taken += 1
+        assert taken < 20
+    budget.acquire("write")
+    assert len(budget._banks["write"].slots) == shared.BLOCK_SLOTS - 1
+    return budget
+
+
+def test_release_gives_the_unused_slots_back(url: str) -> None:
+    budget = _queued_budget(url, BudgetStore(url))
+    before = _tat(url)
+    budget.release()
+    assert _tat(url) == pytest.approx(before - (shared.BLOCK_SLOTS - 1) * interval_of(20))
+    # The next process's slot follows the one this process used, not its unused ones.
+    other = BudgetStore(url)
+    send_at, _ = other.take("crm", "ws", "write", interval_of(20))
+    assert send_at == pytest.approx(before - (shared.BLOCK_SLOTS - 1) * interval_of(20))
+
+
+def test_release_keeps_slots_another_process_queued_behind(url: str) -> None:
+    budget = _queued_budget(url, BudgetStore(url))
+    BudgetStore(url).take("crm", "ws", "write", interval_of(20))  # another process, after them
+    before = _tat(url)
+    budget.release()
+    assert _tat(url) == before  # giving them back would hand out the other's slot twice
+    assert not budget._banks["write"].slots
+
+
+def test_a_pause_drops_the_banked_slots(url: str) -> None:
+    store = CountingStore(url)
+    budget = _queued_budget(url, store)
+    statements = store.statements
+    budget.pause("write", 1)
+    budget.acquire("write")  # a new statement, after the hold, not a banked slot
+    assert store.statements == statements + 1
+
+
+def test_session_close_releases_its_workspaces_budgets(url: str) -> None:
+    budget = _queued_budget(url, BudgetStore(url))
+    before = _tat(url)
+    shared.register("crm", "ws", url)
+    shared.register("crm", "ws", url)
+    shared.unregister("crm", "ws")
+    assert _tat(url) == before  # another Session still pushes there
+    shared.unregister("crm", "ws")
+    assert _tat(url) < before
+    assert not budget._banks["write"].slots
