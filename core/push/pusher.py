@@ -11,11 +11,12 @@ asked to look for the record or note before writing it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Generator, Hashable, Iterable, Sequence
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -40,12 +41,18 @@ from crm_push.state.markers import (
     CompanyMarker,
     Marker,
     MarkerStore,
+    MarkerWrite,
     new_owner,
     payload_hash,
 )
 
 __all__ = ["Pusher", "RunSummary", "VisitorResult"]
 
+logger = logging.getLogger(__name__)
+
+#: The most notes' done markers a run holds before writing them on their own (see
+#: `Pusher._note_done`).
+NOTES_LATER = 16
 #: How many distinct companies a run remembers having written.
 COMPANY_CACHE_SIZE = 10_000
 #: Why a visit gets no note when the visitor has nothing to put it on.
@@ -77,6 +84,8 @@ class ClaimWanted:
     payload: str
     replace_done: bool = False
     done: dict[str, tuple[str, RecordRef | None]] | None = None
+    #: done markers of other visitors to record with it
+    also: Sequence[MarkerWrite] = ()
 
 
 def claim_parts(
@@ -85,7 +94,7 @@ def claim_parts(
     """Claim each part for `owner`, again after a short, growing, bounded backoff while another
     live process holds it: each the won claim, or the lost one once that process's marker is
     done; None for a part still held after `wait` seconds (its visitor is deferred). `done`
-    parts are recorded with the first attempt. The one claim loop of both pushers."""
+    and `also` parts are recorded with the first attempt. The one claim loop of both pushers."""
     out: list[Claim | None] = [None] * len(wanted)
     todo = list(range(len(wanted)))
     deadline = time.monotonic() + wait
@@ -102,6 +111,7 @@ def claim_parts(
                 owner=owner,
                 replace_done=w.replace_done,
                 done=w.done if first else None,
+                also=w.also if first else (),
             )
             if claim.won or (claim.previous is not None and claim.previous.state == "done"):
                 out[i] = claim
@@ -180,12 +190,18 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         #: its markers, domain ⇒ its company marker (None: none yet). Each is used once.
         self._ahead: dict[str, dict[str, Marker]] = {}
         self._ahead_companies: dict[str, CompanyMarker | None] = {}
+        #: In a run, the done markers of notes written, to go with the next marker statement
+        #: (see `_note_done`), by visitor id; and how many runs are going.
+        self._notes_done: dict[str, MarkerWrite] = {}
+        self._runs = 0
 
     # -- one visitor ------------------------------------------------------------------------
 
     def push(self, visitor: Visitor, *, line: int | None = None) -> VisitorResult:
         """Push one visitor. Never raises for a visitor's own failure; see VisitorResult."""
         markers = self._ahead.pop(visitor.id, None)
+        if markers is None and visitor.id in self._notes_done:
+            self._write_notes_done()  # its own earlier note, read back as done
         state = _Visit(
             visitor, self.markers.for_visitor(visitor.id) if markers is None else markers
         )
@@ -279,7 +295,56 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
     def _save(self, state: _Visit) -> None:
         if state.unsaved:
             unsaved, state.unsaved = state.unsaved, {}
-            self.markers.record_parts(state.visitor.id, unsaved)
+            with self._notes_done_along(state.visitor.id) as also:
+                self.markers.record_parts(state.visitor.id, unsaved, also=also)
+
+    # -- notes' done markers, written with the next statement --------------------------------
+
+    def _note_done(self, visitor_id: str, key: str, note_id: str | None) -> None:
+        """Record a written note's done marker: in a run, with the next marker statement of
+        this pusher (a claim or a visitor's records), at the latest when the run ends; one
+        statement less per note. Till then its marker is this run's pending claim: another
+        push waits for it or defers, and if this process dies first, the push that takes
+        the claim over looks for the note before writing (as after a crash during the write)."""
+        done = MarkerWrite(visitor_id, "note", key, record_id=note_id)
+        with self._lock:
+            if self._runs:
+                self._notes_done[visitor_id] = done
+                if len(self._notes_done) < NOTES_LATER:
+                    return
+        if self._runs:
+            self._write_notes_done()
+        else:
+            self.markers.record_many([done])
+
+    def _take_notes_done(self, visitor_id: str | None) -> list[MarkerWrite]:
+        """The notes' done markers held, except `visitor_id`'s own (it goes by itself)."""
+        with self._lock:
+            if not self._notes_done:
+                return []
+            own = None if visitor_id is None else self._notes_done.pop(visitor_id, None)
+            taken, self._notes_done = list(self._notes_done.values()), {}
+            if own is not None:
+                self._notes_done[own.visitor_id] = own
+            return taken
+
+    @contextlib.contextmanager
+    def _notes_done_along(self, visitor_id: str | None) -> Iterator[list[MarkerWrite]]:
+        """The held notes' done markers for a statement about `visitor_id`; put back when the
+        statement fails, so the next one (or the run's end) writes them."""
+        taken = self._take_notes_done(visitor_id)
+        try:
+            yield taken
+        except BaseException:
+            with self._lock:
+                for done in taken:
+                    self._notes_done.setdefault(done.visitor_id, done)
+            raise
+
+    def _write_notes_done(self) -> None:
+        with self._notes_done_along(None) as taken:
+            if taken:
+                self.markers.record_many(taken)
 
     def _unchanged(self, state: _Visit, part: str, payload: str) -> RecordRef | None:
         marker = state.markers.get(part)
@@ -387,8 +452,11 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         """Claim a write (see `claim_parts`): the won claim, or the lost one once another
         process's marker is done. Raises _Deferred when the wait runs out. The confirmed
         steps not yet recorded go in the claim's statement."""
-        wanted = ClaimWanted(state.visitor.id, part, payload, replace_done, state.unsaved or None)
-        (claim,) = claim_parts(self.markers, self.owner, self.claim_wait, [wanted])
+        with self._notes_done_along(state.visitor.id) as also:
+            wanted = ClaimWanted(
+                state.visitor.id, part, payload, replace_done, state.unsaved or None, also
+            )
+            (claim,) = claim_parts(self.markers, self.owner, self.claim_wait, [wanted])
         state.unsaved = {}
         if claim is None:
             raise _Deferred(deferral_reason(part))
@@ -468,9 +536,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             state.note = result.status
             if result.status == "created":
                 state.outcomes["created"] += 1
-            self.markers.record(
-                state.visitor.id, "note", payload=note.key, record_id=result.note_id
-            )
+            self._note_done(state.visitor.id, note.key, result.note_id)
         if result.note_id:
             state.records["note"] = result.note_id
 
@@ -481,11 +547,24 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
     ) -> Generator[tuple[Line[Visitor], VisitorResult], None, None]:
         if isinstance(lines, Sequence):
             self._read_ahead(lines)
+        with self._lock:
+            self._runs += 1
         try:
             yield from super()._results(lines)
         finally:
             self._ahead.clear()
             self._ahead_companies.clear()
+            with self._lock:
+                self._runs -= 1
+            try:
+                self._write_notes_done()
+            except Exception:  # the database away: those claims' lease runs out instead
+                logger.warning(
+                    "could not record %d written notes as done; the next push looks for "
+                    "them before writing",
+                    len(self._notes_done),
+                    exc_info=True,
+                )
 
     def _read_ahead(self, lines: Sequence[Line[Visitor]]) -> None:
         """Read the markers of a list of lines (a job's) in one query per 500 visitors, and their

@@ -25,7 +25,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -424,12 +424,15 @@ class MarkerStore:
         *,
         record_id: str | None = None,
         state: str = "done",
+        also: Sequence[MarkerWrite] = (),
     ) -> None:
         """Insert or replace the markers of several parts of one visitor (part ⇒ payload hash
-        and record) in one statement: a visitor's company, person and link, written together."""
-        if not parts:
+        and record) in one statement: a visitor's company, person and link, written together.
+        `also`: done markers of other visitors, written in the same statement."""
+        if not parts and not also:
             return
         rows = self._done_rows(visitor_id, parts, record_id=record_id, state=state)
+        rows += self._write_rows(also)
         if self._driver:
             with driver_cursor(self._single) as cursor:
                 cursor.execute(_WRITE.driver_sql(len(rows)), _WRITE.params(rows))
@@ -463,6 +466,23 @@ class MarkerStore:
             for part, (payload, ref) in parts.items()
         ]
 
+    def _write_rows(self, writes: Sequence[MarkerWrite]) -> list[dict[str, Any]]:
+        """The done rows of confirmed writes of visitors' parts (not companies')."""
+        now = dt.datetime.now(dt.UTC)
+        return [
+            {
+                **self._key(w.visitor_id, w.part),
+                "object": w.ref.object if w.ref else None,
+                "record_id": w.ref.record_id if w.ref else w.record_id,
+                "payload_hash": w.payload,
+                "state": "done",
+                "pushed_at": now,
+                "owner": None,
+                "lease_until": None,
+            }
+            for w in writes
+        ]
+
     # -- claims -------------------------------------------------------------------------------
 
     def _key(self, visitor_id: str, part: str) -> dict[str, str]:
@@ -483,12 +503,13 @@ class MarkerStore:
         replace_done: bool = False,
         lease: float = LEASE_SECONDS,
         done: dict[str, tuple[str, RecordRef | None]] | None = None,
+        also: Sequence[MarkerWrite] = (),
     ) -> Claim:
         """Claim the write of one part of one visitor, for `owner`; only one process wins.
 
         `done`: markers of other, confirmed parts of this visitor (as for `record_parts`),
         recorded whatever the claim's outcome — on PostgreSQL in the claim's own statement, one
-        round trip instead of two.
+        round trip instead of two. `also`: done markers of other visitors, recorded the same way.
 
         With no marker, a pending one is inserted if absent (`INSERT … ON CONFLICT DO
         NOTHING`). A pending marker whose owner is dead (lease over, or its process gone from
@@ -500,9 +521,11 @@ class MarkerStore:
         key = self._key(visitor_id, part)
         if done and part in done:
             raise ValueError(f"the claimed part {part!r} cannot also be recorded done")
-        if done and not self._driver:
-            self.record_parts(visitor_id, done)
-            done = None
+        if any(w.visitor_id == visitor_id for w in also):
+            raise ValueError(f"visitor {visitor_id!r}'s own markers go in `done`, not `also`")
+        if (done or also) and not self._driver:
+            self.record_parts(visitor_id, done or {}, also=also)
+            done, also = None, ()
         for _ in range(10):  # each lost race means the marker changed: look again
             now = dt.datetime.now(dt.UTC)
             until = now + dt.timedelta(seconds=lease)
@@ -521,10 +544,10 @@ class MarkerStore:
             # goes to the driver on PostgreSQL (see `driver_cursor`).
             if self._driver:
                 with driver_cursor(self._single) as cursor:
-                    if done:
-                        rows = self._done_rows(visitor_id, done)
+                    if done or also:
+                        rows = self._done_rows(visitor_id, done or {}) + self._write_rows(also)
                         cursor.execute(_claim_with_sql(len(rows)), _claim_with(fresh, rows))
-                        done = None
+                        done, also = None, ()
                     else:
                         cursor.execute(_driver("claim"), fresh)
                     if cursor.fetchone() is not None:
@@ -720,17 +743,7 @@ class MarkerStore:
                         },
                     )
                     continue
-                row = {
-                    **self._key(w.visitor_id, w.part),
-                    "object": ref.object if ref else None,
-                    "record_id": ref.record_id if ref else w.record_id,
-                    "payload_hash": w.payload,
-                    "state": "done",
-                    "pushed_at": now,
-                    "owner": None,
-                    "lease_until": None,
-                }
-                _WRITE(conn, row)
+                _WRITE(conn, self._write_rows([w]))
 
 
 #: How many ids one `IN (…)` query names (well under every database's parameter limit).

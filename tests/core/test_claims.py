@@ -267,3 +267,100 @@ def test_the_cli_counts_deferred_visitors_and_exits_75(
     assert out.exit_code == 75
     summary = json.loads(out.stdout)
     assert (summary["deferred"], summary["failed"], summary["unchanged"]) == (1, 0, 1)
+
+
+# -- a run's notes: their done markers go with the next statement ------------------------------
+
+
+def _lines(visitors: list[Any]) -> list[Any]:
+    from crm_push.inputs.lines import Line
+
+    return [Line(line=i, raw="", item=v) for i, v in enumerate(visitors, 1)]
+
+
+def _noted(i: int) -> Any:
+    return visitor(
+        f"v{i}",
+        person={"email": f"p{i}@acme.com"},
+        visit={"visited_at": "2026-11-20T10:00:00Z"},
+    )
+
+
+class CountingMarkers(MarkerStore):
+    """A MarkerStore counting the calls that write (a claim with what goes with it is one: one
+    statement on PostgreSQL)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.statements = 0
+        self._in_claim = False
+
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        self.statements += 1
+        self._in_claim = True
+        try:
+            return super().claim(*args, **kwargs)
+        finally:
+            self._in_claim = False
+
+    def record_parts(self, *args: Any, **kwargs: Any) -> None:
+        self.statements += not self._in_claim
+        super().record_parts(*args, **kwargs)
+
+    def record_many(self, *args: Any, **kwargs: Any) -> None:
+        self.statements += 1
+        super().record_many(*args, **kwargs)
+
+
+def test_a_runs_notes_are_done_when_it_ends_with_one_statement_a_visitor(
+    crm: FileCRM, db_url: str, store: MarkerStore
+) -> None:
+    pusher = make_pusher(crm, db_url)
+    pusher.markers = counting = CountingMarkers("filecrm", "ws1", db_url)
+    summary = pusher.run(_lines([_noted(i) for i in range(12)]))
+    assert (summary.created, summary.failed) == (12, 0)
+    # Each visitor: one claim (its person's markers and earlier notes' done markers with it),
+    # and the last note's done marker at the end of the run.
+    assert counting.statements == 12 + 1
+    for i in range(12):
+        marker = store.get(f"v{i}", "note")
+        assert marker is not None and marker.state == "done" and marker.owner is None
+    assert len(crm.snapshot()["notes"]) == 12
+
+
+def test_a_visitor_twice_in_a_stream_sees_its_first_note_done(crm: FileCRM, db_url: str) -> None:
+    v = visitor("v1", **NOTED)
+    again = visitor("v1", **{**NOTED, "person": {"email": "jane@acme.com", "name": "Jane"}})
+    # A stream (not a list): markers are read per line, after the first line's note.
+    results = []
+    pusher = make_pusher(crm, db_url)
+    pusher.run(iter(_lines([v, again])), on_result=lambda _, r: results.append(r))
+    assert [r.note for r in results] == ["created", "unchanged"]
+    assert crm.calls.count("add_note") == 1
+
+
+def test_notes_done_that_could_not_be_recorded_are_looked_for_next_time(
+    crm: FileCRM, db_url: str, store: MarkerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pusher = make_pusher(crm, db_url)
+
+    def away(*_: Any, **__: Any) -> None:
+        raise RuntimeError("the state database went away")
+
+    monkeypatch.setattr(pusher.markers, "record_many", away)
+    summary = pusher.run(_lines([_noted(1)]))  # the run still ends, and says so in the log
+    assert summary.created == 1
+    marker = store.get("v1", "note")
+    assert marker is not None and marker.state == "pending"  # the claim, not a done marker
+    # When its lease is over (here: made so), the next push looks before writing.
+    store.release("v1", "note", owner=pusher.owner)
+    again = make_pusher(crm, db_url).push(_noted(1))
+    assert again.note == "existing" and len(crm.snapshot()["notes"]) == 1
+
+
+def test_a_single_push_records_its_note_at_once(
+    crm: FileCRM, db_url: str, store: MarkerStore
+) -> None:
+    make_pusher(crm, db_url).push(visitor("v1", **NOTED))  # a host app's call, not a run
+    marker = store.get("v1", "note")
+    assert marker is not None and marker.state == "done"

@@ -18,6 +18,7 @@ from crm_push.errors import RetryLater
 from crm_push.models.crm import RecordRef
 from crm_push.state import database
 from crm_push.state.budget import BudgetStore, SharedBudget
+from crm_push.state.markers import MarkerWrite
 
 from support.databases import fresh_postgres
 
@@ -90,6 +91,32 @@ def test_a_claim_records_the_confirmed_parts_given_with_it(db_url: str) -> None:
     with pytest.raises(ValueError, match="cannot also be recorded done"):
         store.claim("v2", "note", payload="k", owner="a", done={"note": ("k", None)})
     assert store.for_visitor("v2") == {}
+
+
+def test_a_claim_and_a_record_carry_other_visitors_done_markers(db_url: str) -> None:
+    store = MarkerStore("attio", "ws", db_url)
+    for vid in ("v1", "v2"):
+        assert store.claim(vid, "note", payload=f"k-{vid}", owner="a").won
+    notes = [MarkerWrite(vid, "note", f"k-{vid}", record_id=f"n-{vid}") for vid in ("v1", "v2")]
+    person = RecordRef(object="people", record_id="p3")
+    # The claim of v3's note records v3's person and the notes of v1 and v2 with it.
+    assert store.claim(
+        "v3", "note", payload="k-v3", owner="a", done={"person": ("h", person)}, also=notes
+    ).won
+    for vid in ("v1", "v2"):
+        marker = store.get(vid, "note")
+        assert marker is not None
+        assert (marker.state, marker.record_id, marker.owner) == ("done", f"n-{vid}", None)
+    assert {p: m.state for p, m in store.for_visitor("v3").items()} == {
+        "person": "done",
+        "note": "pending",
+    }
+    # A visitor's records carry them the same way.
+    store.record_parts("v4", {"person": ("h", person)}, also=[MarkerWrite("v3", "note", "k-v3")])
+    assert store.get("v3", "note").state == "done"  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="own markers go in `done`"):
+        store.claim("v5", "note", payload="k", owner="a", also=[MarkerWrite("v5", "person", "h")])
+    assert store.for_visitor("v5") == {}
 
 
 def test_a_connection_the_server_dropped_fails_one_statement_only(db_url: str) -> None:
