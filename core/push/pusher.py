@@ -50,9 +50,9 @@ __all__ = ["Pusher", "RunSummary", "VisitorResult"]
 
 logger = logging.getLogger(__name__)
 
-#: The most notes' done markers a run holds before writing them on their own (see
-#: `Pusher._note_done`).
-NOTES_LATER = 16
+#: The most done markers a run holds before writing them on their own (see
+#: `Pusher._hold_done`).
+HELD_DONE = 16
 #: How many distinct companies a run remembers having written.
 COMPANY_CACHE_SIZE = 10_000
 #: Why a visit gets no note when the visitor has nothing to put it on.
@@ -190,9 +190,9 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         #: its markers, domain ⇒ its company marker (None: none yet). Each is used once.
         self._ahead: dict[str, dict[str, Marker]] = {}
         self._ahead_companies: dict[str, CompanyMarker | None] = {}
-        #: In a run, the done markers of notes written, to go with the next marker statement
-        #: (see `_note_done`), by visitor id; and how many runs are going.
-        self._notes_done: dict[str, MarkerWrite] = {}
+        #: In a run, done markers to go with the next marker statement (see `_hold_done`), by
+        #: visitor id and part; and how many runs are going.
+        self._held: dict[tuple[str, str], MarkerWrite] = {}
         self._runs = 0
 
     # -- one visitor ------------------------------------------------------------------------
@@ -200,8 +200,8 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
     def push(self, visitor: Visitor, *, line: int | None = None) -> VisitorResult:
         """Push one visitor. Never raises for a visitor's own failure; see VisitorResult."""
         markers = self._ahead.pop(visitor.id, None)
-        if markers is None and visitor.id in self._notes_done:
-            self._write_notes_done()  # its own earlier note, read back as done
+        if markers is None and any(vid == visitor.id for vid, _ in self._held):
+            self._write_held()  # its earlier line's markers, read back as done
         state = _Visit(
             visitor, self.markers.for_visitor(visitor.id) if markers is None else markers
         )
@@ -212,7 +212,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
                 with contextlib.suppress(Exception):  # the database away too: steps again
                     self._save(state)
                 raise
-            self._save(state)
+            self._save(state, hold=True)
         except ReconnectRequired as exc:
             raise self._stop(str(exc)) from exc
         except _Deferred as exc:
@@ -286,63 +286,71 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         later: bool = False,
     ) -> None:
         """Record the marker of a confirmed step. `later`: with the visitor's next marker, at the
-        latest when its push ends (one statement for a company, person and link); only for
-        idempotent steps (by domain, by email), which a crash before then simply repeats."""
+        latest when its push ends (one statement for a company, person and link; in a run,
+        with the run's next statement); only for idempotent steps (by domain, by email), which
+        a crash before then simply repeats."""
         state.unsaved[part] = (payload, ref)
         if not later:
             self._save(state)
 
-    def _save(self, state: _Visit) -> None:
+    def _save(self, state: _Visit, *, hold: bool = False) -> None:
+        """Write the visitor's confirmed markers not yet recorded. `hold`: its push ended, so
+        in a run they may wait for the run's next statement (see `_hold_done`)."""
         if state.unsaved:
             unsaved, state.unsaved = state.unsaved, {}
-            with self._notes_done_along(state.visitor.id) as also:
-                self.markers.record_parts(state.visitor.id, unsaved, also=also)
+            vid = state.visitor.id
+            writes = [MarkerWrite(vid, part, h, ref) for part, (h, ref) in unsaved.items()]
+            if hold and self._hold_done(writes):
+                return
+            with self._done_along(vid) as also:
+                self.markers.record_parts(vid, unsaved, also=also)
 
-    # -- notes' done markers, written with the next statement --------------------------------
+    # -- done markers held for the run's next statement --------------------------------------
 
-    def _note_done(self, visitor_id: str, key: str, note_id: str | None) -> None:
-        """Record a written note's done marker: in a run, with the next marker statement of
-        this pusher (a claim or a visitor's records), at the latest when the run ends; one
-        statement less per note. Till then its marker is this run's pending claim: another
-        push waits for it or defers, and if this process dies first, the push that takes
-        the claim over looks for the note before writing (as after a crash during the write)."""
-        done = MarkerWrite(visitor_id, "note", key, record_id=note_id)
+    def _hold_done(self, writes: list[MarkerWrite]) -> bool:
+        """In a run, hold confirmed markers for the run's next marker statement (a claim or a
+        visitor's records, of any of its threads), at the latest for the run's end: a
+        statement less per visitor. Whether they were held (else: write them now).
+
+        Only markers a lost write leaves safe: those of idempotent steps (by email, domain, a
+        link), which a crash before then simply repeats, and a note's, whose claim stands
+        meanwhile: another push waits for it or defers, and if this process dies first, the
+        push that takes the claim over looks for the note before writing."""
         with self._lock:
-            if self._runs:
-                self._notes_done[visitor_id] = done
-                if len(self._notes_done) < NOTES_LATER:
-                    return
-        if self._runs:
-            self._write_notes_done()
-        else:
-            self.markers.record_many([done])
+            if not self._runs:
+                return False
+            for w in writes:
+                self._held[(w.visitor_id, w.part)] = w
+            if len(self._held) < HELD_DONE:
+                return True
+        self._write_held()
+        return True
 
-    def _take_notes_done(self, visitor_id: str | None) -> list[MarkerWrite]:
-        """The notes' done markers held, except `visitor_id`'s own (it goes by itself)."""
+    def _take_held(self, visitor_id: str | None) -> list[MarkerWrite]:
+        """The held done markers, except `visitor_id`'s own (its statement has them as `done`
+        parts, or they wait for the next one)."""
         with self._lock:
-            if not self._notes_done:
+            if not self._held:
                 return []
-            own = None if visitor_id is None else self._notes_done.pop(visitor_id, None)
-            taken, self._notes_done = list(self._notes_done.values()), {}
-            if own is not None:
-                self._notes_done[own.visitor_id] = own
+            taken = [w for w in self._held.values() if w.visitor_id != visitor_id]
+            self._held = {k: w for k, w in self._held.items() if k[0] == visitor_id}
             return taken
 
     @contextlib.contextmanager
-    def _notes_done_along(self, visitor_id: str | None) -> Iterator[list[MarkerWrite]]:
-        """The held notes' done markers for a statement about `visitor_id`; put back when the
+    def _done_along(self, visitor_id: str | None) -> Iterator[list[MarkerWrite]]:
+        """The held done markers for a statement about `visitor_id`; put back when the
         statement fails, so the next one (or the run's end) writes them."""
-        taken = self._take_notes_done(visitor_id)
+        taken = self._take_held(visitor_id)
         try:
             yield taken
         except BaseException:
             with self._lock:
-                for done in taken:
-                    self._notes_done.setdefault(done.visitor_id, done)
+                for w in taken:
+                    self._held.setdefault((w.visitor_id, w.part), w)
             raise
 
-    def _write_notes_done(self) -> None:
-        with self._notes_done_along(None) as taken:
+    def _write_held(self) -> None:
+        with self._done_along(None) as taken:
             if taken:
                 self.markers.record_many(taken)
 
@@ -452,7 +460,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         """Claim a write (see `claim_parts`): the won claim, or the lost one once another
         process's marker is done. Raises _Deferred when the wait runs out. The confirmed
         steps not yet recorded go in the claim's statement."""
-        with self._notes_done_along(state.visitor.id) as also:
+        with self._done_along(state.visitor.id) as also:
             wanted = ClaimWanted(
                 state.visitor.id, part, payload, replace_done, state.unsaved or None, also
             )
@@ -536,7 +544,9 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             state.note = result.status
             if result.status == "created":
                 state.outcomes["created"] += 1
-            self._note_done(state.visitor.id, note.key, result.note_id)
+            done = MarkerWrite(state.visitor.id, "note", note.key, record_id=result.note_id)
+            if not self._hold_done([done]):
+                self.markers.record_many([done])
         if result.note_id:
             state.records["note"] = result.note_id
 
@@ -557,12 +567,12 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             with self._lock:
                 self._runs -= 1
             try:
-                self._write_notes_done()
-            except Exception:  # the database away: those claims' lease runs out instead
+                self._write_held()
+            except Exception:  # the database away: the next push repeats or looks first
                 logger.warning(
-                    "could not record %d written notes as done; the next push looks for "
-                    "them before writing",
-                    len(self._notes_done),
+                    "could not record %d confirmed markers; the next push writes those steps "
+                    "again if idempotent, and looks for the notes before writing",
+                    len(self._held),
                     exc_info=True,
                 )
 

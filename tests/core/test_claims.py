@@ -364,3 +364,19 @@ def test_a_single_push_records_its_note_at_once(
     make_pusher(crm, db_url).push(visitor("v1", **NOTED))  # a host app's call, not a run
     marker = store.get("v1", "note")
     assert marker is not None and marker.state == "done"
+
+
+def test_a_runs_confirmed_markers_wait_for_its_next_statement(
+    crm: FileCRM, db_url: str, store: MarkerStore
+) -> None:
+    from crm_push.push.pusher import HELD_DONE
+
+    pusher = make_pusher(crm, db_url)
+    pusher.markers = counting = CountingMarkers("filecrm", "ws1", db_url)
+    people = [visitor(f"v{i}", person={"email": f"p{i}@acme.com"}) for i in range(20)]
+    assert pusher.run(_lines(people)).created == 20
+    # No claim among them: their person markers go HELD_DONE at a time, the rest at the end.
+    assert counting.statements == 20 // HELD_DONE + 1
+    for i in range(20):
+        marker = store.get(f"v{i}", "person")
+        assert marker is not None and marker.state == "done"
