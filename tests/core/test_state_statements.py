@@ -114,6 +114,19 @@ def test_a_claim_and_a_record_carry_other_visitors_done_markers(db_url: str) -> 
     # A visitor's records carry them the same way.
     store.record_parts("v4", {"person": ("h", person)}, also=[MarkerWrite("v3", "note", "k-v3")])
     assert store.get("v3", "note").state == "done"  # type: ignore[union-attr]
+    # Past 50 parameters the rows go as arrays (psycopg would parse the statement each time).
+    many = [MarkerWrite(f"m{i}", "note", f"k{i}", record_id=f"n{i}") for i in range(5)]
+    many.append(MarkerWrite("m9", "person", "hp", person))
+    assert store.claim("v6", "note", payload="k6", owner="a", also=many).won
+    links = [MarkerWrite(f"w{i}", "link", "c") for i in range(6)]
+    store.record_parts("v7", {"person": ("h7", person)}, also=links)
+    for w in [*many, *links]:
+        marker = store.get(w.visitor_id, w.part)
+        assert marker is not None and marker.state == "done" and marker.payload_hash == w.payload
+        assert marker.record_id == (w.ref.record_id if w.ref else w.record_id)
+        assert marker.object == (w.ref.object if w.ref else None)
+        assert marker.pushed_at.tzinfo is not None and marker.lease_until is None
+    assert store.get("v7", "person").record_id == "p3"  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="own markers go in `done`"):
         store.claim("v5", "note", payload="k", owner="a", also=[MarkerWrite("v5", "person", "h")])
     assert store.for_visitor("v5") == {}
