@@ -1,6 +1,7 @@
 """The pusher: the flow of one visitor (company, person, link, note, key contacts) and of a stream.
 
-Markers are written after each confirmed step, so a crash resumes where it stopped. A write that
+Markers are written after each confirmed step (in a list run, some wait for the run's next
+statement, see `Pusher._hold_done`), so a crash resumes where it stopped. A write that
 is not idempotent (a note, a person without email, a company without domain) is claimed first
 (a pending marker with an owner and a lease, see `MarkerStore.claim`): of several processes
 pushing the same visitor only one writes it; the others wait for its outcome, or defer the
@@ -42,6 +43,7 @@ from crm_push.state.markers import (
     Marker,
     MarkerStore,
     MarkerWrite,
+    fits,
     new_owner,
     payload_hash,
 )
@@ -200,7 +202,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
     def push(self, visitor: Visitor, *, line: int | None = None) -> VisitorResult:
         """Push one visitor. Never raises for a visitor's own failure; see VisitorResult."""
         markers = self._ahead.pop(visitor.id, None)
-        if markers is None and any(vid == visitor.id for vid, _ in self._held):
+        if markers is None and self._holds(visitor.id):
             self._write_held()  # its earlier line's markers, read back as done
         state = _Visit(
             visitor, self.markers.for_visitor(visitor.id) if markers is None else markers
@@ -316,6 +318,8 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         link), which a crash before then simply repeats, and a note's, whose claim stands
         meanwhile: another push waits for it or defers, and if this process dies first, the
         push that takes the claim over looks for the note before writing."""
+        if not all(fits(w) for w in writes):
+            return False  # one that fails its statement fails alone, not the run's next one
         with self._lock:
             if not self._runs:
                 return False
@@ -325,6 +329,10 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
                 return True
         self._write_held()
         return True
+
+    def _holds(self, visitor_id: str) -> bool:
+        with self._lock:
+            return any(vid == visitor_id for vid, _ in self._held)
 
     def _take_held(self, visitor_id: str | None) -> list[MarkerWrite]:
         """The held done markers, except `visitor_id`'s own (its statement has them as `done`
@@ -348,6 +356,14 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
                 for w in taken:
                     self._held.setdefault((w.visitor_id, w.part), w)
             raise
+        self._unlease(taken)
+
+    def _unlease(self, writes: list[MarkerWrite]) -> None:
+        """Held notes' markers are written (or given up): their claims' leases need no more
+        renewal."""
+        for w in writes:
+            if w.part == "note":
+                self._leases.drop(w.visitor_id, w.part)
 
     def _write_held(self) -> None:
         with self._done_along(None) as taken:
@@ -545,7 +561,8 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             if result.status == "created":
                 state.outcomes["created"] += 1
             done = MarkerWrite(state.visitor.id, "note", note.key, record_id=result.note_id)
-            if not self._hold_done([done]):
+            held.kept = self._hold_done([done])
+            if not held.kept:
                 self.markers.record_many([done])
         if result.note_id:
             state.records["note"] = result.note_id
@@ -555,26 +572,40 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
     def _results(
         self, lines: Iterable[Line[Visitor]]
     ) -> Generator[tuple[Line[Visitor], VisitorResult], None, None]:
+        # Held markers only for a list (a job's): a stream may pause for any time between
+        # lines, and they would wait with it.
+        listed = False
         if isinstance(lines, Sequence):
+            listed = True
             self._read_ahead(lines)
-        with self._lock:
-            self._runs += 1
+            with self._lock:
+                self._runs += 1
         try:
             yield from super()._results(lines)
         finally:
             self._ahead.clear()
             self._ahead_companies.clear()
+            if listed:
+                with self._lock:
+                    self._runs -= 1
+                self._end_held()
+
+    def _end_held(self) -> None:
+        """Write the markers held at a run's end; when the database is away, say whose they
+        were and let them go: the next push repeats those idempotent steps, and looks for the
+        notes (their claims' leases run out) before writing."""
+        try:
+            self._write_held()
+        except Exception:
             with self._lock:
-                self._runs -= 1
-            try:
-                self._write_held()
-            except Exception:  # the database away: the next push repeats or looks first
-                logger.warning(
-                    "could not record %d confirmed markers; the next push writes those steps "
-                    "again if idempotent, and looks for the notes before writing",
-                    len(self._held),
-                    exc_info=True,
-                )
+                lost, self._held = list(self._held.values()), {}
+            self._unlease(lost)
+            logger.warning(
+                "could not record the markers of %s; their next push writes those steps "
+                "again (notes: after looking for them)",
+                ", ".join(sorted({f"visitor {w.visitor_id!r} {w.part}" for w in lost})),
+                exc_info=True,
+            )
 
     def _read_ahead(self, lines: Sequence[Line[Visitor]]) -> None:
         """Read the markers of a list of lines (a job's) in one query per 500 visitors, and their
@@ -617,6 +648,9 @@ class _Held:
 
     def __init__(self, pusher: Pusher, visitor_id: str, part: str) -> None:
         self.pusher, self.visitor_id, self.part = pusher, visitor_id, part
+        #: the done marker is held for the run's next statement: the lease stays renewed
+        #: until it is written
+        self.kept = False
 
     def __enter__(self) -> _Held:
         self.pusher._leases.hold(self.visitor_id, self.part)
@@ -627,7 +661,8 @@ class _Held:
         self.pusher.markers.release(self.visitor_id, self.part, owner=self.pusher.owner)
 
     def __exit__(self, kind: type[BaseException] | None, exc: object, tb: object) -> None:
-        self.pusher._leases.drop(self.visitor_id, self.part)
+        if not self.kept or kind is not None:
+            self.pusher._leases.drop(self.visitor_id, self.part)
         if kind is not None:
             # If the database is away too, the lease simply runs out.
             with contextlib.suppress(Exception):

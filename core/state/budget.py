@@ -190,21 +190,25 @@ def store_for(db_url: str | None) -> BudgetStore:
 
 
 #: The most slots a process takes in one statement. It takes more than one only while its
-#: requests queue behind the budget, so the slots are used within a few intervals; a 429's
-#: hold, a job's end (`SharedBudget.release`) or a stall lets the rest go. Four cut the
-#: statements of a busy worker by about three quarters.
+#: requests queue behind the budget and its banked slots get used in time; a 429's hold, a
+#: job's end (`SharedBudget.release`) or a stall lets the rest go. Four cut the statements of
+#: a busy worker by about three quarters.
 BLOCK_SLOTS = 4
+#: After a banked slot went unused (or a 429), statements of one slot before blocks grow
+#: again: a process whose requests come slower than its blocks loses one slot in this many.
+COOLING_STATEMENTS = 16
 
 
 class _Bank:
     """The slots of one kind this process took ahead: send times by `time.monotonic`."""
 
-    __slots__ = ("block", "lock", "slots", "tat")
+    __slots__ = ("block", "cooling", "lock", "slots", "tat")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.slots: collections.deque[float] = collections.deque()
         self.block = 1  # slots the next statement takes
+        self.cooling = 0  # statements of one slot before blocks may grow again
         self.tat: float | None = None  # the budget's TAT after the last block taken
 
 
@@ -268,8 +272,12 @@ class SharedBudget:
         with bank.lock:
             now = time.monotonic()
             # A slot more than an interval late is let go: sent now, it would crowd the next.
-            while bank.slots and bank.slots[0] < now - interval:
-                bank.slots.popleft()
+            # Lost to every process, so this one takes one slot at a time for a while: its
+            # requests came slower than its blocks (few threads, slow answers).
+            if bank.slots and bank.slots[0] < now - interval:
+                while bank.slots and bank.slots[0] < now - interval:
+                    bank.slots.popleft()
+                bank.block, bank.cooling = 1, COOLING_STATEMENTS
             at = bank.slots.popleft() if bank.slots else self._take(kind, interval, bank)
         wait = at - time.monotonic()
         if wait > 0:
@@ -293,9 +301,15 @@ class SharedBudget:
             ) from None
         first = time.monotonic() + (send_at - db_now)
         bank.slots.extend(first + i * interval for i in range(1, count))
-        # Queued behind the budget (the slot is ahead): the next block doubles, up to
-        # BLOCK_SLOTS; not queued, requests come slower than the rate: one slot at a time.
-        bank.block = min(BLOCK_SLOTS, count * 2) if send_at > db_now else 1
+        # Queued behind the budget (the slot is ahead) and no slot lost lately: the next block
+        # doubles, up to BLOCK_SLOTS; not queued, requests come slower than the rate: one
+        # slot at a time.
+        if send_at <= db_now:
+            bank.block = 1
+        elif bank.cooling:
+            bank.cooling -= 1
+        else:
+            bank.block = min(BLOCK_SLOTS, count * 2)
         return first
 
     def pause(self, kind: str, seconds: float) -> None:
@@ -306,6 +320,7 @@ class SharedBudget:
         with bank.lock:  # the banked slots would go during the hold
             bank.slots.clear()
             bank.block = 1
+            bank.cooling = COOLING_STATEMENTS
         # The request is retried after its own wait anyway: the hold for the others is best
         # effort when the database does not answer.
         with contextlib.suppress(sa.exc.SQLAlchemyError):

@@ -189,6 +189,14 @@ def payload_hash(payload: Any) -> str:
 MAX_CACHED_PARAMS = 50
 
 
+def _array_type(column_type: sa.types.TypeEngine[Any]) -> str:
+    if isinstance(column_type, sa.String):
+        return "text"
+    if isinstance(column_type, sa.DateTime):
+        return "timestamptz" if column_type.timezone else "timestamp"
+    raise TypeError(f"no array type for {column_type!r}")  # pragma: no cover
+
+
 class _Write:
     """Insert-or-replace of one marker row, its statements built once.
 
@@ -238,19 +246,18 @@ class _Write:
         a statement around it) would pass 50 go as one array a column, unnested: a statement
         that does not grow. Fewer go as a VALUES row each, which psycopg dumps faster."""
         columns = (*self.pk, *self.values)
+        # One order of keys, so two processes upserting overlapping rows lock them alike.
+        rows = sorted(rows, key=lambda row: tuple(row[c] for c in self.pk))
         if len(columns) * len(rows) + besides <= MAX_CACHED_PARAMS:
             key = ("psycopg", len(rows))
             if key not in self._upserts:
                 self._upserts[key] = driver_sql(self._upsert("postgresql", len(rows)))
             return str(self._upserts[key]), self.params(rows)
-        key = ("psycopg", 0)
+        key = ("unnest", 0)
         if key not in self._upserts:
-            from sqlalchemy.dialects import postgresql
-
-            dialect = postgresql.dialect()
-            arrays = ", ".join(
-                f"%({c})s::{self.table.c[c].type.compile(dialect=dialect)}[]" for c in columns
-            )
+            # Unbounded array types: a cast to varchar(n)[] would cut a value silently, where
+            # the column's own length check raises.
+            arrays = ", ".join(f"%({c})s::{_array_type(self.table.c[c].type)}[]" for c in columns)
             self._upserts[key] = (
                 f"INSERT INTO {self.table.name} ({', '.join(columns)}) "
                 f"SELECT * FROM unnest({arrays}) "
@@ -787,6 +794,25 @@ class MarkerWrite:
     ref: RecordRef | None = None
     record_id: str | None = None
     domain: str | None = None
+
+
+_LENGTHS = {
+    c.name: c.type.length
+    for c in markers_table.columns
+    if isinstance(c.type, sa.String) and c.type.length is not None
+}
+
+
+def fits(write: MarkerWrite) -> bool:
+    """Whether a visitor's marker fits its columns (else its statement fails on PostgreSQL)."""
+    values = {
+        "visitor_id": write.visitor_id,
+        "part": write.part,
+        "payload_hash": write.payload,
+        "object": write.ref.object if write.ref else None,
+        "record_id": write.ref.record_id if write.ref else write.record_id,
+    }
+    return all(v is None or len(v) <= _LENGTHS.get(c, len(v)) for c, v in values.items())
 
 
 class ReadOnlyMarkers(MarkerStore):

@@ -380,3 +380,43 @@ def test_a_runs_confirmed_markers_wait_for_its_next_statement(
     for i in range(20):
         marker = store.get(f"v{i}", "person")
         assert marker is not None and marker.state == "done"
+
+
+def test_a_marker_too_long_for_its_column_fails_its_visitor_alone(crm: FileCRM) -> None:
+    from support.databases import fresh_postgres
+
+    with fresh_postgres("crm_push_held") as pg:
+        pusher = make_pusher(crm, pg)
+        long_id = "x" * 300  # over the 256 of push_markers.visitor_id
+        people = [visitor(long_id, person={"email": "long@acme.com"})]
+        people += [_noted(i) for i in range(6)]
+        results: dict[str, Any] = {}
+        pusher.run(_lines(people), on_result=lambda _, r: results.__setitem__(r.visitor_id, r))
+        store = MarkerStore("filecrm", "ws1", pg)
+        # Its marker was not held for the next visitor's claim: that visitor would have failed
+        # on it, and so on down the run.
+        assert results[long_id].status == "failed"
+        for i in range(6):
+            assert results[f"v{i}"].status == "created" and results[f"v{i}"].note == "created"
+            marker = store.get(f"v{i}", "note")
+            assert marker is not None and marker.state == "done"
+        assert len(crm.snapshot()["notes"]) == 6
+
+
+def test_a_held_notes_claim_keeps_its_lease_renewed_until_written(
+    crm: FileCRM, db_url: str
+) -> None:
+    pusher = make_pusher(crm, db_url)
+    seen: list[bool] = []
+    real = pusher._take_held
+
+    def take(visitor_id: str | None) -> Any:
+        # When v1's note marker leaves the hold, its claim is still among the renewed ones.
+        if any(vid == "v0" for vid, _ in pusher._held):
+            seen.append(("v0", "note") in pusher._leases._held)
+        return real(visitor_id)
+
+    pusher._take_held = take  # type: ignore[method-assign]
+    pusher.run(_lines([_noted(0), _noted(1)]))
+    assert seen and all(seen)
+    assert not pusher._leases._held  # and dropped once written
