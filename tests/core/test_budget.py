@@ -35,6 +35,14 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield made
 
 
+def _together(threads: list[threading.Thread]) -> None:
+    """Start the threads and wait for them all (a hang fails the test's later counts)."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+
 class Sleeps:
     """Records the sleeps asked for and really sleeps them (the DB's clock moves on)."""
 
@@ -122,11 +130,7 @@ def test_threads_never_share_a_slot(url: str) -> None:
             with lock:
                 sends.append(send_at)
 
-    threads = [threading.Thread(target=take) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    _together([threading.Thread(target=take) for _ in range(4)])
     assert len(sends) == 40
     # Every statement took a slot of its own, at least an interval after the one before.
     ordered = sorted(sends)
@@ -254,11 +258,7 @@ def test_a_queued_process_takes_blocks_and_keeps_the_rate(url: str) -> None:
             with lock:
                 sent.append(time.monotonic())
 
-    threads = [threading.Thread(target=requests) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    _together([threading.Thread(target=requests) for _ in range(4)])
     assert len(sent) == 40
     # Four threads queue behind 40/s: most statements take a block of slots.
     assert store.statements <= 40 // 2
@@ -298,11 +298,7 @@ def test_two_processes_taking_blocks_share_one_rate(url: str) -> None:
         for _ in range(10):
             budget.acquire("write")
 
-    threads = [threading.Thread(target=requests, args=(b,)) for b in budgets for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    _together([threading.Thread(target=requests, args=(b,)) for b in budgets for _ in range(2)])
     assert any(count > 1 for _, count in blocks)  # blocks were taken
     # The blocks of both processes never overlap: every slot, the database's, is one
     # interval from the next, whoever took it.
@@ -325,11 +321,7 @@ def test_slow_single_threads_lose_few_slots(url: str) -> None:
             budget.acquire("write")
             time.sleep(0.04)
 
-    threads = [threading.Thread(target=requests, args=(b,)) for b in budgets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    _together([threading.Thread(target=requests, args=(b,)) for b in budgets])
     taken = sum(store.slots for store in stores)
     assert taken - 100 <= 100 * 0.12, f"{taken - 100} of {taken} slots went unused"
 
