@@ -203,7 +203,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         """Push one visitor. Never raises for a visitor's own failure; see VisitorResult."""
         markers = self._ahead.pop(visitor.id, None)
         if markers is None and self._holds(visitor.id):
-            self._write_held()  # its earlier line's markers, read back as done
+            self._try_write_held()  # its earlier line's markers, read back as done
         state = _Visit(
             visitor, self.markers.for_visitor(visitor.id) if markers is None else markers
         )
@@ -327,7 +327,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
                 self._held[(w.visitor_id, w.part)] = w
             if len(self._held) < HELD_DONE:
                 return True
-        self._write_held()
+        self._try_write_held()
         return True
 
     def _holds(self, visitor_id: str) -> bool:
@@ -364,6 +364,14 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         for w in writes:
             if w.part == "note":
                 self._leases.drop(w.visitor_id, w.part)
+
+    def _try_write_held(self) -> None:
+        """Write the held markers now if the database answers; else they stay held for the
+        run's next statement or its end (this visitor's own writes did land)."""
+        try:
+            self._write_held()
+        except Exception:
+            logger.warning("could not record held markers yet; trying again later", exc_info=True)
 
     def _write_held(self) -> None:
         with self._done_along(None) as taken:

@@ -246,8 +246,7 @@ class _Write:
         a statement around it) would pass 50 go as one array a column, unnested: a statement
         that does not grow. Fewer go as a VALUES row each, which psycopg dumps faster."""
         columns = (*self.pk, *self.values)
-        # One order of keys, so two processes upserting overlapping rows lock them alike.
-        rows = sorted(rows, key=lambda row: tuple(row[c] for c in self.pk))
+        rows = sorted(rows, key=self._key)  # see __call__
         if len(columns) * len(rows) + besides <= MAX_CACHED_PARAMS:
             key = ("psycopg", len(rows))
             if key not in self._upserts:
@@ -266,13 +265,17 @@ class _Write:
             )
         return str(self._upserts[key]), {c: [row[c] for row in rows] for c in columns}
 
+    def _key(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row[c] for c in self.pk)
+
     @staticmethod
     def params(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {f"{c}_{i}": v for i, row in enumerate(rows) for c, v in row.items()}
 
     def __call__(self, conn: sa.Connection, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
-        """Upsert one row, or several (distinct keys) in one statement."""
-        rows = rows if isinstance(rows, list) else [rows]
+        """Upsert one row, or several (distinct keys) in one statement, in key order (two
+        processes upserting overlapping rows lock them alike)."""
+        rows = sorted(rows, key=self._key) if isinstance(rows, list) else [rows]
         upsert = self._upsert(conn.dialect.name, len(rows))
         if upsert is not None:
             conn.execute(upsert, self.params(rows))
@@ -756,9 +759,18 @@ class MarkerStore:
                 yield from conn.execute(query).mappings()
 
     def record_many(self, writes: Iterable[MarkerWrite]) -> None:
-        """`record` and `record_company` for several confirmed writes, in one transaction."""
+        """`record` and `record_company` for several confirmed writes, in one transaction; the
+        visitors' markers in one statement, in key order."""
+        writes = list(writes)
+        visitors = self._write_rows([w for w in writes if w.domain is None])
+        if self._driver and len(visitors) == len(writes):
+            with driver_cursor(self._single) as cursor:
+                cursor.execute(*_WRITE.driver(visitors))
+            return
         now = dt.datetime.now(dt.UTC)
         with self.engine.begin() as conn:
+            if visitors:
+                _WRITE(conn, visitors)
             for w in writes:
                 ref = w.ref
                 if w.domain is not None:
@@ -775,8 +787,6 @@ class MarkerStore:
                             "pushed_at": now,
                         },
                     )
-                    continue
-                _WRITE(conn, self._write_rows([w]))
 
 
 #: How many ids one `IN (…)` query names (well under every database's parameter limit).

@@ -420,3 +420,30 @@ def test_a_held_notes_claim_keeps_its_lease_renewed_until_written(
     pusher.run(_lines([_noted(0), _noted(1)]))
     assert seen and all(seen)
     assert not pusher._leases._held  # and dropped once written
+
+
+def test_a_held_write_that_fails_fails_no_visitor(
+    crm: FileCRM, db_url: str, store: MarkerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crm_push.push import pusher as pusher_module
+
+    monkeypatch.setattr(pusher_module, "HELD_DONE", 1)  # each held marker is written at once
+    pusher = make_pusher(crm, db_url)
+    real = pusher.markers.record_many
+    failures = [RuntimeError("the state database is away for a moment")]
+
+    def flaky(writes: Any) -> None:
+        if failures:
+            raise failures.pop()
+        real(writes)
+
+    monkeypatch.setattr(pusher.markers, "record_many", flaky)
+    results: list[Any] = []
+    pusher.run(_lines([_noted(0), _noted(1)]), on_result=lambda _, r: results.append(r))
+    # The first write of what v0 confirmed failed; its note was written, so v0 is not failed,
+    # and the marker went with a later statement.
+    assert [(r.status, r.note) for r in results] == [("created", "created")] * 2
+    for i in range(2):
+        marker = store.get(f"v{i}", "note")
+        assert marker is not None and marker.state == "done"
+    assert not pusher._leases._held
