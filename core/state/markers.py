@@ -245,6 +245,7 @@ class _Write:
         execution (about 0.25 ms of Python), so rows whose parameters (with `besides` more of
         a statement around it) would pass 50 go as one array a column, unnested: a statement
         that does not grow. Fewer go as a VALUES row each, which psycopg dumps faster."""
+        assert rows, "an upsert of no rows"
         columns = (*self.pk, *self.values)
         rows = sorted(rows, key=self._key)  # see __call__
         if len(columns) * len(rows) + besides <= MAX_CACHED_PARAMS:
@@ -762,8 +763,12 @@ class MarkerStore:
         """`record` and `record_company` for several confirmed writes, in one transaction; the
         visitors' markers in one statement, in key order."""
         writes = list(writes)
-        visitors = self._write_rows([w for w in writes if w.domain is None])
-        if self._driver and len(visitors) == len(writes):
+        if not writes:
+            return
+        # One row a key in one upsert: the last write of a part wins, as one by one.
+        last = {(w.visitor_id, w.part): w for w in writes if w.domain is None}
+        visitors = self._write_rows(list(last.values()))
+        if self._driver and all(w.domain is None for w in writes):
             with driver_cursor(self._single) as cursor:
                 cursor.execute(*_WRITE.driver(visitors))
             return

@@ -132,6 +132,21 @@ def test_a_claim_and_a_record_carry_other_visitors_done_markers(db_url: str) -> 
     assert store.for_visitor("v5") == {}
 
 
+def test_record_many_writes_the_last_of_each_part(db_url: str) -> None:
+    store = MarkerStore("attio", "ws", db_url)
+    store.record_many([])  # nothing to write, no statement
+    person = RecordRef(object="people", record_id="p1")
+    store.record_many(
+        [
+            MarkerWrite("v1", "person", "old", person),
+            MarkerWrite("v2", "note", "k", record_id="n1"),
+            MarkerWrite("v1", "person", "new", person),
+        ]
+    )
+    assert store.get("v1", "person").payload_hash == "new"  # type: ignore[union-attr]
+    assert store.get("v2", "note").record_id == "n1"  # type: ignore[union-attr]
+
+
 def test_a_connection_the_server_dropped_fails_one_statement_only(db_url: str) -> None:
     if not db_url.startswith("postgresql"):
         pytest.skip("PostgreSQL's connections")
