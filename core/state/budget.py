@@ -194,6 +194,9 @@ def store_for(db_url: str | None) -> BudgetStore:
 #: job's end (`SharedBudget.release`) or a stall lets the rest go. Four cut the statements of
 #: a busy worker by about three quarters.
 BLOCK_SLOTS = 4
+#: How late, in intervals, a banked slot may still be sent; a later one is let go. Sent late,
+#: a slot crowds the next one (another process's, maybe) at the server.
+LATE_SHARE = 0.25
 #: After a banked slot went unused (or a 429), statements of one slot before blocks grow
 #: again: a process whose requests come slower than its blocks loses one slot in this many.
 COOLING_STATEMENTS = 16
@@ -271,11 +274,11 @@ class SharedBudget:
         bank = self._banks[kind]
         with bank.lock:
             now = time.monotonic()
-            # A slot more than an interval late is let go: sent now, it would crowd the next.
-            # Lost to every process, so this one takes one slot at a time for a while: its
-            # requests came slower than its blocks (few threads, slow answers).
-            if bank.slots and bank.slots[0] < now - interval:
-                while bank.slots and bank.slots[0] < now - interval:
+            # A slot later than LATE_SHARE of an interval is let go (sent now, it would crowd
+            # the next), lost to every process: so this one takes one slot at a time for a
+            # while, its requests came slower than its blocks (few threads, slow answers).
+            if bank.slots and bank.slots[0] < now - interval * LATE_SHARE:
+                while bank.slots and bank.slots[0] < now - interval * LATE_SHARE:
                     bank.slots.popleft()
                 bank.block, bank.cooling = 1, COOLING_STATEMENTS
             at = bank.slots.popleft() if bank.slots else self._take(kind, interval, bank)
