@@ -305,7 +305,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             if hold and self._hold_done(writes):
                 return
             with self._done_along(vid) as also:
-                self.markers.record_parts(vid, unsaved, also=also)
+                self.markers.record_many([*writes, *also])
 
     # -- done markers held for the run's next statement --------------------------------------
 

@@ -151,11 +151,6 @@ class BudgetStore:
             result = conn.execute(self._give_back, {**key, "span": seconds, "tat": tat})
             return bool(result.rowcount)
 
-    def reserve(self, destination: str, workspace: str, kind: str, interval: float) -> float:
-        """Take the next slot of a budget; return the seconds until it may be sent (≥ 0)."""
-        send_at, now = self.take(destination, workspace, kind, interval)
-        return max(0.0, send_at - now)
-
     def hold(self, destination: str, workspace: str, kind: str, seconds: float) -> None:
         """Send nothing of this budget for ``seconds`` from the database's now (never
         shortens an existing hold), for every process."""
@@ -205,9 +200,10 @@ COOLING_STATEMENTS = 16
 class _Bank:
     """The slots of one kind this process took ahead: send times by `time.monotonic`."""
 
-    __slots__ = ("block", "cooling", "lock", "slots", "tat")
+    __slots__ = ("block", "cooling", "interval", "lock", "slots", "tat")
 
-    def __init__(self) -> None:
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
         self.lock = threading.Lock()
         self.slots: collections.deque[float] = collections.deque()
         self.block = 1  # slots the next statement takes
@@ -248,7 +244,7 @@ class SharedBudget:
                 raise ValueError(f"the {kind} rate must be a positive number, 0 or None")
             self.rates[kind] = float(rate) if rate else None
         self._intervals = {k: None if r is None else interval_of(r) for k, r in self.rates.items()}
-        self._banks = {k: _Bank() for k, i in self._intervals.items() if i is not None}
+        self._banks = {k: _Bank(i) for k, i in self._intervals.items() if i is not None}
         with _live_lock:
             _live.setdefault((destination, workspace), weakref.WeakSet()).add(self)
 
@@ -281,17 +277,17 @@ class SharedBudget:
                 while bank.slots and bank.slots[0] < now - interval * LATE_SHARE:
                     bank.slots.popleft()
                 bank.block, bank.cooling = 1, COOLING_STATEMENTS
-            at = bank.slots.popleft() if bank.slots else self._take(kind, interval, bank)
+            at = bank.slots.popleft() if bank.slots else self._take(kind, bank)
         wait = at - time.monotonic()
         if wait > 0:
             self._sleep(wait)
             return wait
         return 0.0
 
-    def _take(self, kind: str, interval: float, bank: _Bank) -> float:
+    def _take(self, kind: str, bank: _Bank) -> float:
         """Take a block of slots in one statement; the first one's send time (this process's
         clock), the rest banked."""
-        count = bank.block
+        count, interval = bank.block, bank.interval
         try:
             send_at, db_now, bank.tat = self.store.take_block(
                 self.destination, self.workspace, kind, interval, count
@@ -333,7 +329,6 @@ class SharedBudget:
         """Give the banked slots back to the other processes, when nobody took a slot after
         them (this process has no more requests for the workspace, e.g. a job ended)."""
         for kind, bank in self._banks.items():
-            interval = self._intervals[kind]
             with bank.lock:
                 now = time.monotonic()
                 ahead = sum(at > now for at in bank.slots)  # the block's last slots
@@ -344,7 +339,7 @@ class SharedBudget:
                             self.destination,
                             self.workspace,
                             kind,
-                            ahead * (interval or 0.0),
+                            ahead * bank.interval,
                             bank.tat,
                         )
                 bank.slots.clear()

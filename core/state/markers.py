@@ -461,15 +461,12 @@ class MarkerStore:
         *,
         record_id: str | None = None,
         state: str = "done",
-        also: Sequence[MarkerWrite] = (),
     ) -> None:
         """Insert or replace the markers of several parts of one visitor (part ⇒ payload hash
-        and record) in one statement: a visitor's company, person and link, written together.
-        `also`: done markers of other visitors, written in the same statement."""
-        if not parts and not also:
+        and record) in one statement: a visitor's company, person and link, written together."""
+        if not parts:
             return
-        rows = self._done_rows(visitor_id, parts, record_id=record_id, state=state)
-        rows += self._write_rows(also)
+        rows = self._rows(_writes(visitor_id, parts, record_id), state=state)
         if self._driver:
             with driver_cursor(self._single) as cursor:
                 cursor.execute(*_WRITE.driver(rows))
@@ -477,42 +474,15 @@ class MarkerStore:
         with self._single.begin() as conn:
             _WRITE(conn, rows)
 
-    def _done_rows(
-        self,
-        visitor_id: str,
-        parts: dict[str, tuple[str, RecordRef | None]],
-        *,
-        record_id: str | None = None,
-        state: str = "done",
-    ) -> list[dict[str, Any]]:
+    def _rows(self, writes: Sequence[MarkerWrite], *, state: str = "done") -> list[dict[str, Any]]:
+        """The marker rows of visitors' confirmed writes (not companies')."""
         now = dt.datetime.now(dt.UTC)
         return [
             {
                 "destination": self.destination,
                 "workspace": self.workspace,
-                "visitor_id": visitor_id,
-                "part": part,
-                "object": ref.object if ref else None,
-                "record_id": ref.record_id if ref else record_id,
-                "payload_hash": payload,
+                **_values(w),
                 "state": state,
-                "pushed_at": now,
-                "owner": None,
-                "lease_until": None,
-            }
-            for part, (payload, ref) in parts.items()
-        ]
-
-    def _write_rows(self, writes: Sequence[MarkerWrite]) -> list[dict[str, Any]]:
-        """The done rows of confirmed writes of visitors' parts (not companies')."""
-        now = dt.datetime.now(dt.UTC)
-        return [
-            {
-                **self._key(w.visitor_id, w.part),
-                "object": w.ref.object if w.ref else None,
-                "record_id": w.ref.record_id if w.ref else w.record_id,
-                "payload_hash": w.payload,
-                "state": "done",
                 "pushed_at": now,
                 "owner": None,
                 "lease_until": None,
@@ -561,7 +531,7 @@ class MarkerStore:
         if any(w.visitor_id == visitor_id for w in also):
             raise ValueError(f"visitor {visitor_id!r}'s own markers go in `done`, not `also`")
         if (done or also) and not self._driver:
-            self.record_parts(visitor_id, done or {}, also=also)
+            self.record_many([*_writes(visitor_id, done or {}), *also])
             done, also = None, ()
         for _ in range(10):  # each lost race means the marker changed: look again
             now = dt.datetime.now(dt.UTC)
@@ -582,7 +552,7 @@ class MarkerStore:
             if self._driver:
                 with driver_cursor(self._single) as cursor:
                     if done or also:
-                        rows = self._done_rows(visitor_id, done or {}) + self._write_rows(also)
+                        rows = self._rows([*_writes(visitor_id, done or {}), *also])
                         cursor.execute(*_claim_with(fresh, rows))
                         done, also = None, ()
                     else:
@@ -767,7 +737,7 @@ class MarkerStore:
             return
         # One row a key in one upsert: the last write of a part wins, as one by one.
         last = {(w.visitor_id, w.part): w for w in writes if w.domain is None}
-        visitors = self._write_rows(list(last.values()))
+        visitors = self._rows(list(last.values()))
         if self._driver and all(w.domain is None for w in writes):
             with driver_cursor(self._single) as cursor:
                 cursor.execute(*_WRITE.driver(visitors))
@@ -818,16 +788,28 @@ _LENGTHS = {
 }
 
 
-def fits(write: MarkerWrite) -> bool:
-    """Whether a visitor's marker fits its columns (else its statement fails on PostgreSQL)."""
-    values = {
+def _values(write: MarkerWrite) -> dict[str, str | None]:
+    """A visitor's confirmed write as the marker columns of its own."""
+    ref = write.ref
+    return {
         "visitor_id": write.visitor_id,
         "part": write.part,
+        "object": ref.object if ref else None,
+        "record_id": ref.record_id if ref else write.record_id,
         "payload_hash": write.payload,
-        "object": write.ref.object if write.ref else None,
-        "record_id": write.ref.record_id if write.ref else write.record_id,
     }
-    return all(v is None or len(v) <= _LENGTHS.get(c, len(v)) for c, v in values.items())
+
+
+def _writes(
+    visitor_id: str, parts: dict[str, tuple[str, RecordRef | None]], record_id: str | None = None
+) -> list[MarkerWrite]:
+    """One visitor's parts (part ⇒ payload hash and record) as writes."""
+    return [MarkerWrite(visitor_id, part, h, ref, record_id) for part, (h, ref) in parts.items()]
+
+
+def fits(write: MarkerWrite) -> bool:
+    """Whether a visitor's marker fits its columns (else its statement fails on PostgreSQL)."""
+    return all(v is None or len(v) <= _LENGTHS.get(c, len(v)) for c, v in _values(write).items())
 
 
 class ReadOnlyMarkers(MarkerStore):

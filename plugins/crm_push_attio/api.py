@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import email.utils
-import re
 import threading
 import time
 import urllib.parse
@@ -55,17 +54,8 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
     """Attio's timestamps ("2022-11-21T13:22:49.061281000Z") as aware datetimes."""
     if not isinstance(value, str) or not value:
         return None
-    try:  # Python 3.11 reads Attio's form, "Z" and nanoseconds included
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        pass
-    else:
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-    text = value.strip().replace("Z", "+00:00")
-    # Nanoseconds: keep microseconds, which fromisoformat reads everywhere.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
-    try:
-        parsed = dt.datetime.fromisoformat(text)
+    try:  # Python 3.11+ reads Attio's form, "Z" and nanoseconds (cut to microseconds)
+        parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

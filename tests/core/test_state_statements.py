@@ -93,7 +93,7 @@ def test_a_claim_records_the_confirmed_parts_given_with_it(db_url: str) -> None:
     assert store.for_visitor("v2") == {}
 
 
-def test_a_claim_and_a_record_carry_other_visitors_done_markers(db_url: str) -> None:
+def test_a_claim_and_a_batch_carry_other_visitors_done_markers(db_url: str) -> None:
     store = MarkerStore("attio", "ws", db_url)
     for vid in ("v1", "v2"):
         assert store.claim(vid, "note", payload=f"k-{vid}", owner="a").won
@@ -111,15 +111,15 @@ def test_a_claim_and_a_record_carry_other_visitors_done_markers(db_url: str) -> 
         "person": "done",
         "note": "pending",
     }
-    # A visitor's records carry them the same way.
-    store.record_parts("v4", {"person": ("h", person)}, also=[MarkerWrite("v3", "note", "k-v3")])
+    # A batch of writes (a run's held markers) goes the same way.
+    store.record_many([MarkerWrite("v4", "person", "h", person), MarkerWrite("v3", "note", "k-v3")])
     assert store.get("v3", "note").state == "done"  # type: ignore[union-attr]
     # Past 50 parameters the rows go as arrays (psycopg would parse the statement each time).
     many = [MarkerWrite(f"m{i}", "note", f"k{i}", record_id=f"n{i}") for i in range(5)]
     many.append(MarkerWrite("m9", "person", "hp", person))
     assert store.claim("v6", "note", payload="k6", owner="a", also=many).won
     links = [MarkerWrite(f"w{i}", "link", "c") for i in range(6)]
-    store.record_parts("v7", {"person": ("h7", person)}, also=links)
+    store.record_many([MarkerWrite("v7", "person", "h7", person), *links])
     for w in [*many, *links]:
         marker = store.get(w.visitor_id, w.part)
         assert marker is not None and marker.state == "done" and marker.payload_hash == w.payload
