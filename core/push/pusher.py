@@ -33,7 +33,7 @@ from crm_push.errors import (
 from crm_push.inputs.lines import Line
 from crm_push.models import Company, Person, Visitor
 from crm_push.models.crm import Connection, Pending, RecordRef
-from crm_push.push.notes import visit_note
+from crm_push.push.notes import visit_key, visit_note
 from crm_push.push.results import NoteOutcome, RunSummary, VisitorResult, VisitorStatus
 from crm_push.push.stream import Runner
 from crm_push.state.markers import (
@@ -53,8 +53,11 @@ __all__ = ["Pusher", "RunSummary", "VisitorResult"]
 logger = logging.getLogger(__name__)
 
 #: The most done markers a run holds before writing them on their own (see
-#: `Pusher._hold_done`).
-HELD_DONE = 16
+#: `Pusher._hold_done`): about the markers of the visitors between two claims made ahead.
+HELD_DONE = 64
+#: In a run over a list, a claim also makes the claims of up to this many next visitors that
+#: will need one (see `Pusher._claims_ahead`).
+AHEAD_CLAIMS = 16
 #: How many distinct companies a run remembers having written.
 COMPANY_CACHE_SIZE = 10_000
 #: Why a visit gets no note when the visitor has nothing to put it on.
@@ -128,6 +131,24 @@ def claim_parts(
     return out
 
 
+#: The parts a claim may be made ahead for (see `Pusher._claims_ahead`).
+_AHEAD_PARTS = ("company", "person", "note")
+
+
+def _wanted(visitor: Visitor, markers: dict[str, Marker]) -> list[tuple[str, str]]:
+    """The parts (and payloads) a visitor's push will claim, of those with no marker: a company
+    without domain, a person without email, a visit's note (see `Pusher._steps`)."""
+    wanted = []
+    if visitor.company and not visitor.company.domain and "company" not in markers:
+        wanted.append(("company", ""))
+    person = visitor.person
+    if person and not person.email and "person" not in markers:
+        wanted.append(("person", ""))
+    if person and person.email and visitor.visit and "note" not in markers:
+        wanted.append(("note", visit_key(visitor)))
+    return wanted
+
+
 def for_person(company: Company, ref: RecordRef) -> RecordRef:
     """The company's record as handed to `assert_person`: `keyless` when it has no domain."""
     return ref if company.domain else ref.model_copy(update={"keyless": True})
@@ -139,6 +160,23 @@ _UNREAD = CompanyMarker.model_construct()
 
 class _Deferred(Exception):
     """Another process holds the claim on a part of this visitor and did not finish in time."""
+
+
+class _Ahead:
+    """A claim made ahead of its visitor's push (see `Pusher._claims_ahead`): its payload, and
+    whether its statement won it, once that statement has answered."""
+
+    __slots__ = ("answer", "payload")
+
+    def __init__(self, payload: str) -> None:
+        self.payload = payload
+        self.answer: Future[bool] = Future()
+
+    def won(self) -> bool:
+        try:
+            return self.answer.result()
+        except Exception:  # its statement failed: nothing was claimed
+            return False
 
 
 class _Visit:
@@ -196,6 +234,13 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         #: visitor id and part; and how many runs are going.
         self._held: dict[tuple[str, str], MarkerWrite] = {}
         self._runs = 0
+        #: In a run over a list: its visitors seen once, in order, and the first one no claim
+        #: has looked ahead to yet; the visitors whose push has begun; the claims made ahead,
+        #: by visitor id and part (see `_claims_ahead`).
+        self._queue: list[Visitor] = []
+        self._next = 0
+        self._begun: set[str] = set()
+        self._ahead_claims: dict[tuple[str, str], _Ahead] = {}
 
     # -- one visitor ------------------------------------------------------------------------
 
@@ -204,9 +249,19 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         markers = self._ahead.pop(visitor.id, None)
         if markers is None and self._holds(visitor.id):
             self._try_write_held()  # its earlier line's markers, read back as done
-        state = _Visit(
-            visitor, self.markers.for_visitor(visitor.id) if markers is None else markers
-        )
+        if self._queue:
+            with self._lock:
+                self._begun.add(visitor.id)
+        try:
+            state = _Visit(
+                visitor, self.markers.for_visitor(visitor.id) if markers is None else markers
+            )
+            return self._visit(state, visitor, line)
+        finally:
+            if self._ahead_claims:
+                self._end_ahead(visitor.id)
+
+    def _visit(self, state: _Visit, visitor: Visitor, line: int | None) -> VisitorResult:
         try:
             try:
                 self._steps(state, visitor)
@@ -483,16 +538,87 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
     ) -> Claim:
         """Claim a write (see `claim_parts`): the won claim, or the lost one once another
         process's marker is done. Raises _Deferred when the wait runs out. The confirmed
-        steps not yet recorded go in the claim's statement."""
-        with self._done_along(state.visitor.id) as also:
-            wanted = ClaimWanted(
-                state.visitor.id, part, payload, replace_done, state.unsaved or None, also
-            )
+        steps not yet recorded go in the claim's statement.
+
+        In a run over a list, the claim may have been made ahead; or it is made with those of
+        the next visitors (see `_claims_ahead`)."""
+        vid = state.visitor.id
+        with self._lock:
+            ahead = self._ahead_claims.pop((vid, part), None)
+        if ahead is not None:
+            won = ahead.won()
+            if won and ahead.payload == payload:
+                return Claim(True)  # (its lease is renewed meanwhile: see `_claims_ahead`)
+            if won:
+                self._leases.drop(vid, part)  # (then `claim` below takes this owner's own)
+        elif (batch := self._claims_ahead()) and self._claim_new(state, part, payload, batch):
+            return Claim(True)
+        with self._done_along(vid) as also:
+            wanted = ClaimWanted(vid, part, payload, replace_done, state.unsaved or None, also)
             (claim,) = claim_parts(self.markers, self.owner, self.claim_wait, [wanted])
         state.unsaved = {}
         if claim is None:
             raise _Deferred(deferral_reason(part))
         return claim
+
+    def _claims_ahead(self) -> dict[tuple[str, str], _Ahead]:
+        """The claims the next visitors of a run over a list will make (up to `AHEAD_CLAIMS`
+        visitors, not begun), registered as made ahead: a claim makes them in its own
+        statement, one statement for so many visitors. Only where no marker was read ahead for
+        the part (else the claim could not win by insert: see `MarkerStore.claim_new`); each
+        visitor is looked at once."""
+        batch: dict[tuple[str, str], _Ahead] = {}
+        if self._next >= len(self._queue):
+            return batch
+        with self._lock:
+            taken = 0
+            while self._next < len(self._queue) and taken < AHEAD_CLAIMS:
+                visitor = self._queue[self._next]
+                self._next += 1
+                markers = self._ahead.get(visitor.id)
+                if visitor.id in self._begun or markers is None:
+                    continue
+                wanted = _wanted(visitor, markers)
+                for part, payload in wanted:
+                    if fits(MarkerWrite(visitor.id, part, payload)):
+                        batch[(visitor.id, part)] = _Ahead(payload)
+                taken += bool(wanted)
+            self._ahead_claims.update(batch)
+        return batch
+
+    def _claim_new(
+        self, state: _Visit, part: str, payload: str, batch: dict[tuple[str, str], _Ahead]
+    ) -> bool:
+        """This visitor's claim and the claims made ahead in one statement (`claim_new`), with
+        the confirmed markers waiting for it; whether this one was won (else it is claimed as
+        usual). The won ones made ahead keep their leases renewed until they are used."""
+        vid = state.visitor.id
+        wanted = [(vid, part, payload)] + [(v, p, a.payload) for (v, p), a in batch.items()]
+        try:
+            with self._done_along(vid) as also:
+                done = [MarkerWrite(vid, p, h, ref) for p, (h, ref) in state.unsaved.items()]
+                won = self.markers.claim_new(wanted, owner=self.owner, also=[*done, *also])
+        except BaseException as exc:
+            for ahead in batch.values():
+                ahead.answer.set_exception(exc)
+            raise
+        state.unsaved = {}
+        for key, ahead in batch.items():
+            if key in won:
+                self._leases.hold(*key)
+            ahead.answer.set_result(key in won)
+        return (vid, part) in won
+
+    def _end_ahead(self, visitor_id: str) -> None:
+        """End the claims made ahead for a visitor whose push ended without them (it failed
+        first, say): released, so the next push takes them over at once."""
+        for part in _AHEAD_PARTS:
+            with self._lock:
+                ahead = self._ahead_claims.pop((visitor_id, part), None)
+            if ahead is not None and ahead.won():
+                self._leases.drop(visitor_id, part)
+                with contextlib.suppress(Exception):  # the database away: the lease runs out
+                    self.markers.release(visitor_id, part, owner=self.owner)
 
     def _claimed(self, state: _Visit, part: str) -> _Held:
         """Around the write of a won claim: its lease renewed while it lasts; released (ended,
@@ -591,6 +717,11 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         try:
             yield from super()._results(lines)
         finally:
+            with self._lock:
+                self._queue, self._next, self._begun = [], 0, set()
+                unused = list(self._ahead_claims)
+            for vid in dict.fromkeys(vid for vid, _ in unused):  # lines that never started
+                self._end_ahead(vid)
             self._ahead.clear()
             self._ahead_companies.clear()
             if listed:
@@ -633,6 +764,9 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         }
         if once:
             self._ahead = self.markers.for_visitors(once)
+            alone = set(once)
+            self._queue = [ln.item for ln in lines if ln.item is not None and ln.item.id in alone]
+            self._next = 0
         if domains:
             found = self.markers.companies_for(domains)
             self._ahead_companies = {domain: found.get(domain) for domain in domains}

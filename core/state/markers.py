@@ -396,6 +396,29 @@ def _claim_with_sql(done: str) -> str:
     return f"WITH done AS ({done}) {claim}"
 
 
+@functools.cache
+def _claim_new_sql() -> str:
+    """The insert-if-absent of many pending markers, one array a column (a statement that does
+    not grow; see `_Write.driver`), RETURNING the keys it inserted. Parameters `claim_<column>`."""
+    arrays = ", ".join(f"%(claim_{c.name})s::{_array_type(c.type)}[]" for c in _t.columns)
+    return (
+        f"INSERT INTO {_t.name} ({', '.join(_COLUMNS)}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({', '.join(_KEY)}) DO NOTHING RETURNING visitor_id, part"
+    )
+
+
+def _claim_new(
+    rows: list[dict[str, Any]], done: list[dict[str, Any]]
+) -> tuple[str, dict[str, Any]]:
+    """`claim_new`'s SQL and parameters: its rows (distinct keys), and with `done` rows (other
+    keys) upserted in a data-modifying WITH, as `_claim_with`."""
+    params = {f"claim_{c}": [row[c] for row in rows] for c in _COLUMNS}
+    if not done:
+        return _claim_new_sql(), params
+    upsert, done_params = _WRITE.driver(done, besides=len(params))
+    return f"WITH done AS ({upsert}) {_claim_new_sql()}", {**done_params, **params}
+
+
 class MarkerStore:
     """Markers of one destination and workspace, in the state database.
 
@@ -586,6 +609,50 @@ class MarkerStore:
                 if conn.execute(_TAKE, params).rowcount:
                     return Claim(True, previous)
         raise RuntimeError(f"could not claim {part} of visitor {visitor_id!r}: it kept changing")
+
+    def claim_new(
+        self,
+        wanted: Sequence[tuple[str, str, str]],
+        *,
+        owner: str,
+        lease: float = LEASE_SECONDS,
+        also: Sequence[MarkerWrite] = (),
+    ) -> set[tuple[str, str]]:
+        """Claim, for `owner`, each part that has no marker yet: (visitor id, part, payload)
+        each; the (visitor id, part) won. One statement on PostgreSQL, one transaction
+        elsewhere. A part that has a marker is left as it is: `claim` decides it (a dead
+        owner's claim taken over, a done marker replaced). `also`: done markers of other parts,
+        recorded the same way (as for `claim`)."""
+        fresh: dict[tuple[str, str], dict[str, Any]] = {}
+        now = dt.datetime.now(dt.UTC)
+        until = now + dt.timedelta(seconds=lease)
+        for visitor_id, part, payload in wanted:
+            fresh[(visitor_id, part)] = {
+                **self._key(visitor_id, part),
+                "object": None,
+                "record_id": None,
+                "payload_hash": payload,
+                "state": "pending",
+                "pushed_at": now,
+                "owner": owner,
+                "lease_until": until,
+            }
+        if any((w.visitor_id, w.part) in fresh for w in also):
+            raise ValueError("a claimed part cannot also be recorded done")
+        if not fresh:
+            self.record_many(also)
+            return set()
+        rows = sorted(fresh.values(), key=_WRITE._key)  # two claimants lock rows alike
+        if self._driver:
+            done = self._rows(also) if also else []
+            with driver_cursor(self._single) as cursor:
+                cursor.execute(*_claim_new(rows, done))
+                return {(vid, part) for vid, part in cursor.fetchall()}
+        self.record_many(also)
+        with self._single.begin() as conn:
+            return {
+                (row["visitor_id"], row["part"]) for row in rows if _insert_if_absent(conn, row)
+            }
 
     def renew(
         self, claims: Iterable[tuple[str, str]], *, owner: str, lease: float = LEASE_SECONDS
@@ -857,6 +924,10 @@ class ReadOnlyMarkers(MarkerStore):
         if replace_done and marker.payload_hash != payload:
             return Claim(True)
         return Claim(False, marker)
+
+    def claim_new(self, wanted: Sequence[tuple[str, str, str]], **_: Any) -> set[tuple[str, str]]:
+        """What a real push would win by insert, writing nothing: the parts with no marker."""
+        return {(vid, part) for vid, part, _payload in wanted if self.get(vid, part) is None}
 
     def renew(self, claims: Iterable[tuple[str, str]], **_: Any) -> builtins.list[tuple[str, str]]:
         return []

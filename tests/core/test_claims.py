@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -303,6 +304,14 @@ class CountingMarkers(MarkerStore):
         finally:
             self._in_claim = False
 
+    def claim_new(self, *args: Any, **kwargs: Any) -> Any:
+        self.statements += 1
+        self._in_claim = True
+        try:
+            return super().claim_new(*args, **kwargs)
+        finally:
+            self._in_claim = False
+
     def record_parts(self, *args: Any, **kwargs: Any) -> None:
         self.statements += not self._in_claim
         super().record_parts(*args, **kwargs)
@@ -312,16 +321,16 @@ class CountingMarkers(MarkerStore):
         super().record_many(*args, **kwargs)
 
 
-def test_a_runs_notes_are_done_when_it_ends_with_one_statement_a_visitor(
+def test_a_runs_notes_are_done_when_it_ends_with_a_statement_for_many_visitors(
     crm: FileCRM, db_url: str, store: MarkerStore
 ) -> None:
     pusher = make_pusher(crm, db_url)
     pusher.markers = counting = CountingMarkers("filecrm", "ws1", db_url)
     summary = pusher.run(_lines([_noted(i) for i in range(12)]))
     assert (summary.created, summary.failed) == (12, 0)
-    # Each visitor: one claim (its person's markers and earlier notes' done markers with it),
-    # and the last note's done marker at the end of the run.
-    assert counting.statements == 12 + 1
+    # The first visitor's claim claims the other 11 notes too; the people's and the notes' done
+    # markers wait for the run's end: two statements for the run.
+    assert counting.statements == 2
     for i in range(12):
         marker = store.get(f"v{i}", "note")
         assert marker is not None and marker.state == "done" and marker.owner is None
@@ -451,3 +460,132 @@ def test_a_held_write_that_fails_fails_no_visitor(
         marker = store.get(f"v{i}", "note")
         assert marker is not None and marker.state == "done"
     assert not pusher._leases._held
+
+
+# -- claims made ahead, in a run over a list ----------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_url(request: pytest.FixtureRequest, db_url: str) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield db_url
+        return
+    from support.databases import fresh_postgres
+
+    with fresh_postgres("crm_push_ahead") as pg:
+        yield pg
+
+
+def test_claim_new_wins_only_parts_without_a_marker(any_url: str) -> None:
+    from crm_push.state.markers import MarkerWrite
+
+    store = MarkerStore("filecrm", "ws1", any_url)
+    owner = new_owner()
+    store.record("v1", "note", payload="an earlier visit", record_id="n1")
+    store.claim("v2", "note", payload="k2", owner=OTHER_MACHINE)
+    wanted = [
+        ("v3", "note", "k3"),
+        ("v1", "note", "k1"),
+        ("v3", "person", ""),
+        ("v2", "note", "k2"),
+    ]
+    also = [MarkerWrite("v9", "person", "h9")]
+    assert store.claim_new(wanted, owner=owner, also=also) == {("v3", "note"), ("v3", "person")}
+    # Parts with a marker are left as they were, for `claim` to decide.
+    v1 = store.get("v1", "note")
+    assert v1 is not None and (v1.state, v1.payload_hash) == ("done", "an earlier visit")
+    v2 = store.get("v2", "note")
+    assert v2 is not None and v2.owner == OTHER_MACHINE
+    v3 = store.get("v3", "note")
+    assert v3 is not None and v3.state == "pending" and v3.owner == owner and v3.held()
+    assert v3.payload_hash == "k3"
+    v9 = store.get("v9", "person")
+    assert v9 is not None and v9.state == "done"
+    # A second claimant wins none of them.
+    assert store.claim_new(wanted, owner=new_owner()) == set()
+    with pytest.raises(ValueError, match="cannot also be recorded done"):
+        store.claim_new([("v4", "note", "k")], owner=owner, also=[MarkerWrite("v4", "note", "k")])
+
+
+def test_a_run_claims_the_next_visitors_notes_with_its_first_claim(
+    crm: FileCRM, db_url: str, store: MarkerStore
+) -> None:
+    from crm_push.push import pusher as pusher_module
+
+    pusher = make_pusher(crm, db_url)
+    pusher.markers = counting = CountingMarkers("filecrm", "ws1", db_url)
+    n = 2 * pusher_module.AHEAD_CLAIMS + 5
+    summary = pusher.run(_lines([_noted(i) for i in range(n)]))
+    assert (summary.created, summary.failed) == (n, 0)
+    assert len(crm.snapshot()["notes"]) == n
+    # A claim statement for each visitor and the 16 after it; done markers at the run's end.
+    assert counting.statements <= -(-n // (pusher_module.AHEAD_CLAIMS + 1)) + 1
+    for i in range(n):
+        marker = store.get(f"v{i}", "note")
+        assert marker is not None and marker.state == "done" and marker.owner is None
+    assert not pusher._leases._held and not pusher._ahead_claims
+
+
+def test_claims_made_ahead_for_a_visitor_that_fails_first_are_released(
+    crm: FileCRM, db_url: str, store: MarkerStore
+) -> None:
+    # v1's company fails (FileCRM rejects it), so its note, claimed ahead, is never written.
+    people = [
+        _noted(0),
+        visitor("v1", company={"name": "REJECT ME"}, **NOTED),
+        _noted(2),
+    ]
+    results: dict[str, Any] = {}
+    pusher = make_pusher(crm, db_url)
+    pusher.run(_lines(people), on_result=lambda _, r: results.__setitem__(r.visitor_id, r))
+    assert results["v1"].status == "failed"
+    assert results["v0"].note == results["v2"].note == "created"
+    marker = store.get("v1", "note")
+    # Released: pending (as a claim whose write failed), its lease over, so the next push
+    # takes it over at once.
+    assert marker is not None and marker.state == "pending" and not marker.held()
+    assert not pusher._leases._held and not pusher._ahead_claims
+    again = make_pusher(crm, db_url).push(visitor("v1", **NOTED))
+    assert again.note in ("created", "existing") and len(crm.snapshot()["notes"]) == 3
+
+
+def test_a_later_visitors_note_held_elsewhere_is_not_claimed_ahead_and_defers_alone(
+    crm: FileCRM, db_url: str, store: MarkerStore
+) -> None:
+    from crm_push.push.notes import visit_note
+
+    store.claim("v3", "note", payload=visit_note(_noted(3)).key, owner=OTHER_MACHINE)
+    results: dict[str, Any] = {}
+    pusher = make_pusher(crm, db_url)
+    pusher.run(
+        _lines([_noted(i) for i in range(6)]),
+        on_result=lambda _, r: results.__setitem__(r.visitor_id, r),
+    )
+    assert results["v3"].status == "deferred"
+    assert [results[f"v{i}"].note for i in (0, 1, 2, 4, 5)] == ["created"] * 5
+    marker = store.get("v3", "note")
+    assert marker is not None and marker.owner == OTHER_MACHINE
+
+
+def test_a_run_stopped_early_releases_the_claims_made_for_lines_never_started(
+    crm: FileCRM, db_url: str, store: MarkerStore
+) -> None:
+    from crm_push.errors import ReconnectRequired
+
+    pusher = make_pusher(crm, db_url)
+    real = pusher.destination.add_note
+    calls = []
+
+    def dies(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) > 2:
+            raise ReconnectRequired("the token was revoked")
+        return real(*args, **kwargs)
+
+    pusher.destination.add_note = dies  # type: ignore[method-assign]
+    summary = pusher.run(_lines([_noted(i) for i in range(10)]))
+    assert summary.stopped and "revoked" in summary.stopped
+    assert not pusher._leases._held and not pusher._ahead_claims
+    for i in range(10):
+        marker = store.get(f"v{i}", "note")
+        assert marker is None or marker.state == "done" or not marker.held(), i
