@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,6 +64,35 @@ def push(visitors: Path, db: str, delay: float) -> subprocess.Popen[str]:
     )
 
 
+#: A list run, as a job or a host app pushes: `Pusher.run` of a list of lines, which reads the
+#: markers ahead and claims the next visitors' notes and keyless records ahead.
+LIST_RUN = """
+import json, sys
+from crm_push import Session, parse_visitor
+from crm_push.inputs.lines import Line
+from crm_push.push.batch import pusher_for
+
+path, db = sys.argv[1:3]
+lines = [
+    Line(line=i, raw=raw, item=parse_visitor(json.loads(raw)))
+    for i, raw in enumerate(open(path), 1)
+]
+with Session("filecrm", db_url=db, environment=True) as session:
+    pusher = pusher_for(session.destination, session.connect(), session.markers(), workers=3)
+    print(pusher.run(lines).model_dump_json())
+"""
+
+
+def push_list(visitors: Path, db: str, delay: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", LIST_RUN, str(visitors), db],
+        env={**os.environ, "FILECRM_DELAY": str(delay)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def assert_complete(crm: FileCRM) -> None:
     assert set(duplicates(crm).values()) == {0}, duplicates(crm)
     db = crm.snapshot()
@@ -71,14 +101,16 @@ def assert_complete(crm: FileCRM) -> None:
     assert len(db["companies"]) == NAMELESS + 5
 
 
-@pytest.mark.parametrize("processes", [2, 4, 8])
+@pytest.mark.parametrize(
+    ("processes", "run"), [(2, push), (4, push), (8, push), (2, push_list), (4, push_list)]
+)
 def test_overlapping_pushes_write_everything_once(
-    tmp_path: Path, crm_file: Path, state_url: str, processes: int
+    tmp_path: Path, crm_file: Path, state_url: str, processes: int, run: Any
 ) -> None:
     visitors = tmp_path / "visitors.jsonl"
     write_input(visitors)
     crm = FileCRM(crm_file)
-    procs = [push(visitors, state_url, 0.01) for _ in range(processes)]
+    procs = [run(visitors, state_url, 0.01) for _ in range(processes)]
     summaries = [finish(p) for p in procs]
     assert all(s["failed"] == 0 for s in summaries), summaries
     assert set(duplicates(crm).values()) == {0}, duplicates(crm)
@@ -91,14 +123,15 @@ def test_overlapping_pushes_write_everything_once(
     assert finish(push(visitors, state_url, 0))["unchanged"] == N
 
 
+@pytest.mark.parametrize("run", [push, push_list])
 def test_kill_9_of_one_overlapping_push_then_a_rerun_duplicates_nothing(
-    tmp_path: Path, crm_file: Path, state_url: str
+    tmp_path: Path, crm_file: Path, state_url: str, run: Any
 ) -> None:
     visitors = tmp_path / "visitors.jsonl"
     write_input(visitors)
     crm = FileCRM(crm_file)
-    victim = push(visitors, state_url, 0.02)
-    others = [push(visitors, state_url, 0.02) for _ in range(2)]
+    victim = run(visitors, state_url, 0.02)
+    others = [run(visitors, state_url, 0.02) for _ in range(2)]
     deadline = time.monotonic() + 30
     while not (crm_file.exists() and len(crm.snapshot()["people"]) >= 8):
         assert time.monotonic() < deadline, "the pushes never started"
