@@ -57,3 +57,26 @@ def test_workers_defaults_in_the_docs_match_the_cli() -> None:
     assert said, "no doc states the --workers default"
     wrong = [(name, n) for name, n in said if n != default]
     assert not wrong, f"docs give another --workers default than the CLI's {default}: {wrong}"
+
+
+def test_the_constants_the_docs_name_exist_with_the_values_they_give() -> None:
+    """Each `crm_push.module.NAME` the docs name is there; where a number of seconds or a
+    count is given just before it ("60 s: `…LEASE_SECONDS`"), it is that constant's value."""
+    import importlib
+
+    pattern = re.compile(r"`(crm_push(?:\.[a-z_]+)+)\.([A-Z][A-Z_0-9]+)`")
+    named = checked = 0
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        text = doc.read_text()
+        for match in pattern.finditer(text):
+            module, name = match.groups()
+            value = getattr(importlib.import_module(module), name, None)
+            assert value is not None, f"{doc.name} names {module}.{name}, which does not exist"
+            before = text[max(0, match.start() - 30) : match.start()]
+            numbers = re.findall(r"(\d+(?:\.\d+)?)(?: s)?[:,]?\s*\(?$", before)
+            if numbers and isinstance(value, int | float):
+                said = numbers[-1]
+                assert float(said) == value, f"{doc.name}: {name} is {value}, not {said}"
+                checked += 1
+            named += 1
+    assert named >= 4 and checked >= 3
