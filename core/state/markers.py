@@ -256,8 +256,9 @@ class _Write:
         key = ("unnest", 0)
         if key not in self._upserts:
             # Unbounded array types: a cast to varchar(n)[] would cut a value silently, where
-            # the column's own length check raises.
-            arrays = ", ".join(f"%({c})s::{_array_type(self.table.c[c].type)}[]" for c in columns)
+            # the column's own length check raises. Binary (%b): psycopg quotes each element of
+            # a text array with regular expressions, about 2.5 times the CPU.
+            arrays = ", ".join(f"%({c})b::{_array_type(self.table.c[c].type)}[]" for c in columns)
             self._upserts[key] = (
                 f"INSERT INTO {self.table.name} ({', '.join(columns)}) "
                 f"SELECT * FROM unnest({arrays}) "
@@ -400,7 +401,7 @@ def _claim_with_sql(done: str) -> str:
 def _claim_new_sql() -> str:
     """The insert-if-absent of many pending markers, one array a column (a statement that does
     not grow; see `_Write.driver`), RETURNING the keys it inserted. Parameters `claim_<column>`."""
-    arrays = ", ".join(f"%(claim_{c.name})s::{_array_type(c.type)}[]" for c in _t.columns)
+    arrays = ", ".join(f"%(claim_{c.name})b::{_array_type(c.type)}[]" for c in _t.columns)
     return (
         f"INSERT INTO {_t.name} ({', '.join(_COLUMNS)}) SELECT * FROM unnest({arrays}) "
         f"ON CONFLICT ({', '.join(_KEY)}) DO NOTHING RETURNING visitor_id, part"
