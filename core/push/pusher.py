@@ -37,6 +37,7 @@ from crm_push.push.notes import visit_key, visit_note
 from crm_push.push.results import NoteOutcome, RunSummary, VisitorResult, VisitorStatus
 from crm_push.push.stream import Runner
 from crm_push.state.markers import (
+    RENEW_AFTER_SECONDS,
     Claim,
     ClaimLeases,
     CompanyMarker,
@@ -56,8 +57,9 @@ logger = logging.getLogger(__name__)
 #: `Pusher._hold_done`): about the markers of the visitors between two claims made ahead.
 HELD_DONE = 64
 #: In a run over a list, a claim also makes the claims of up to this many next visitors that
-#: will need one (see `Pusher._claims_ahead`).
+#: will need one, among the next `AHEAD_LINES` lines (see `Pusher._claims_ahead`).
 AHEAD_CLAIMS = 16
+AHEAD_LINES = 64
 #: How many distinct companies a run remembers having written.
 COMPANY_CACHE_SIZE = 10_000
 #: Why a visit gets no note when the visitor has nothing to put it on.
@@ -164,19 +166,23 @@ class _Deferred(Exception):
 
 class _Ahead:
     """A claim made ahead of its visitor's push (see `Pusher._claims_ahead`): its payload, and
-    whether its statement won it, once that statement has answered."""
+    whether its statement won it, once that statement has answered (False when it failed or
+    was interrupted: then the visitor claims at its turn)."""
 
-    __slots__ = ("answer", "payload")
+    __slots__ = ("answer", "at", "payload")
 
     def __init__(self, payload: str) -> None:
         self.payload = payload
         self.answer: Future[bool] = Future()
+        self.at = 0.0  # when it was won (monotonic)
 
     def won(self) -> bool:
-        try:
-            return self.answer.result()
-        except Exception:  # its statement failed: nothing was claimed
-            return False
+        return self.answer.result()
+
+    def fresh(self) -> bool:
+        """Won, and recently enough that its lease stands without a renewal (a renewal that
+        failed, the database away, may have let another push take it over)."""
+        return self.won() and time.monotonic() - self.at < RENEW_AFTER_SECONDS
 
 
 class _Visit:
@@ -546,12 +552,17 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         with self._lock:
             ahead = self._ahead_claims.pop((vid, part), None)
         if ahead is not None:
-            won = ahead.won()
-            if won and ahead.payload == payload:
+            if ahead.fresh() and ahead.payload == payload:
                 return Claim(True)  # (its lease is renewed meanwhile: see `_claims_ahead`)
-            if won:
-                self._leases.drop(vid, part)  # (then `claim` below takes this owner's own)
-        elif (batch := self._claims_ahead()) and self._claim_new(state, part, payload, batch):
+            if ahead.won():
+                # `claim` below takes this owner's own back, looking before writing; or finds
+                # that another push took it over.
+                self._leases.drop(vid, part)
+        elif (
+            fits(MarkerWrite(vid, part, payload))
+            and (batch := self._claims_ahead())
+            and self._claim_new(state, part, payload, batch)
+        ):
             return Claim(True)
         with self._done_along(vid) as also:
             wanted = ClaimWanted(vid, part, payload, replace_done, state.unsaved or None, also)
@@ -572,7 +583,8 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             return batch
         with self._lock:
             taken = 0
-            while self._next < len(self._queue) and taken < AHEAD_CLAIMS:
+            end = min(len(self._queue), self._next + AHEAD_LINES)
+            while self._next < end and taken < AHEAD_CLAIMS:
                 visitor = self._queue[self._next]
                 self._next += 1
                 markers = self._ahead.get(visitor.id)
@@ -594,31 +606,34 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         usual). The won ones made ahead keep their leases renewed until they are used."""
         vid = state.visitor.id
         wanted = [(vid, part, payload)] + [(v, p, a.payload) for (v, p), a in batch.items()]
+        won: set[tuple[str, str]] = set()
         try:
             with self._done_along(vid) as also:
                 done = [MarkerWrite(vid, p, h, ref) for p, (h, ref) in state.unsaved.items()]
                 won = self.markers.claim_new(wanted, owner=self.owner, also=[*done, *also])
-        except BaseException as exc:
-            for ahead in batch.values():
-                ahead.answer.set_exception(exc)
-            raise
-        state.unsaved = {}
-        for key, ahead in batch.items():
-            if key in won:
-                self._leases.hold(*key)
-            ahead.answer.set_result(key in won)
+            state.unsaved = {}
+            now = time.monotonic()
+            for key, ahead in batch.items():
+                if key in won:
+                    ahead.at = now
+                    self._leases.hold(*key)
+        finally:
+            # Every answer is given, whatever happened: a visitor waiting for one claims at
+            # its turn when it is False (a claim won but not known so is this owner's own).
+            for key, ahead in batch.items():
+                ahead.answer.set_result(key in won)
         return (vid, part) in won
 
     def _end_ahead(self, visitor_id: str) -> None:
         """End the claims made ahead for a visitor whose push ended without them (it failed
-        first, say): released, so the next push takes them over at once."""
+        first, say): nothing was written under them, so their markers go, as if never made."""
         for part in _AHEAD_PARTS:
             with self._lock:
                 ahead = self._ahead_claims.pop((visitor_id, part), None)
             if ahead is not None and ahead.won():
                 self._leases.drop(visitor_id, part)
                 with contextlib.suppress(Exception):  # the database away: the lease runs out
-                    self.markers.release(visitor_id, part, owner=self.owner)
+                    self.markers.unclaim(visitor_id, part, owner=self.owner)
 
     def _claimed(self, state: _Visit, part: str) -> _Held:
         """Around the write of a won claim: its lease renewed while it lasts; released (ended,

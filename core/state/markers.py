@@ -322,6 +322,7 @@ _TAKE = (
     )
     .values(state="pending", **{c: sa.bindparam(f"v_{c}") for c in _SET})
 )
+_UNCLAIM = sa.delete(_t).where(_PK, _t.c.state == "pending", _t.c.owner == sa.bindparam("owner"))
 _RENEW = (
     sa.update(_t)
     .where(_PK, _t.c.state == "pending", _t.c.owner == sa.bindparam("k_owner"))
@@ -620,10 +621,10 @@ class MarkerStore:
         also: Sequence[MarkerWrite] = (),
     ) -> set[tuple[str, str]]:
         """Claim, for `owner`, each part that has no marker yet: (visitor id, part, payload)
-        each; the (visitor id, part) won. One statement on PostgreSQL, one transaction
-        elsewhere. A part that has a marker is left as it is: `claim` decides it (a dead
-        owner's claim taken over, a done marker replaced). `also`: done markers of other parts,
-        recorded the same way (as for `claim`)."""
+        each; the (visitor id, part) won. One statement on PostgreSQL through psycopg; elsewhere
+        `also` first, then the inserts. A part that has a marker is left as it is: `claim`
+        decides it (a dead owner's claim taken over, a done marker replaced). `also`: done
+        markers of other parts, recorded the same way (as for `claim`)."""
         fresh: dict[tuple[str, str], dict[str, Any]] = {}
         now = dt.datetime.now(dt.UTC)
         until = now + dt.timedelta(seconds=lease)
@@ -678,6 +679,14 @@ class MarkerStore:
         may have landed) and its lease ends now, so the next push takes it over at once and
         looks before writing."""
         self.renew([(visitor_id, part)], owner=owner, lease=0)
+
+    def unclaim(self, visitor_id: str, part: str, *, owner: str) -> None:
+        """Undo a claim nothing was written under (made ahead, never used): its marker goes if
+        `owner` still holds it, as if the claim had never been made (a released one would make
+        the next push look for a write that was never made)."""
+        with self._single.begin() as conn:
+            key = _params(self._key(visitor_id, part), _KEY, "k_")
+            conn.execute(_UNCLAIM, {**key, "owner": owner})
 
     def list(self, *, limit: int | None = None, visitor_id: str | None = None) -> list[Marker]:
         """Visitors' markers, newest first (of every workspace when the store's is "")."""
@@ -934,6 +943,9 @@ class ReadOnlyMarkers(MarkerStore):
         return []
 
     def release(self, visitor_id: str, part: str, **_: Any) -> None:
+        """Nothing: a dry run claims nothing."""
+
+    def unclaim(self, visitor_id: str, part: str, **_: Any) -> None:
         """Nothing: a dry run claims nothing."""
 
     def remove(self, visitor_ids: Iterable[str], part: str | None = None) -> int:

@@ -526,7 +526,7 @@ def test_a_run_claims_the_next_visitors_notes_with_its_first_claim(
     assert not pusher._leases._held and not pusher._ahead_claims
 
 
-def test_claims_made_ahead_for_a_visitor_that_fails_first_are_released(
+def test_claims_made_ahead_for_a_visitor_that_fails_first_are_undone(
     crm: FileCRM, db_url: str, store: MarkerStore
 ) -> None:
     # v1's company fails (FileCRM rejects it), so its note, claimed ahead, is never written.
@@ -540,13 +540,12 @@ def test_claims_made_ahead_for_a_visitor_that_fails_first_are_released(
     pusher.run(_lines(people), on_result=lambda _, r: results.__setitem__(r.visitor_id, r))
     assert results["v1"].status == "failed"
     assert results["v0"].note == results["v2"].note == "created"
-    marker = store.get("v1", "note")
-    # Released: pending (as a claim whose write failed), its lease over, so the next push
-    # takes it over at once.
-    assert marker is not None and marker.state == "pending" and not marker.held()
+    # Undone: nothing was written under it, so the next push has no write to look for.
+    assert store.get("v1", "note") is None
     assert not pusher._leases._held and not pusher._ahead_claims
+    crm.calls.clear()
     again = make_pusher(crm, db_url).push(visitor("v1", **NOTED))
-    assert again.note in ("created", "existing") and len(crm.snapshot()["notes"]) == 3
+    assert again.note == "created" and len(crm.snapshot()["notes"]) == 3
 
 
 def test_a_later_visitors_note_held_elsewhere_is_not_claimed_ahead_and_defers_alone(
@@ -589,3 +588,76 @@ def test_a_run_stopped_early_releases_the_claims_made_for_lines_never_started(
     for i in range(10):
         marker = store.get(f"v{i}", "note")
         assert marker is None or marker.state == "done" or not marker.held(), i
+
+
+def test_an_interrupted_claim_made_ahead_leaves_the_pusher_whole(
+    crm: FileCRM, db_url: str, store: MarkerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pusher = make_pusher(crm, db_url)
+    real = pusher.markers.claim_new
+    interrupts = [KeyboardInterrupt()]
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        if interrupts:
+            raise interrupts.pop()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pusher.markers, "claim_new", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pusher.run(_lines([_noted(i) for i in range(5)]))
+    assert not pusher._ahead_claims and pusher._runs == 0 and not pusher._held
+    # The same pusher runs again (a host app's), and each note is written once.
+    summary = pusher.run(_lines([_noted(i) for i in range(5)]))
+    assert summary.failed == 0 and len(crm.snapshot()["notes"]) == 5
+    for i in range(5):
+        marker = store.get(f"v{i}", "note")
+        assert marker is not None and marker.state == "done"
+
+
+def test_a_claim_made_ahead_that_outlived_its_renewal_is_checked_before_the_write(
+    crm: FileCRM, db_url: str, store: MarkerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crm_push.push import pusher as pusher_module
+    from crm_push.push.notes import visit_note
+
+    # As if each claim made ahead had waited past a renewal that failed (the database away)
+    # while another push took v1's over and wrote its note.
+    monkeypatch.setattr(pusher_module, "RENEW_AFTER_SECONDS", 0.0)
+    pusher = make_pusher(crm, db_url)
+    real = pusher.destination.add_note
+
+    def add_note(connection: Any, person: Any, note: Any) -> Any:
+        if note.key == visit_note(_noted(0)).key:
+            store.record("v1", "note", payload=visit_note(_noted(1)).key, record_id="theirs")
+        return real(connection, person, note)
+
+    monkeypatch.setattr(pusher.destination, "add_note", add_note)
+    results: dict[str, Any] = {}
+    keep = lambda _, r: results.__setitem__(r.visitor_id, r)  # noqa: E731
+    pusher.run(_lines([_noted(0), _noted(1)]), on_result=keep)
+    assert results["v0"].note == "created"
+    assert results["v1"].note == "unchanged"  # the other push's note: not written again
+    assert len(crm.snapshot()["notes"]) == 1
+
+
+def test_claims_are_made_ahead_within_a_bounded_number_of_lines(crm: FileCRM, db_url: str) -> None:
+    from crm_push.push import pusher as pusher_module
+
+    far = pusher_module.AHEAD_LINES + 5
+    people = [_noted(0), _noted(2)]
+    people += [visitor(f"q{i}", person={"email": f"q{i}@acme.com"}) for i in range(far)]
+    people.append(_noted(1))
+    pusher = make_pusher(crm, db_url)
+    asked: list[set[str]] = []
+    real = pusher.markers.claim_new
+
+    def spy(wanted: Any, **kwargs: Any) -> Any:
+        asked.append({vid for vid, _part, _payload in wanted})
+        return real(wanted, **kwargs)
+
+    pusher.markers.claim_new = spy  # type: ignore[method-assign]
+    summary = pusher.run(_lines(people))
+    assert summary.failed == 0 and len(crm.snapshot()["notes"]) == 3
+    # v2, the next line, was claimed with v0; v1, further than AHEAD_LINES lines on, was not
+    # (it would have been held all that while).
+    assert asked == [{"v0", "v2"}]
