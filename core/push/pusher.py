@@ -12,6 +12,7 @@ asked to look for the record or note before writing it.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import random
 import threading
@@ -37,6 +38,7 @@ from crm_push.push.notes import visit_key, visit_note
 from crm_push.push.results import NoteOutcome, RunSummary, VisitorResult, VisitorStatus
 from crm_push.push.stream import Runner
 from crm_push.state.markers import (
+    LEASE_SECONDS,
     RENEW_AFTER_SECONDS,
     Claim,
     ClaimLeases,
@@ -169,15 +171,22 @@ class _Ahead:
     whether its statement won it, once that statement has answered (False when it failed or
     was interrupted: then the visitor claims at its turn)."""
 
-    __slots__ = ("answer", "at", "payload")
+    __slots__ = ("answer", "at", "payload", "unknown", "until")
 
     def __init__(self, payload: str) -> None:
         self.payload = payload
         self.answer: Future[bool] = Future()
         self.at = 0.0  # when it was won (monotonic)
+        self.until: dt.datetime | None = None  # the lease its statement set
+        #: its statement failed: it may have been won (a commit whose answer was lost)
+        self.unknown = False
 
     def won(self) -> bool:
-        return self.answer.result()
+        # Bounded: should a claiming thread die before it answers, the visitor claims itself.
+        try:
+            return self.answer.result(timeout=LEASE_SECONDS)
+        except TimeoutError:
+            return False
 
     def fresh(self) -> bool:
         """Won, and recently enough that its lease stands without a renewal (a renewal that
@@ -244,6 +253,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         #: has looked ahead to yet; the visitors whose push has begun; the claims made ahead,
         #: by visitor id and part (see `_claims_ahead`).
         self._queue: list[Visitor] = []
+        self._places: dict[str, int] = {}  # visitor id ⇒ its place in `_queue`
         self._next = 0
         self._begun: set[str] = set()
         self._ahead_claims: dict[tuple[str, str], _Ahead] = {}
@@ -558,9 +568,11 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
                 # `claim` below takes this owner's own back, looking before writing; or finds
                 # that another push took it over.
                 self._leases.drop(vid, part)
+            elif ahead.unknown:
+                self._unclaim(vid, part, ahead)
         elif (
             fits(MarkerWrite(vid, part, payload))
-            and (batch := self._claims_ahead())
+            and (batch := self._claims_ahead(vid))
             and self._claim_new(state, part, payload, batch)
         ):
             return Claim(True)
@@ -572,18 +584,23 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             raise _Deferred(deferral_reason(part))
         return claim
 
-    def _claims_ahead(self) -> dict[tuple[str, str], _Ahead]:
-        """The claims the next visitors of a run over a list will make (up to `AHEAD_CLAIMS`
-        visitors, not begun), registered as made ahead: a claim makes them in its own
-        statement, one statement for so many visitors. Only where no marker was read ahead for
-        the part (else the claim could not win by insert: see `MarkerStore.claim_new`); each
-        visitor is looked at once."""
+    def _claims_ahead(self, visitor_id: str) -> dict[tuple[str, str], _Ahead]:
+        """The claims the visitors after `visitor_id` in a run over a list will make (up to
+        `AHEAD_CLAIMS` visitors, not begun, within `AHEAD_LINES` of the run's visitors seen
+        once), registered as made ahead: a claim makes them in its own statement, one statement
+        for so many visitors. Only where no marker was read ahead for the part (else the claim
+        could not win by insert: see `MarkerStore.claim_new`); each visitor is looked at once,
+        and at most `AHEAD_CLAIMS` claims made ahead wait at a time."""
         batch: dict[tuple[str, str], _Ahead] = {}
         if self._next >= len(self._queue):
             return batch
         with self._lock:
+            at = self._places.get(visitor_id)
+            if at is None or len(self._ahead_claims) >= AHEAD_CLAIMS:
+                return batch
+            self._next = max(self._next, at + 1)
             taken = 0
-            end = min(len(self._queue), self._next + AHEAD_LINES)
+            end = min(len(self._queue), at + 1 + AHEAD_LINES)
             while self._next < end and taken < AHEAD_CLAIMS:
                 visitor = self._queue[self._next]
                 self._next += 1
@@ -607,22 +624,36 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         vid = state.visitor.id
         wanted = [(vid, part, payload)] + [(v, p, a.payload) for (v, p), a in batch.items()]
         won: set[tuple[str, str]] = set()
+        now = dt.datetime.now(dt.UTC)
+        until = now + dt.timedelta(seconds=LEASE_SECONDS)
+        answered = False
         try:
             with self._done_along(vid) as also:
                 done = [MarkerWrite(vid, p, h, ref) for p, (h, ref) in state.unsaved.items()]
-                won = self.markers.claim_new(wanted, owner=self.owner, also=[*done, *also])
+                won = self.markers.claim_new(wanted, owner=self.owner, also=[*done, *also], now=now)
+            answered = True
             state.unsaved = {}
-            now = time.monotonic()
+            at = time.monotonic()
             for key, ahead in batch.items():
                 if key in won:
-                    ahead.at = now
+                    ahead.at = at
                     self._leases.hold(*key)
         finally:
             # Every answer is given, whatever happened: a visitor waiting for one claims at
-            # its turn when it is False (a claim won but not known so is this owner's own).
+            # its turn when it is False; one that may have been won is undone first.
             for key, ahead in batch.items():
+                ahead.until, ahead.unknown = until, not answered
                 ahead.answer.set_result(key in won)
         return (vid, part) in won
+
+    def _unclaim(self, visitor_id: str, part: str, ahead: _Ahead) -> None:
+        """Undo a claim made ahead that nothing was written under, if its marker is still
+        exactly as its statement made it (this owner's, that lease): a marker taken back since
+        (its visitor's own claim, or a renewal) is left to its lease."""
+        if ahead.until is None:
+            return
+        with contextlib.suppress(Exception):  # the database away: the lease runs out
+            self.markers.unclaim(visitor_id, part, owner=self.owner, lease_until=ahead.until)
 
     def _end_ahead(self, visitor_id: str) -> None:
         """End the claims made ahead for a visitor whose push ended without them (it failed
@@ -630,10 +661,9 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         for part in _AHEAD_PARTS:
             with self._lock:
                 ahead = self._ahead_claims.pop((visitor_id, part), None)
-            if ahead is not None and ahead.won():
+            if ahead is not None and (ahead.won() or ahead.unknown):
                 self._leases.drop(visitor_id, part)
-                with contextlib.suppress(Exception):  # the database away: the lease runs out
-                    self.markers.unclaim(visitor_id, part, owner=self.owner)
+                self._unclaim(visitor_id, part, ahead)
 
     def _claimed(self, state: _Visit, part: str) -> _Held:
         """Around the write of a won claim: its lease renewed while it lasts; released (ended,
@@ -733,7 +763,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             yield from super()._results(lines)
         finally:
             with self._lock:
-                self._queue, self._next, self._begun = [], 0, set()
+                self._queue, self._places, self._next, self._begun = [], {}, 0, set()
                 unused = list(self._ahead_claims)
             for vid in dict.fromkeys(vid for vid, _ in unused):  # lines that never started
                 self._end_ahead(vid)
@@ -781,6 +811,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             self._ahead = self.markers.for_visitors(once)
             alone = set(once)
             self._queue = [ln.item for ln in lines if ln.item is not None and ln.item.id in alone]
+            self._places = {v.id: i for i, v in enumerate(self._queue)}
             self._next = 0
         if domains:
             found = self.markers.companies_for(domains)

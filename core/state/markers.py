@@ -322,7 +322,12 @@ _TAKE = (
     )
     .values(state="pending", **{c: sa.bindparam(f"v_{c}") for c in _SET})
 )
-_UNCLAIM = sa.delete(_t).where(_PK, _t.c.state == "pending", _t.c.owner == sa.bindparam("owner"))
+_UNCLAIM = sa.delete(_t).where(
+    _PK,
+    _t.c.state == "pending",
+    _t.c.owner == sa.bindparam("owner"),
+    _t.c.lease_until == sa.bindparam("lease_until", type_=sa.DateTime(timezone=True)),
+)
 _RENEW = (
     sa.update(_t)
     .where(_PK, _t.c.state == "pending", _t.c.owner == sa.bindparam("k_owner"))
@@ -619,14 +624,16 @@ class MarkerStore:
         owner: str,
         lease: float = LEASE_SECONDS,
         also: Sequence[MarkerWrite] = (),
+        now: dt.datetime | None = None,
     ) -> set[tuple[str, str]]:
         """Claim, for `owner`, each part that has no marker yet: (visitor id, part, payload)
         each; the (visitor id, part) won. One statement on PostgreSQL through psycopg; elsewhere
         `also` first, then the inserts. A part that has a marker is left as it is: `claim`
         decides it (a dead owner's claim taken over, a done marker replaced). `also`: done
-        markers of other parts, recorded the same way (as for `claim`)."""
+        markers of other parts, recorded the same way (as for `claim`). `now`: the claims'
+        time (their lease ends `lease` seconds later), the present when not given."""
         fresh: dict[tuple[str, str], dict[str, Any]] = {}
-        now = dt.datetime.now(dt.UTC)
+        now = now or dt.datetime.now(dt.UTC)
         until = now + dt.timedelta(seconds=lease)
         for visitor_id, part, payload in wanted:
             fresh[(visitor_id, part)] = {
@@ -680,13 +687,14 @@ class MarkerStore:
         looks before writing."""
         self.renew([(visitor_id, part)], owner=owner, lease=0)
 
-    def unclaim(self, visitor_id: str, part: str, *, owner: str) -> None:
+    def unclaim(self, visitor_id: str, part: str, *, owner: str, lease_until: dt.datetime) -> None:
         """Undo a claim nothing was written under (made ahead, never used): its marker goes if
-        `owner` still holds it, as if the claim had never been made (a released one would make
-        the next push look for a write that was never made)."""
+        it is still pending as that claim left it (`owner`'s, with that lease), as if the
+        claim had never been made; a released one would make the next push look for a write
+        that was never made. A marker claimed again since (another lease) is left alone."""
         with self._single.begin() as conn:
             key = _params(self._key(visitor_id, part), _KEY, "k_")
-            conn.execute(_UNCLAIM, {**key, "owner": owner})
+            conn.execute(_UNCLAIM, {**key, "owner": owner, "lease_until": lease_until})
 
     def list(self, *, limit: int | None = None, visitor_id: str | None = None) -> list[Marker]:
         """Visitors' markers, newest first (of every workspace when the store's is "")."""

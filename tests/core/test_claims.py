@@ -661,3 +661,55 @@ def test_claims_are_made_ahead_within_a_bounded_number_of_lines(crm: FileCRM, db
     # v2, the next line, was claimed with v0; v1, further than AHEAD_LINES lines on, was not
     # (it would have been held all that while).
     assert asked == [{"v0", "v2"}]
+
+
+def test_the_look_ahead_stays_near_the_visitor_that_claims(
+    crm: FileCRM, db_url: str, store: MarkerStore
+) -> None:
+    from crm_push.push import pusher as pusher_module
+
+    # Every other visitor has an earlier visit's note: its claim (replacing it) is made at its
+    # turn, and each such claim looks ahead again.
+    n = 6 * pusher_module.AHEAD_LINES
+    for i in range(0, n, 2):
+        store.record(f"v{i}", "note", payload="an earlier visit", record_id=f"old{i}")
+    pusher = make_pusher(crm, db_url)
+    pusher.workers = 4
+    real = pusher.markers.claim_new
+    reach: list[int] = []
+    waiting: list[int] = []
+
+    def spy(wanted: Any, **kwargs: Any) -> Any:
+        first = int(wanted[0][0][1:])
+        reach.append(max(int(vid[1:]) for vid, _part, _payload in wanted) - first)
+        waiting.append(len(pusher._ahead_claims))
+        return real(wanted, **kwargs)
+
+    pusher.markers.claim_new = spy  # type: ignore[method-assign]
+    summary = pusher.run(_lines([_noted(i) for i in range(n)]))
+    assert summary.failed == summary.deferred == 0
+    assert len(crm.snapshot()["notes"]) == n
+    assert reach and max(reach) <= pusher_module.AHEAD_LINES
+    # The claims made ahead and not yet used stay few (one batch's worth at most).
+    assert max(waiting) <= 2 * pusher_module.AHEAD_CLAIMS
+
+
+def test_unclaim_undoes_only_the_claim_exactly_as_it_was_made(any_url: str) -> None:
+    store = MarkerStore("filecrm", "ws1", any_url)
+    owner = new_owner()
+    now = dt.datetime.now(dt.UTC)
+    until = now + dt.timedelta(seconds=markers_module.LEASE_SECONDS)
+    wanted = [("v1", "note", "k1"), ("v2", "note", "k2")]
+    assert store.claim_new(wanted, owner=owner, now=now) == {("v1", "note"), ("v2", "note")}
+    # v2's own push took its claim back meanwhile (a new lease): its write may be in flight.
+    taken = store.claim("v2", "note", payload="k2", owner=owner)
+    assert taken.won
+    for vid in ("v1", "v2"):
+        store.unclaim(vid, "note", owner=owner, lease_until=until)
+    assert store.get("v1", "note") is None
+    v2 = store.get("v2", "note")
+    assert v2 is not None and v2.state == "pending" and v2.owner == owner
+    # Nor another owner's.
+    store.claim_new([("v3", "note", "k3")], owner=OTHER_MACHINE, now=now)
+    store.unclaim("v3", "note", owner=owner, lease_until=until)
+    assert store.get("v3", "note") is not None
