@@ -201,6 +201,12 @@ class BatchPusher(Pusher):
     def _results(
         self, lines: Iterable[Line[Visitor]]
     ) -> Generator[tuple[Line[Visitor], VisitorResult], None, None]:
+        with self._one_run:  # one run at a time, as Pusher's
+            yield from self._batch_results(lines)
+
+    def _batch_results(
+        self, lines: Iterable[Line[Visitor]]
+    ) -> Generator[tuple[Line[Visitor], VisitorResult], None, None]:
         batches = self._batches(lines)
         done = ordered_results(
             batches,
@@ -384,6 +390,7 @@ class BatchPusher(Pusher):
                 ClaimWanted(item.visitor.id, part, payload, replace)
                 for item, part, payload, replace in wanted
             ],
+            self._leases.holds,
         )
         for (item, part, _, _), claim in zip(wanted, claims, strict=True):
             if claim is None:

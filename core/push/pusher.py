@@ -98,7 +98,11 @@ class ClaimWanted:
 
 
 def claim_parts(
-    markers: MarkerStore, owner: str, wait: float, wanted: list[ClaimWanted]
+    markers: MarkerStore,
+    owner: str,
+    wait: float,
+    wanted: list[ClaimWanted],
+    in_flight: Callable[[str, str], bool] | None = None,
 ) -> list[Claim | None]:
     """Claim each part for `owner`, again after a short, growing, bounded backoff while another
     live process holds it: each the won claim, or the lost one once that process's marker is
@@ -121,6 +125,7 @@ def claim_parts(
                 replace_done=w.replace_done,
                 done=w.done if first else None,
                 also=w.also if first else (),
+                in_flight=in_flight,
             )
             if claim.won or (claim.previous is not None and claim.previous.state == "done"):
                 out[i] = claim
@@ -238,6 +243,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         # on a backlog of many distinct companies (an evicted one is asserted again if seen).
         self._companies: OrderedDict[tuple[str, str], Future[RecordRef]] = OrderedDict()
         self._lock = threading.Lock()
+        self._one_run = threading.Lock()  # see `_results`
         #: Who this pusher's claims belong to: this machine, process and run.
         self.owner = new_owner()
         self._leases = ClaimLeases(markers, self.owner)
@@ -578,7 +584,9 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             return Claim(True)
         with self._done_along(vid) as also:
             wanted = ClaimWanted(vid, part, payload, replace_done, state.unsaved or None, also)
-            (claim,) = claim_parts(self.markers, self.owner, self.claim_wait, [wanted])
+            (claim,) = claim_parts(
+                self.markers, self.owner, self.claim_wait, [wanted], self._leases.holds
+            )
         state.unsaved = {}
         if claim is None:
             raise _Deferred(deferral_reason(part))
@@ -749,6 +757,15 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
     # -- a stream: Runner.run calls these -------------------------------------------------------
 
     def _results(
+        self, lines: Iterable[Line[Visitor]]
+    ) -> Generator[tuple[Line[Visitor], VisitorResult], None, None]:
+        # One run at a time: a run's markers read ahead, claims made ahead and held markers
+        # are the pusher's, and two runs of one owner pushing the same visitor could each
+        # take the other's claim for its own. Runs in parallel take a Pusher each.
+        with self._one_run:
+            yield from self._run_results(lines)
+
+    def _run_results(
         self, lines: Iterable[Line[Visitor]]
     ) -> Generator[tuple[Line[Visitor], VisitorResult], None, None]:
         # Held markers only for a list (a job's): a stream may pause for any time between

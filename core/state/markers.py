@@ -25,7 +25,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -541,6 +541,7 @@ class MarkerStore:
         lease: float = LEASE_SECONDS,
         done: dict[str, tuple[str, RecordRef | None]] | None = None,
         also: Sequence[MarkerWrite] = (),
+        in_flight: Callable[[str, str], bool] | None = None,
     ) -> Claim:
         """Claim the write of one part of one visitor, for `owner`; only one process wins.
 
@@ -553,7 +554,9 @@ class MarkerStore:
         this machine), or this owner's own, is taken over by a conditional UPDATE on the
         marker as read, keeping its `pushed_at` (the write may have landed since then). With
         `replace_done`, a done marker of another payload (the note of an earlier visit) is
-        claimed the same way. Any other marker loses: see `Claim`.
+        claimed the same way. Any other marker loses: see `Claim`. `in_flight(visitor_id,
+        part)`: whether this owner's own claim of it still stands for a write (another run of
+        the same pusher, say): then it loses too, as to a live owner.
         """
         key = self._key(visitor_id, part)
         if done and part in done:
@@ -600,7 +603,9 @@ class MarkerStore:
                     if not replace_done or marker.payload_hash == payload:
                         return Claim(False, marker)
                     values, previous = fresh, None
-                elif marker.owner != owner and marker.held(now):
+                elif marker.held(now) and (
+                    marker.owner != owner or (in_flight is not None and in_flight(visitor_id, part))
+                ):
                     return Claim(False, marker)
                 else:
                     values = {**fresh, "pushed_at": marker.pushed_at}
@@ -1010,6 +1015,12 @@ class ClaimLeases:
     def drop(self, visitor_id: str, part: str) -> None:
         with self._cond:
             self._held.pop((visitor_id, part), None)
+
+    def holds(self, visitor_id: str, part: str) -> bool:
+        """Whether this owner holds that claim for a write in flight (or a done marker not yet
+        written)."""
+        with self._cond:
+            return (visitor_id, part) in self._held
 
     def _renew(self) -> None:
         idle = 0

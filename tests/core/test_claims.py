@@ -713,3 +713,58 @@ def test_unclaim_undoes_only_the_claim_exactly_as_it_was_made(any_url: str) -> N
     store.claim_new([("v3", "note", "k3")], owner=OTHER_MACHINE, now=now)
     store.unclaim("v3", "note", owner=owner, lease_until=until)
     assert store.get("v3", "note") is not None
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_two_runs_of_one_pusher_at_once_write_each_note_once(
+    crm: FileCRM, db_url: str, listed: bool
+) -> None:
+    # A host app sharing one Pusher between two requests pushing the same visitors: both runs
+    # are this pusher's (one owner), so a claim one has in flight must stop the other.
+    pusher = make_pusher(crm, db_url, claim_wait=5)
+    real = pusher.destination.add_note
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.15)  # both runs reach the same notes while one is writing
+        return real(*args, **kwargs)
+
+    pusher.destination.add_note = slow  # type: ignore[method-assign]
+    visitors = [_noted(i) for i in range(4)]
+    results: list[Any] = []
+
+    def run() -> None:
+        lines = _lines(visitors)
+        results.append(pusher.run(lines if listed else iter(lines)))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [s.failed for s in results] == [0, 0]
+    assert len(crm.snapshot()["notes"]) == 4
+    assert sum(s.notes_created for s in results) == 4
+
+
+def test_two_threads_pushing_one_visitor_through_one_pusher_write_its_note_once(
+    crm: FileCRM, db_url: str
+) -> None:
+    pusher = make_pusher(crm, db_url, claim_wait=5)
+    real = pusher.destination.add_note
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.2)
+        return real(*args, **kwargs)
+
+    pusher.destination.add_note = slow  # type: ignore[method-assign]
+    results: list[Any] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(pusher.push(_noted(0)))) for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # The second found the first's claim in flight (its own owner's): it waited, not wrote.
+    assert sorted(r.note for r in results) == ["created", "unchanged"]
+    assert len(crm.snapshot()["notes"]) == 1
