@@ -201,7 +201,7 @@ class BatchPusher(Pusher):
     def _results(
         self, lines: Iterable[Line[Visitor]]
     ) -> Generator[tuple[Line[Visitor], VisitorResult], None, None]:
-        with self._one_run:  # one run at a time, as Pusher's
+        with self.one_run():  # one run at a time, as Pusher's
             yield from self._batch_results(lines)
 
     def _batch_results(

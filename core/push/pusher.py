@@ -244,6 +244,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         self._companies: OrderedDict[tuple[str, str], Future[RecordRef]] = OrderedDict()
         self._lock = threading.Lock()
         self._one_run = threading.Lock()  # see `_results`
+        self._run_thread: int | None = None
         #: Who this pusher's claims belong to: this machine, process and run.
         self.owner = new_owner()
         self._leases = ClaimLeases(markers, self.owner)
@@ -581,6 +582,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             and (batch := self._claims_ahead(vid))
             and self._claim_new(state, part, payload, batch)
         ):
+            self._leases.hold(vid, part)
             return Claim(True)
         with self._done_along(vid) as also:
             wanted = ClaimWanted(vid, part, payload, replace_done, state.unsaved or None, also)
@@ -590,6 +592,8 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         state.unsaved = {}
         if claim is None:
             raise _Deferred(deferral_reason(part))
+        if claim.won:  # in flight from now on, for this pusher's other threads (see `_claimed`)
+            self._leases.hold(vid, part)
         return claim
 
     def _claims_ahead(self, visitor_id: str) -> dict[tuple[str, str], _Ahead]:
@@ -762,8 +766,21 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         # One run at a time: a run's markers read ahead, claims made ahead and held markers
         # are the pusher's, and two runs of one owner pushing the same visitor could each
         # take the other's claim for its own. Runs in parallel take a Pusher each.
-        with self._one_run:
+        with self.one_run():
             yield from self._run_results(lines)
+
+    @contextlib.contextmanager
+    def one_run(self) -> Iterator[None]:
+        """Hold the pusher for one run: another run waits for it; a run started from within
+        this one (an `on_result` that runs the pusher again) is an error, not a deadlock."""
+        if self._run_thread == threading.get_ident():
+            raise RuntimeError("this Pusher is running in this thread already: use another one")
+        with self._one_run:
+            self._run_thread = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._run_thread = None
 
     def _run_results(
         self, lines: Iterable[Line[Visitor]]

@@ -195,6 +195,10 @@ class Runner(ABC, Generic[Item, Res, Sum]):
                 raise
             results.close()  # queued lines never start; the running ones finish
             summary.stopped = self._stopped
+        finally:
+            # Also when `on_result` or the caller's Ctrl-C raised: the run ends here, not
+            # whenever its traceback is let go.
+            results.close()
         self._log_end(summary, started)
         return summary
 

@@ -768,3 +768,31 @@ def test_two_threads_pushing_one_visitor_through_one_pusher_write_its_note_once(
     # The second found the first's claim in flight (its own owner's): it waited, not wrote.
     assert sorted(r.note for r in results) == ["created", "unchanged"]
     assert len(crm.snapshot()["notes"]) == 1
+
+
+def test_a_run_whose_on_result_raised_leaves_the_pusher_free(crm: FileCRM, db_url: str) -> None:
+    pusher = make_pusher(crm, db_url)
+
+    def boom(*_: Any) -> None:
+        raise ValueError("the caller's own bug")
+
+    with pytest.raises(ValueError) as caught:
+        pusher.run(_lines([_noted(0), _noted(1)]), on_result=boom)
+    done: list[Any] = []
+    again = threading.Thread(target=lambda: done.append(pusher.run(_lines([_noted(1)]))))
+    again.start()
+    again.join(timeout=20)  # the traceback is still alive here (`caught`)
+    assert done and done[0].failed == 0, "the next run waited for the one that raised"
+    assert caught.value is not None
+
+
+def test_a_run_started_from_within_a_run_of_the_same_pusher_is_an_error(
+    crm: FileCRM, db_url: str
+) -> None:
+    pusher = make_pusher(crm, db_url)
+
+    def nested(*_: Any) -> None:
+        pusher.run(_lines([_noted(5)]))
+
+    with pytest.raises(RuntimeError, match="running in this thread already"):
+        pusher.run(_lines([_noted(0)]), on_result=nested)
