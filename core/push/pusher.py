@@ -48,6 +48,7 @@ from crm_push.state.markers import (
     MarkerWrite,
     fits,
     new_owner,
+    part_writes,
     payload_hash,
 )
 
@@ -252,10 +253,10 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         #: its markers, domain ⇒ its company marker (None: none yet). Each is used once.
         self._ahead: dict[str, dict[str, Marker]] = {}
         self._ahead_companies: dict[str, CompanyMarker | None] = {}
-        #: In a run, done markers to go with the next marker statement (see `_hold_done`), by
-        #: visitor id and part; and how many runs are going.
+        #: In a run over a list, done markers to go with the next marker statement (see
+        #: `_hold_done`), by visitor id and part; and whether such a run is going.
         self._held: dict[tuple[str, str], MarkerWrite] = {}
-        self._runs = 0
+        self._listed = False
         #: In a run over a list: its visitors seen once, in order, and the first one no claim
         #: has looked ahead to yet; the visitors whose push has begun; the claims made ahead,
         #: by visitor id and part (see `_claims_ahead`).
@@ -379,7 +380,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         if state.unsaved:
             unsaved, state.unsaved = state.unsaved, {}
             vid = state.visitor.id
-            writes = [MarkerWrite(vid, part, h, ref) for part, (h, ref) in unsaved.items()]
+            writes = part_writes(vid, unsaved)
             if hold and self._hold_done(writes):
                 return
             with self._done_along(vid) as also:
@@ -399,7 +400,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         if not all(fits(w) for w in writes):
             return False  # one that fails its statement fails alone, not the run's next one
         with self._lock:
-            if not self._runs:
+            if not self._listed:
                 return False
             for w in writes:
                 self._held[(w.visitor_id, w.part)] = w
@@ -641,7 +642,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
         answered = False
         try:
             with self._done_along(vid) as also:
-                done = [MarkerWrite(vid, p, h, ref) for p, (h, ref) in state.unsaved.items()]
+                done = part_writes(vid, state.unsaved)
                 won = self.markers.claim_new(wanted, owner=self.owner, also=[*done, *also], now=now)
             answered = True
             state.unsaved = {}
@@ -792,7 +793,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             listed = True
             self._read_ahead(lines)
             with self._lock:
-                self._runs += 1
+                self._listed = True
         try:
             yield from super()._results(lines)
         finally:
@@ -805,7 +806,7 @@ class Pusher(Runner[Visitor, VisitorResult, RunSummary]):
             self._ahead_companies.clear()
             if listed:
                 with self._lock:
-                    self._runs -= 1
+                    self._listed = False
                 self._end_held()
 
     def _end_held(self) -> None:

@@ -273,8 +273,9 @@ class SharedBudget:
             # A slot later than LATE_SHARE of an interval is let go (sent now, it would crowd
             # the next), lost to every process: so this one takes one slot at a time for a
             # while, its requests came slower than its blocks (few threads, slow answers).
-            if bank.slots and bank.slots[0] < now - interval * LATE_SHARE:
-                while bank.slots and bank.slots[0] < now - interval * LATE_SHARE:
+            late = now - interval * LATE_SHARE
+            if bank.slots and bank.slots[0] < late:
+                while bank.slots and bank.slots[0] < late:
                     bank.slots.popleft()
                 bank.block, bank.cooling = 1, COOLING_STATEMENTS
             at = bank.slots.popleft() if bank.slots else self._take(kind, bank)

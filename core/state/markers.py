@@ -197,6 +197,15 @@ def _array_type(column_type: sa.types.TypeEngine[Any]) -> str:
     raise TypeError(f"no array type for {column_type!r}")  # pragma: no cover
 
 
+def _unnest(table: sa.Table, columns: Iterable[str], prefix: str = "") -> str:
+    """`unnest(…)` of one array parameter a column (`%(<prefix><column>)b`), for rows sent as
+    arrays. Unbounded array types: a cast to varchar(n)[] would cut a value silently, where
+    the column's own length check raises. Binary (%b): psycopg quotes each element of a text
+    array with regular expressions, about 2.5 times the CPU."""
+    arrays = ", ".join(f"%({prefix}{c})b::{_array_type(table.c[c].type)}[]" for c in columns)
+    return f"unnest({arrays})"
+
+
 class _Write:
     """Insert-or-replace of one marker row, its statements built once.
 
@@ -255,13 +264,9 @@ class _Write:
             return str(self._upserts[key]), self.params(rows)
         key = ("unnest", 0)
         if key not in self._upserts:
-            # Unbounded array types: a cast to varchar(n)[] would cut a value silently, where
-            # the column's own length check raises. Binary (%b): psycopg quotes each element of
-            # a text array with regular expressions, about 2.5 times the CPU.
-            arrays = ", ".join(f"%({c})b::{_array_type(self.table.c[c].type)}[]" for c in columns)
             self._upserts[key] = (
                 f"INSERT INTO {self.table.name} ({', '.join(columns)}) "
-                f"SELECT * FROM unnest({arrays}) "
+                f"SELECT * FROM {_unnest(self.table, columns)} "
                 f"ON CONFLICT ({', '.join(self.pk)}) DO UPDATE SET "
                 + ", ".join(f"{c} = excluded.{c}" for c in self.values)
             )
@@ -407,9 +412,9 @@ def _claim_with_sql(done: str) -> str:
 def _claim_new_sql() -> str:
     """The insert-if-absent of many pending markers, one array a column (a statement that does
     not grow; see `_Write.driver`), RETURNING the keys it inserted. Parameters `claim_<column>`."""
-    arrays = ", ".join(f"%(claim_{c.name})b::{_array_type(c.type)}[]" for c in _t.columns)
     return (
-        f"INSERT INTO {_t.name} ({', '.join(_COLUMNS)}) SELECT * FROM unnest({arrays}) "
+        f"INSERT INTO {_t.name} ({', '.join(_COLUMNS)}) "
+        f"SELECT * FROM {_unnest(_t, _COLUMNS, 'claim_')} "
         f"ON CONFLICT ({', '.join(_KEY)}) DO NOTHING RETURNING visitor_id, part"
     )
 
@@ -496,7 +501,7 @@ class MarkerStore:
         and record) in one statement: a visitor's company, person and link, written together."""
         if not parts:
             return
-        rows = self._rows(_writes(visitor_id, parts, record_id), state=state)
+        rows = self._rows(part_writes(visitor_id, parts, record_id), state=state)
         if self._driver:
             with driver_cursor(self._single) as cursor:
                 cursor.execute(*_WRITE.driver(rows))
@@ -528,6 +533,21 @@ class MarkerStore:
             "workspace": self.workspace,
             "visitor_id": visitor_id,
             "part": part,
+        }
+
+    def _pending(
+        self, visitor_id: str, part: str, payload: str, owner: str, now: dt.datetime, lease: float
+    ) -> dict[str, Any]:
+        """The row of a fresh claim: a pending marker of `owner`'s, its lease `lease` s on."""
+        return {
+            **self._key(visitor_id, part),
+            "object": None,
+            "record_id": None,
+            "payload_hash": payload,
+            "state": "pending",
+            "pushed_at": now,
+            "owner": owner,
+            "lease_until": now + dt.timedelta(seconds=lease),
         }
 
     def claim(
@@ -564,28 +584,18 @@ class MarkerStore:
         if any(w.visitor_id == visitor_id for w in also):
             raise ValueError(f"visitor {visitor_id!r}'s own markers go in `done`, not `also`")
         if (done or also) and not self._driver:
-            self.record_many([*_writes(visitor_id, done or {}), *also])
+            self.record_many([*part_writes(visitor_id, done or {}), *also])
             done, also = None, ()
         for _ in range(10):  # each lost race means the marker changed: look again
             now = dt.datetime.now(dt.UTC)
-            until = now + dt.timedelta(seconds=lease)
-            fresh = {
-                **key,
-                "object": None,
-                "record_id": None,
-                "payload_hash": payload,
-                "state": "pending",
-                "pushed_at": now,
-                "owner": owner,
-                "lease_until": until,
-            }
+            fresh = self._pending(visitor_id, part, payload, owner, now, lease)
             # Each statement is atomic on its own: the insert-if-absent, and the take-over is a
             # compare and swap on the marker as read. The insert, which wins almost every claim,
             # goes to the driver on PostgreSQL (see `driver_cursor`).
             if self._driver:
                 with driver_cursor(self._single) as cursor:
                     if done or also:
-                        rows = self._rows([*_writes(visitor_id, done or {}), *also])
+                        rows = self._rows([*part_writes(visitor_id, done or {}), *also])
                         cursor.execute(*_claim_with(fresh, rows))
                         done, also = None, ()
                     else:
@@ -637,20 +647,11 @@ class MarkerStore:
         decides it (a dead owner's claim taken over, a done marker replaced). `also`: done
         markers of other parts, recorded the same way (as for `claim`). `now`: the claims'
         time (their lease ends `lease` seconds later), the present when not given."""
-        fresh: dict[tuple[str, str], dict[str, Any]] = {}
         now = now or dt.datetime.now(dt.UTC)
-        until = now + dt.timedelta(seconds=lease)
-        for visitor_id, part, payload in wanted:
-            fresh[(visitor_id, part)] = {
-                **self._key(visitor_id, part),
-                "object": None,
-                "record_id": None,
-                "payload_hash": payload,
-                "state": "pending",
-                "pushed_at": now,
-                "owner": owner,
-                "lease_until": until,
-            }
+        fresh = {
+            (visitor_id, part): self._pending(visitor_id, part, payload, owner, now, lease)
+            for visitor_id, part, payload in wanted
+        }
         if any((w.visitor_id, w.part) in fresh for w in also):
             raise ValueError("a claimed part cannot also be recorded done")
         if not fresh:
@@ -890,7 +891,7 @@ def _values(write: MarkerWrite) -> dict[str, str | None]:
     }
 
 
-def _writes(
+def part_writes(
     visitor_id: str, parts: dict[str, tuple[str, RecordRef | None]], record_id: str | None = None
 ) -> list[MarkerWrite]:
     """One visitor's parts (part ⇒ payload hash and record) as writes."""
