@@ -296,21 +296,20 @@ class CountingMarkers(MarkerStore):
         self.statements = 0
         self._in_claim = False
 
-    def claim(self, *args: Any, **kwargs: Any) -> Any:
+    def _one(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """A claim and the markers it carries: one statement."""
         self.statements += 1
         self._in_claim = True
         try:
-            return super().claim(*args, **kwargs)
+            return call(*args, **kwargs)
         finally:
             self._in_claim = False
 
+    def claim(self, *args: Any, **kwargs: Any) -> Any:
+        return self._one(super().claim, *args, **kwargs)
+
     def claim_new(self, *args: Any, **kwargs: Any) -> Any:
-        self.statements += 1
-        self._in_claim = True
-        try:
-            return super().claim_new(*args, **kwargs)
-        finally:
-            self._in_claim = False
+        return self._one(super().claim_new, *args, **kwargs)
 
     def record_parts(self, *args: Any, **kwargs: Any) -> None:
         self.statements += not self._in_claim
@@ -605,7 +604,7 @@ def test_an_interrupted_claim_made_ahead_leaves_the_pusher_whole(
     monkeypatch.setattr(pusher.markers, "claim_new", interrupted)
     with pytest.raises(KeyboardInterrupt):
         pusher.run(_lines([_noted(i) for i in range(5)]))
-    assert not pusher._ahead_claims and pusher._runs == 0 and not pusher._held
+    assert not pusher._ahead_claims and not pusher._listed and not pusher._held
     # The same pusher runs again (a host app's), and each note is written once.
     summary = pusher.run(_lines([_noted(i) for i in range(5)]))
     assert summary.failed == 0 and len(crm.snapshot()["notes"]) == 5
@@ -796,3 +795,36 @@ def test_a_run_started_from_within_a_run_of_the_same_pusher_is_an_error(
 
     with pytest.raises(RuntimeError, match="running in this thread already"):
         pusher.run(_lines([_noted(0)]), on_result=nested)
+
+
+def test_claims_made_ahead_whose_answer_was_lost_are_undone_and_pushed_once(
+    crm: FileCRM, db_url: str, store: MarkerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pusher = make_pusher(crm, db_url)
+    real = pusher.markers.claim_new
+    lost = [ConnectionError("the answer was lost after the commit")]
+
+    def committed_then_lost(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)  # the claims are in the database...
+        if lost:
+            raise lost.pop()  # ...but nobody heard so
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pusher.markers, "claim_new", committed_then_lost)
+    looked: list[bool] = []
+    add_note = pusher.destination.add_note
+
+    def spy(connection: Any, person: Any, note: Any) -> Any:
+        looked.append(note.may_exist)
+        return add_note(connection, person, note)
+
+    monkeypatch.setattr(pusher.destination, "add_note", spy)
+    results: dict[str, Any] = {}
+    keep = lambda _, r: results.__setitem__(r.visitor_id, r)  # noqa: E731
+    pusher.run(_lines([_noted(i) for i in range(4)]), on_result=keep)
+    # v0's own claim failed with the statement; v1..v3, claimed unknowingly, were undone and
+    # claimed again at their turn, not deferred nor looked for.
+    assert results["v0"].status == "failed"
+    assert [results[f"v{i}"].note for i in (1, 2, 3)] == ["created"] * 3
+    assert len(crm.snapshot()["notes"]) == 3 and looked == [False] * 3
+    assert not pusher._leases._held and not pusher._ahead_claims
